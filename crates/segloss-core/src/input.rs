@@ -1,0 +1,537 @@
+//! Inputs: the prediction, the target (float or integer labels), an optional per-pixel weight,
+//! and the shape and mode rules of `LOSSES.md`.
+
+use crate::error::{fmt_shape, unravel, LossError, Result};
+use crate::reduce::tree_reduce;
+use ndarray::{ArrayBase, ArrayView, ArrayViewD, Data, Dimension, IxDyn};
+use std::borrow::Cow;
+use std::fmt;
+
+/// How channels are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// One sigmoid per element; `pred` is `[N, 1, *S]` or `[N, *S]`.
+    Binary,
+    /// Softmax over the `C >= 2` channels of axis 1; integer labels or class probabilities.
+    Multiclass,
+    /// One sigmoid per channel; target of `pred`'s shape.
+    Multilabel,
+}
+
+impl Mode {
+    /// The spec-string name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Binary => "binary",
+            Mode::Multiclass => "multiclass",
+            Mode::Multilabel => "multilabel",
+        }
+    }
+
+    /// Parses a spec-string name.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "binary" => Some(Mode::Binary),
+            "multiclass" => Some(Mode::Multiclass),
+            "multilabel" => Some(Mode::Multilabel),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Anything that can be viewed as an n-dimensional array of `T`.
+pub trait AsView<'a, T> {
+    /// The dynamic-rank view.
+    fn as_view(self) -> ArrayViewD<'a, T>;
+}
+
+impl<'a, T, D: Dimension> AsView<'a, T> for ArrayView<'a, T, D> {
+    fn as_view(self) -> ArrayViewD<'a, T> {
+        self.into_dyn()
+    }
+}
+
+impl<'a, T, S: Data<Elem = T>, D: Dimension> AsView<'a, T> for &'a ArrayBase<S, D> {
+    fn as_view(self) -> ArrayViewD<'a, T> {
+        self.view().into_dyn()
+    }
+}
+
+/// The target tensor: floats (binary/multilabel targets, class probabilities) or integer labels.
+#[derive(Debug, Clone)]
+pub enum Target<'a> {
+    /// Float targets.
+    F32(ArrayViewD<'a, f32>),
+    /// `u8` labels.
+    U8(ArrayViewD<'a, u8>),
+    /// `i32` labels.
+    I32(ArrayViewD<'a, i32>),
+    /// `i64` labels.
+    I64(ArrayViewD<'a, i64>),
+}
+
+macro_rules! target_from {
+    ($t:ty, $v:ident) => {
+        impl<'a, D: Dimension> From<ArrayView<'a, $t, D>> for Target<'a> {
+            fn from(a: ArrayView<'a, $t, D>) -> Self {
+                Target::$v(a.into_dyn())
+            }
+        }
+        impl<'a, D: Dimension> From<&'a ndarray::Array<$t, D>> for Target<'a> {
+            fn from(a: &'a ndarray::Array<$t, D>) -> Self {
+                Target::$v(a.view().into_dyn())
+            }
+        }
+    };
+}
+target_from!(f32, F32);
+target_from!(u8, U8);
+target_from!(i32, I32);
+target_from!(i64, I64);
+
+impl Target<'_> {
+    /// The target's shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Target::F32(a) => a.shape(),
+            Target::U8(a) => a.shape(),
+            Target::I32(a) => a.shape(),
+            Target::I64(a) => a.shape(),
+        }
+    }
+
+    /// Whether the target holds integer labels.
+    pub fn is_integer(&self) -> bool {
+        !matches!(self, Target::F32(_))
+    }
+
+    /// The element type's name.
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            Target::F32(_) => "f32",
+            Target::U8(_) => "u8",
+            Target::I32(_) => "i32",
+            Target::I64(_) => "i64",
+        }
+    }
+
+    /// A contiguous (row-major) copy or borrow of integer labels.
+    pub fn labels(&self) -> Option<Labels<'_>> {
+        match self {
+            Target::F32(_) => None,
+            Target::U8(a) => Some(Labels::U8(contiguous(a))),
+            Target::I32(a) => Some(Labels::I32(contiguous(a))),
+            Target::I64(a) => Some(Labels::I64(contiguous(a))),
+        }
+    }
+
+    /// A contiguous view of float targets.
+    pub fn floats(&self) -> Option<Cow<'_, [f32]>> {
+        match self {
+            Target::F32(a) => Some(contiguous(a)),
+            _ => None,
+        }
+    }
+}
+
+/// Borrows the data of a standard-layout view, or copies it into row-major order otherwise.
+pub fn contiguous<'a, T: Clone>(a: &'a ArrayViewD<'_, T>) -> Cow<'a, [T]> {
+    match a.as_slice() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(a.iter().cloned().collect()),
+    }
+}
+
+/// Contiguous integer labels.
+#[derive(Debug, Clone)]
+pub enum Labels<'a> {
+    /// `u8` labels.
+    U8(Cow<'a, [u8]>),
+    /// `i32` labels.
+    I32(Cow<'a, [i32]>),
+    /// `i64` labels.
+    I64(Cow<'a, [i64]>),
+}
+
+impl Labels<'_> {
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        match self {
+            Labels::U8(v) => v.len(),
+            Labels::I32(v) => v.len(),
+            Labels::I64(v) => v.len(),
+        }
+    }
+
+    /// Whether there is no label.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The label at `i`.
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            Labels::U8(v) => v[i] as i64,
+            Labels::I32(v) => v[i] as i64,
+            Labels::I64(v) => v[i],
+        }
+    }
+
+    /// Writes the class indices of `start..start + out.len()` into `out`, with `-1` for a pixel
+    /// whose label equals `ignore` or is outside `[0, classes)` (callers validate labels first).
+    #[inline]
+    pub fn classes_into(&self, start: usize, out: &mut [i32], classes: usize, ignore: Option<i64>) {
+        let map = |l: i64| -> i32 {
+            if Some(l) == ignore || l < 0 || l >= classes as i64 {
+                -1
+            } else {
+                l as i32
+            }
+        };
+        match self {
+            Labels::U8(v) => out.iter_mut().zip(&v[start..]).for_each(|(o, &l)| *o = map(l as i64)),
+            Labels::I32(v) => out.iter_mut().zip(&v[start..]).for_each(|(o, &l)| *o = map(l as i64)),
+            Labels::I64(v) => out.iter_mut().zip(&v[start..]).for_each(|(o, &l)| *o = map(l)),
+        }
+    }
+
+    /// Checks every label is in `[0, classes)` or equal to `ignore`; the error names the first
+    /// offending multi-index of `shape`.
+    pub fn validate(&self, classes: usize, ignore: Option<i64>, shape: &[usize]) -> Result<()> {
+        let n = self.len();
+        let block = 1 << 14;
+        let nb = n.div_ceil(block);
+        let bad = tree_reduce(
+            nb,
+            &|b| {
+                let lo = b * block;
+                let hi = (lo + block).min(n);
+                (lo..hi).find(|&i| {
+                    let l = self.get(i);
+                    Some(l) != ignore && (l < 0 || l >= classes as i64)
+                })
+            },
+            &|a, b| a.or(b),
+        )
+        .flatten();
+        match bad {
+            None => Ok(()),
+            Some(i) => Err(LossError::LabelOutOfRange {
+                label: self.get(i).to_string(),
+                index: unravel(i, shape),
+                expected: match ignore {
+                    Some(ig) => format!("an integer in [0, {classes}) or the ignore_index {ig}"),
+                    None => format!("an integer in [0, {classes})"),
+                },
+            }),
+        }
+    }
+}
+
+/// One batch of inputs to a loss.
+#[derive(Debug, Clone)]
+pub struct Batch<'a> {
+    /// Logits or probabilities, `[N, C, *S]` (or `[N, *S]` in binary mode).
+    pub pred: ArrayViewD<'a, f32>,
+    /// The target.
+    pub target: Target<'a>,
+    /// Optional per-pixel weight (the target's shape, or `[N, *S]` broadcast over channels).
+    pub weight: Option<ArrayViewD<'a, f32>>,
+    /// When set, a NaN or infinity in `pred`, a float target or `weight` is an error naming its index.
+    pub check_finite: bool,
+}
+
+impl<'a> Batch<'a> {
+    /// A batch of `pred` and `target`.
+    pub fn new(pred: impl AsView<'a, f32>, target: impl Into<Target<'a>>) -> Self {
+        Batch { pred: pred.as_view(), target: target.into(), weight: None, check_finite: false }
+    }
+
+    /// Adds a per-pixel weight map.
+    pub fn with_weight(mut self, weight: impl AsView<'a, f32>) -> Self {
+        self.weight = Some(weight.as_view());
+        self
+    }
+
+    /// Turns non-finite inputs into errors instead of propagating them.
+    pub fn check_finite(mut self, on: bool) -> Self {
+        self.check_finite = on;
+        self
+    }
+
+    /// Checks `pred`, float targets and `weight` for NaN/inf (only when `check_finite` is set).
+    pub fn validate_finite(&self) -> Result<()> {
+        if !self.check_finite {
+            return Ok(());
+        }
+        let check = |name: &'static str, a: &ArrayViewD<'_, f32>| -> Result<()> {
+            match a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+                None => Ok(()),
+                Some((ix, v)) => Err(LossError::NonFinite { name, index: ix.as_array_view().to_vec(), value: *v as f64 }),
+            }
+        };
+        check("pred", &self.pred)?;
+        if let Target::F32(t) = &self.target {
+            check("target", t)?;
+        }
+        if let Some(w) = &self.weight {
+            check("weight", w)?;
+        }
+        Ok(())
+    }
+}
+
+/// How the target's elements line up with `pred`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetLayout {
+    /// One target value per `pred` element (`[N, C, S]` order).
+    Dense,
+    /// One label per pixel (`[N, S]` order).
+    Labels,
+}
+
+/// How the weight's elements line up with `pred`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightLayout {
+    /// One weight per `pred` element.
+    Dense,
+    /// One weight per pixel, broadcast over the channels.
+    PerPixel,
+}
+
+/// The resolved problem: mode, sizes and how target and weight map onto `pred`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The mode (given or inferred).
+    pub mode: Mode,
+    /// Batch size N.
+    pub n: usize,
+    /// Channels C (1 for binary).
+    pub c: usize,
+    /// Pixels per image (product of the spatial axes).
+    pub s: usize,
+    /// The spatial axes.
+    pub spatial: Vec<usize>,
+    /// Whether `pred` has a channel axis.
+    pub channel_axis: bool,
+    /// The target's layout.
+    pub target: TargetLayout,
+    /// The weight's layout, if a weight is given.
+    pub weight: Option<WeightLayout>,
+}
+
+impl Layout {
+    /// Number of `pred` elements.
+    pub fn len(&self) -> usize {
+        self.n * self.c * self.s
+    }
+
+    /// Whether there is no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The shape of `pred`.
+    pub fn pred_shape(&self) -> Vec<usize> {
+        let mut v = vec![self.n];
+        if self.channel_axis {
+            v.push(self.c);
+        }
+        v.extend(&self.spatial);
+        v
+    }
+
+    /// The shape of a per-pixel map `[N, *S]`.
+    pub fn pixel_shape(&self) -> Vec<usize> {
+        let mut v = vec![self.n];
+        v.extend(&self.spatial);
+        v
+    }
+}
+
+fn mismatch(what: &str, pred: &[usize], target: &[usize]) -> LossError {
+    LossError::ShapeMismatch {
+        what: what.to_string(),
+        left_name: "pred",
+        left: pred.to_vec(),
+        right_name: "target",
+        right: target.to_vec(),
+    }
+}
+
+/// Resolves the mode and layout of a batch by the rules of `LOSSES.md`.
+///
+/// `requested` is the loss's `mode` key, if given. Integer binary targets must be 0 or 1 (checked
+/// here); multiclass labels are checked by the loss (it knows `ignore_index`).
+pub fn resolve(batch: &Batch<'_>, requested: Option<Mode>) -> Result<Layout> {
+    let ps = batch.pred.shape();
+    let ts = batch.target.shape();
+    if ps.iter().any(|&d| d == 0) {
+        return Err(LossError::Empty { name: "pred", shape: ps.to_vec() });
+    }
+    if ts.iter().any(|&d| d == 0) {
+        return Err(LossError::Empty { name: "target", shape: ts.to_vec() });
+    }
+    let float = !batch.target.is_integer();
+    let bad_rank = |reason: &str| LossError::InvalidShape { name: "pred", shape: ps.to_vec(), reason: reason.to_string() };
+
+    // Binary without a channel axis: pred [N, *S] with target of the same shape.
+    let no_channel = requested == Some(Mode::Binary) && ts == ps && (2..=4).contains(&ps.len()) && !(ps.len() >= 3 && ps[1] == 1);
+    let (n, c, spatial, channel_axis) = if no_channel {
+        (ps[0], 1, ps[1..].to_vec(), false)
+    } else {
+        if !(3..=5).contains(&ps.len()) {
+            return Err(bad_rank(
+                "expected [N, C, *S] with one to three spatial axes (or [N, *S] with mode=binary and a target of the same shape)",
+            ));
+        }
+        (ps[0], ps[1], ps[2..].to_vec(), true)
+    };
+    let s: usize = spatial.iter().product();
+    let mut pix = vec![n];
+    pix.extend(&spatial);
+    let mut pix1 = vec![n, 1];
+    pix1.extend(&spatial);
+
+    let mode = match requested {
+        Some(m) => m,
+        None => {
+            if c == 1 {
+                Mode::Binary
+            } else if float {
+                Mode::Multilabel
+            } else {
+                Mode::Multiclass
+            }
+        }
+    };
+    let target = match mode {
+        Mode::Binary => {
+            if c != 1 {
+                return Err(LossError::InvalidShape {
+                    name: "pred",
+                    shape: ps.to_vec(),
+                    reason: format!("mode=binary needs one channel (axis 1 has {c}); use mode=multilabel for one sigmoid per channel"),
+                });
+            }
+            if ts == ps || ts == pix.as_slice() || ts == pix1.as_slice() {
+                TargetLayout::Dense
+            } else {
+                return Err(mismatch(&format!("binary targets must have pred's shape or {}", fmt_shape(&pix)), ps, ts));
+            }
+        }
+        Mode::Multilabel => {
+            if ts != ps {
+                return Err(mismatch("multilabel targets must have pred's shape", ps, ts));
+            }
+            TargetLayout::Dense
+        }
+        Mode::Multiclass => {
+            if c < 2 {
+                return Err(LossError::InvalidShape {
+                    name: "pred",
+                    shape: ps.to_vec(),
+                    reason: "mode=multiclass needs at least 2 channels on axis 1".into(),
+                });
+            }
+            if float {
+                if ts != ps {
+                    return Err(mismatch("multiclass class-probability targets must have pred's shape", ps, ts));
+                }
+                TargetLayout::Dense
+            } else if ts == pix.as_slice() || ts == pix1.as_slice() {
+                TargetLayout::Labels
+            } else {
+                return Err(mismatch(&format!("multiclass labels must have shape {} or {}", fmt_shape(&pix), fmt_shape(&pix1)), ps, ts));
+            }
+        }
+    };
+    let weight = match &batch.weight {
+        None => None,
+        Some(w) => {
+            let ws = w.shape();
+            let per_pixel = ws == pix.as_slice() || ws == pix1.as_slice();
+            let wl = if target == TargetLayout::Labels {
+                (per_pixel || ws == ts).then_some(WeightLayout::PerPixel)
+            } else if ws == ps || ws == ts {
+                Some(WeightLayout::Dense)
+            } else if per_pixel {
+                Some(if c == 1 { WeightLayout::Dense } else { WeightLayout::PerPixel })
+            } else {
+                None
+            };
+            let Some(wl) = wl else {
+                return Err(LossError::ShapeMismatch {
+                    what: format!("weight must have the target's shape or the per-pixel shape {}", fmt_shape(&pix)),
+                    left_name: "weight",
+                    left: ws.to_vec(),
+                    right_name: "target",
+                    right: ts.to_vec(),
+                });
+            };
+            Some(wl)
+        }
+    };
+    if mode == Mode::Binary && target == TargetLayout::Dense && batch.target.is_integer() {
+        let labels = batch.target.labels().expect("integer target");
+        labels.validate(2, None, ts)?;
+    }
+    if mode == Mode::Multilabel && batch.target.is_integer() {
+        let labels = batch.target.labels().expect("integer target");
+        labels.validate(2, None, ts)?;
+    }
+    batch.validate_finite()?;
+    Ok(Layout { mode, n, c, s, spatial, channel_axis, target, weight })
+}
+
+/// Dense targets as `f32` values in `pred`'s element order (integer 0/1 targets are converted
+/// per block by [`DenseTarget::chunk`], so no full-size copy is made for them).
+#[derive(Debug, Clone)]
+pub enum DenseTarget<'a> {
+    /// Float targets.
+    F32(Cow<'a, [f32]>),
+    /// Integer targets (values validated to be 0 or 1, or a class index for multiclass).
+    Int(Labels<'a>),
+}
+
+impl DenseTarget<'_> {
+    /// From a batch's target.
+    pub fn from_target<'b>(t: &'b Target<'_>) -> DenseTarget<'b> {
+        match t.floats() {
+            Some(f) => DenseTarget::F32(f),
+            None => DenseTarget::Int(t.labels().expect("integer target")),
+        }
+    }
+
+    /// The values of `start..start + buf.len()`, borrowed or converted into `buf`.
+    #[inline]
+    pub fn chunk<'s>(&'s self, start: usize, buf: &'s mut [f32]) -> &'s [f32] {
+        match self {
+            DenseTarget::F32(v) => &v[start..start + buf.len()],
+            DenseTarget::Int(l) => {
+                for (i, b) in buf.iter_mut().enumerate() {
+                    *b = l.get(start + i) as f32;
+                }
+                buf
+            }
+        }
+    }
+}
+
+/// Checks that dense float targets lie in `[lo, hi]` (NaN is rejected too); names the first index.
+pub fn validate_range(values: &[f32], lo: f32, hi: f32, shape: &[usize], what: &str) -> Result<()> {
+    match values.iter().position(|&v| !(v >= lo && v <= hi)) {
+        None => Ok(()),
+        Some(i) => Err(LossError::LabelOutOfRange { label: values[i].to_string(), index: unravel(i, shape), expected: what.to_string() }),
+    }
+}
+
+/// The dimension type used for outputs.
+pub type Shape = IxDyn;

@@ -1,0 +1,133 @@
+//! Test support (feature `testing`): proptest strategies for segmentation inputs, non-contiguous
+//! layouts of the same data, and a central finite-difference gradient checker in `f64`.
+//!
+//! Users can property-test their own losses the same way segloss tests its own.
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder, Slice};
+use proptest::prelude::*;
+
+/// Logits from every regime: ordinary values, large magnitudes up to `±1e4`, exact zeros.
+pub fn logit() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => -8.0f32..8.0,
+        2 => -1e4f32..1e4,
+        1 => prop::sample::select(vec![-1e4f32, 1e4, 0.0, -88.0, 88.0, -30.0, 30.0]),
+    ]
+}
+
+/// Probabilities including exactly 0 and 1.
+pub fn probability() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        6 => 0.0f32..=1.0,
+        1 => prop::sample::select(vec![0.0f32, 1.0, 1e-8, 1.0 - 1e-7]),
+    ]
+}
+
+/// Binary mask patterns: empty, full, a single positive pixel, or random.
+pub fn mask(len: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop_oneof![
+        Just(vec![0.0f32; len]),
+        Just(vec![1.0f32; len]),
+        (0..len.max(1)).prop_map(move |i| {
+            let mut v = vec![0.0f32; len];
+            if len > 0 {
+                v[i] = 1.0;
+            }
+            v
+        }),
+        prop::collection::vec(prop::bool::weighted(0.3).prop_map(|b| b as u8 as f32), len),
+    ]
+}
+
+/// Soft labels in `[0, 1]`, with exact 0 and 1 mixed in.
+pub fn soft_labels(len: usize) -> impl Strategy<Value = Vec<f32>> {
+    prop::collection::vec(probability(), len)
+}
+
+/// A shape `[N, C, *S]` with `C` in `c_range`, one to three spatial axes of odd and even sizes.
+pub fn shape(c_range: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec<usize>> {
+    (1usize..=3, c_range, prop::collection::vec(1usize..=9, 1..=3)).prop_map(|(n, c, s)| {
+        let mut v = vec![n, c];
+        v.extend(s);
+        v
+    })
+}
+
+/// The same values in three memory layouts: a column-major (Fortran) array, and a view with
+/// stride 2 on the last axis into a larger buffer. Both compare equal to the standard array.
+pub struct Layouts<T> {
+    /// Column-major copy.
+    pub fortran: ArrayD<T>,
+    strided_base: ArrayD<T>,
+}
+
+impl<T: Clone + Default> Layouts<T> {
+    /// Builds the layouts of `a`.
+    pub fn of(a: &ArrayD<T>) -> Self {
+        let mut fortran = ArrayD::<T>::default(IxDyn(a.shape()).f());
+        fortran.assign(a);
+        let mut big_shape = a.shape().to_vec();
+        let last = big_shape.len() - 1;
+        big_shape[last] *= 2;
+        let mut strided_base = ArrayD::<T>::default(IxDyn(&big_shape));
+        strided_base.slice_axis_mut(ndarray::Axis(last), Slice::new(0, None, 2)).assign(a);
+        Layouts { fortran, strided_base }
+    }
+
+    /// A view with stride 2 on the last axis.
+    pub fn strided(&self) -> ArrayViewD<'_, T> {
+        let last = self.strided_base.ndim() - 1;
+        self.strided_base.slice_axis(ndarray::Axis(last), Slice::new(0, None, 2))
+    }
+}
+
+/// Central finite differences of `f` at `x` in `f64`, with step `h * max(1, |x_i|)`.
+pub fn central_diff(f: &dyn Fn(&[f64]) -> f64, x: &[f64], h: f64) -> Vec<f64> {
+    let mut xp = x.to_vec();
+    (0..x.len())
+        .map(|i| {
+            let step = h * x[i].abs().max(1.0);
+            xp[i] = x[i] + step;
+            let fp = f(&xp);
+            xp[i] = x[i] - step;
+            let fm = f(&xp);
+            xp[i] = x[i];
+            (fp - fm) / (2.0 * step)
+        })
+        .collect()
+}
+
+/// Checks `analytic` against central differences of `f` at `x`:
+/// `max |analytic - numeric| <= rel * max |numeric| + abs`. Returns the worst difference on
+/// failure, naming its index.
+pub fn check_gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64], h: f64, rel: f64, abs: f64) -> Result<(), String> {
+    let num = central_diff(f, x, h);
+    let scale = num.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let tol = rel * scale + abs;
+    for (i, (a, n)) in analytic.iter().zip(&num).enumerate() {
+        if !((a - n).abs() <= tol) {
+            return Err(format!("gradient[{i}]: analytic {a} vs numeric {n} (tolerance {tol}, max |numeric| {scale})"));
+        }
+    }
+    Ok(())
+}
+
+/// `max |a - b|` over two equally long slices (NaN if any pair differs in NaN-ness).
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).fold(0.0f64, |m, (x, y)| {
+        if x.is_nan() != y.is_nan() {
+            f64::NAN
+        } else if x == y {
+            m
+        } else {
+            m.max((*x as f64 - *y as f64).abs())
+        }
+    })
+}
+
+/// Asserts every element of `grad` was written (a buffer pre-filled with NaN keeps no NaN).
+pub fn assert_all_written(grad: &[f32]) {
+    if let Some(i) = grad.iter().position(|g| g.is_nan()) {
+        panic!("gradient element {i} was not written (still NaN)");
+    }
+}

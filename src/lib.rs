@@ -1,0 +1,27 @@
+//! # segloss
+//!
+//! Image segmentation losses with analytic gradients on SIMD CPU kernels: the cross-entropy
+//! family ([`xent`]), with the same shapes, modes and errors across families ([`core`]), a text
+//! form for losses and weighted sums of losses ([`LossSpec`]), and the catalogue of every loss
+//! ([`catalogue`]).
+//!
+//! ```
+//! use ndarray::{Array, IxDyn};
+//! use segloss::{Batch, Loss, LossSpec};
+//!
+//! let pred = Array::from_shape_vec(IxDyn(&[1, 1, 2, 2]), vec![2.0f32, -1.0, 0.5, -3.0]).unwrap();
+//! let target = Array::from_shape_vec(IxDyn(&[1, 1, 2, 2]), vec![1.0f32, 0.0, 1.0, 0.0]).unwrap();
+//! let loss = LossSpec::parse("focal:gamma=2,alpha=0.25").unwrap().build().unwrap();
+//! let (value, grad) = loss.forward_backward(&Batch::new(&pred, &target)).unwrap();
+//! assert!(value > 0.0 && grad.shape() == pred.shape());
+//! ```
+#![warn(missing_docs)]
+
+pub mod registry;
+pub mod spec;
+
+pub use registry::{catalogue, info};
+pub use segloss_core as core;
+pub use segloss_core::{Batch, Layout, Loss, LossError, LossInfo, Mode, Reduction, Result, Target};
+pub use segloss_xent as xent;
+pub use spec::{Combination, LossSpec, Term};
