@@ -23,5 +23,8 @@ pub mod spec;
 pub use registry::{catalogue, info};
 pub use segloss_core as core;
 pub use segloss_core::{Batch, Layout, Loss, LossError, LossInfo, Mode, Reduction, Result, Target};
+pub use segloss_distance as distance;
+pub use segloss_lovasz as lovasz;
+pub use segloss_overlap as overlap;
 pub use segloss_xent as xent;
 pub use spec::{Combination, LossSpec, Term};

@@ -1,0 +1,1 @@
+//! Distance transforms (work in progress).
