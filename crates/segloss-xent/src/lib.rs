@@ -393,6 +393,12 @@ impl XentLoss {
 
     /// Resolves the layout and checks the batch suits this loss.
     pub fn layout(&self, batch: &Batch<'_>) -> Result<Layout> {
+        if matches!(self.kind, Kind::Ce { .. }) && batch.pred.ndim() >= 2 && batch.pred.shape()[1] < 2 {
+            return Err(LossError::unsupported(
+                "ce",
+                format!("needs C >= 2 channels on axis 1, pred has shape {:?}; use bce", batch.pred.shape()),
+            ));
+        }
         let layout = resolve(batch, self.mode)?;
         let multiclass = layout.mode == Mode::Multiclass;
         match (&self.kind, multiclass) {

@@ -97,10 +97,11 @@ pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scal
             let qm1 = f32x8::splat(q - 1.0);
             let fct = f32x8::splat(factor);
             run(x, y, aux, p.smoothing, scale, grad, |x, y, w| {
-                let (_, om, sp_neg, _) = sig_parts(x);
+                let (_, om, sp_neg, sp_pos) = sig_parts(x);
                 let k = qm1.mul_add(y, f32x8::ONE);
                 let oy = f32x8::ONE - y;
-                let l = k.mul_add(sp_neg, oy * x);
+                // (1-y) softplus(x) + q y softplus(-x): no cancellation between x and softplus(-x)
+                let l = oy.mul_add(sp_pos, (k - oy) * sp_neg);
                 let g = k.mul_neg_add(om, oy);
                 let f = if weighted { fct * w } else { fct };
                 (l * f, g * f)
@@ -110,11 +111,11 @@ pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scal
             let q0 = f32x8::splat(q0);
             let fct = f32x8::splat(factor);
             run(x, y, aux, p.smoothing, scale, grad, |x, y, d| {
-                let (_, om, sp_neg, _) = sig_parts(x);
+                let (_, om, sp_neg, sp_pos) = sig_parts(x);
                 let q = q0 + m::exp(-(d * d));
                 let k = (q - f32x8::ONE).mul_add(y, f32x8::ONE);
                 let oy = f32x8::ONE - y;
-                let l = k.mul_add(sp_neg, oy * x);
+                let l = oy.mul_add(sp_pos, (k - oy) * sp_neg);
                 let g = k.mul_neg_add(om, oy);
                 (l * fct, g * fct)
             })

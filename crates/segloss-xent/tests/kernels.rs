@@ -1,0 +1,259 @@
+//! SIMD kernels against the scalar reference kernels, and both against f64 finite differences.
+
+use proptest::prelude::*;
+use segloss_core::reduce::SharedMut;
+use segloss_core::testing::{check_gradient, logit, probability};
+use segloss_xent::kernels::{scalar, simd, Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};
+
+/// SIMD vs scalar, elementwise: |sum_simd - sum_scalar| <= SUM_TOL * (sum of |l_i|) + tiny.
+const SUM_TOL: f64 = 2e-6;
+/// SIMD vs scalar, elementwise gradients: per element, relative to the larger magnitude or to 1
+/// (the gradient is a difference of O(1) terms, so near 0 its error is absolute).
+const GRAD_REL_TOL: f32 = 2e-5;
+/// Softmax kernels accumulate over classes in a different order: a little looser.
+const SOFTMAX_SUM_TOL: f64 = 1e-5;
+const SOFTMAX_GRAD_TOL: f32 = 5e-5;
+/// Finite differences (f64 reference) vs the f64 analytic gradient.
+const FD_REL_TOL: f64 = 1e-6;
+const FD_ABS_TOL: f64 = 1e-9;
+const FD_STEP: f64 = 1e-6;
+
+fn all_params() -> Vec<(ElemParams, bool)> {
+    let mut v = Vec::new();
+    for &from_logits in &[true, false] {
+        for &smoothing in &[0.0f32, 0.1] {
+            for kind in [
+                ElemKind::Bce { q: 1.0, factor: 1.0 },
+                ElemKind::Bce { q: 3.5, factor: 0.3 },
+                ElemKind::Focal { gamma: 2.0, a: 0.25, b: 0.75 },
+                ElemKind::Focal { gamma: 0.0, a: 1.0, b: 1.0 },
+                ElemKind::Focal { gamma: 0.5, a: 0.6, b: 0.4 },
+                ElemKind::Focal { gamma: 1.0, a: 0.25, b: 0.75 },
+                ElemKind::Focal { gamma: 3.7, a: 0.25, b: 0.75 },
+                ElemKind::DistanceBce { q0: 1.0, factor: 0.5 },
+            ] {
+                let distance = matches!(kind, ElemKind::DistanceBce { .. });
+                v.push((ElemParams { kind, from_logits, smoothing }, distance));
+            }
+        }
+    }
+    v
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= GRAD_REL_TOL * a.abs().max(b.abs()).max(1.0)
+}
+
+fn compare_elementwise(x: &[f32], y: &[f32], w: &[f32]) {
+    for (p, distance) in all_params() {
+        for use_w in [false, true] {
+            let aux = match (use_w || distance, distance) {
+                (false, _) => Aux::None,
+                (true, true) => Aux::Distance(w),
+                (true, false) => Aux::Weight(w),
+            };
+            let mut g1 = vec![f32::NAN; x.len()];
+            let mut g2 = vec![f32::NAN; x.len()];
+            let (s1, b1) = simd::elementwise(x, y, aux, &p, 0.7, Some(&mut g1));
+            let (s2, b2) = scalar::elementwise(x, y, aux, &p, 0.7, Some(&mut g2));
+            assert_eq!(b1, b2, "{p:?}");
+            let mag: f64 = x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .map(|(i, (&xi, &yi))| {
+                    let a = match aux {
+                        Aux::None => None,
+                        Aux::Weight(w) | Aux::Distance(w) => Some(w[i]),
+                    };
+                    scalar::element(xi as f64, yi as f64, a.map(|v| v as f64), distance, &p).0.abs()
+                })
+                .sum();
+            assert!((s1 - s2).abs() <= SUM_TOL * mag + 1e-30, "{p:?} len {}: simd {s1} scalar {s2}", x.len());
+            for i in 0..x.len() {
+                assert!(close(g1[i], g2[i]), "{p:?} element {i} of {}: x={} y={} simd {} scalar {}", x.len(), x[i], y[i], g1[i], g2[i]);
+            }
+            // no gradient requested: same sum
+            let (s3, _) = simd::elementwise(x, y, aux, &p, 0.7, None);
+            assert_eq!(s1.to_bits(), s3.to_bits());
+        }
+    }
+}
+
+#[test]
+fn elementwise_simd_equals_scalar_for_every_length() {
+    // lengths 0..=4*lanes+7 exercise the full vectors and every tail
+    for len in 0..=39usize {
+        let x: Vec<f32> = (0..len).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.9).collect();
+        let y: Vec<f32> = (0..len).map(|i| [0.0, 1.0, 0.3, 1.0, 0.0][i % 5]).collect();
+        let w: Vec<f32> = (0..len).map(|i| 0.5 + (i % 4) as f32 * 0.7).collect();
+        compare_elementwise(&x, &y, &w);
+        let p: Vec<f32> = (0..len).map(|i| [0.0, 1.0, 0.5, 1e-8, 0.999_999_9, 0.2][i % 6]).collect();
+        compare_elementwise(&p, &y, &w);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn elementwise_simd_equals_scalar(xs in prop::collection::vec((logit(), probability(), 0.0f32..3.0), 0..60)) {
+        let x: Vec<f32> = xs.iter().map(|v| v.0).collect();
+        let y: Vec<f32> = xs.iter().map(|v| v.1).collect();
+        let w: Vec<f32> = xs.iter().map(|v| v.2).collect();
+        compare_elementwise(&x, &y, &w);
+        let p: Vec<f32> = xs.iter().map(|v| (v.0 / 20.0).clamp(0.0, 1.0)).collect();
+        compare_elementwise(&p, &y, &w);
+    }
+
+    /// Value and gradient stay finite for logits up to ±1e4, every gamma in [0, 5] and
+    /// probabilities exactly 0 and 1.
+    #[test]
+    fn finite_everywhere(x in logit(), y in probability(), p in probability(), gamma in prop_oneof![0.0f32..5.0, 0.0f32..1.0, Just(0.0f32), Just(0.5)], d in 0.0f32..10.0) {
+        for kind in [ElemKind::Bce { q: 2.0, factor: 1.0 }, ElemKind::Focal { gamma, a: 0.25, b: 0.75 }, ElemKind::DistanceBce { q0: 1.0, factor: 0.5 }] {
+            for (v, from_logits) in [(x, true), (p, false)] {
+                let params = ElemParams { kind, from_logits, smoothing: 0.0 };
+                let vs = [v; 9];
+                let ys = [y; 9];
+                let ds = [d; 9];
+                let mut g = [f32::NAN; 9];
+                let (s, _) = simd::elementwise(&vs, &ys, Aux::Distance(&ds), &params, 1.0, Some(&mut g));
+                prop_assert!(s.is_finite(), "{params:?} x={v} y={y}: {s}");
+                prop_assert!(g.iter().all(|g| g.is_finite()), "{params:?} x={v} y={y}: {g:?}");
+                let (l, gs) = scalar::element(v, y, Some(d), matches!(kind, ElemKind::DistanceBce { .. }), &params);
+                prop_assert!(l.is_finite() && gs.is_finite(), "scalar {params:?} x={v} y={y}: {l} {gs}");
+            }
+        }
+    }
+
+    /// The analytic gradient of the f64 reference equals central differences.
+    #[test]
+    fn elementwise_gradient_matches_finite_differences(xs in prop::collection::vec((-12.0f64..12.0, 0.0f64..=1.0, 0.0f64..3.0), 1..12), gamma in 0.0f32..4.0, from_logits in any::<bool>()) {
+        let x: Vec<f64> = xs.iter().map(|v| if from_logits { v.0 } else { 0.02 + 0.96 * (v.0 + 12.0) / 24.0 }).collect();
+        let y: Vec<f64> = xs.iter().map(|v| v.1).collect();
+        let w: Vec<f64> = xs.iter().map(|v| v.2).collect();
+        for (kind, distance) in [(ElemKind::Bce { q: 2.5, factor: 0.7 }, false), (ElemKind::Focal { gamma, a: 0.3, b: 0.7 }, false), (ElemKind::DistanceBce { q0: 0.5, factor: 0.6 }, true)] {
+            let p = ElemParams { kind, from_logits, smoothing: 0.05 };
+            let aux = if distance { Aux::Distance(w.as_slice()) } else { Aux::Weight(w.as_slice()) };
+            let f = |xv: &[f64]| scalar::elementwise(xv, &y, aux, &p, 1.0, None).0;
+            let mut g = vec![0.0f64; x.len()];
+            scalar::elementwise(&x, &y, aux, &p, 1.0, Some(&mut g));
+            check_gradient(&f, &x, &g, FD_STEP, FD_REL_TOL, FD_ABS_TOL).map_err(|e| TestCaseError::fail(format!("{p:?}: {e}")))?;
+        }
+    }
+}
+
+fn softmax_case(cc: usize, len: usize, seed: u64, weights: bool, ignore_some: bool) {
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut rnd = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s % 10_000) as f32 / 10_000.0
+    };
+    let z: Vec<f32> = (0..cc * len).map(|_| (rnd() - 0.5) * 16.0).collect();
+    let labels: Vec<i32> = (0..len).map(|_| if ignore_some && rnd() < 0.2 { -1 } else { (rnd() * cc as f32) as i32 % cc as i32 }).collect();
+    let mut probs: Vec<f32> = (0..cc * len).map(|_| rnd()).collect();
+    for j in 0..len {
+        let t: f32 = (0..cc).map(|c| probs[c * len + j]).sum();
+        (0..cc).for_each(|c| probs[c * len + j] /= t);
+    }
+    let pw: Vec<f32> = (0..len).map(|_| rnd() * 2.0).collect();
+    let cw: Vec<f32> = (0..cc).map(|c| 0.5 + c as f32 * 0.25).collect();
+    for (gamma, smoothing, soft) in [
+        (None, 0.0, false),
+        (None, 0.15, false),
+        (None, 0.1, true),
+        (Some(2.0), 0.0, false),
+        (Some(0.0), 0.0, false),
+        (Some(0.5), 0.0, false),
+        (Some(3.3), 0.0, false),
+    ] {
+        let p = SoftmaxParams { classes: cc, class_weights: if weights { &cw } else { &[] }, smoothing, focal_gamma: gamma };
+        let block = SoftmaxBlock {
+            z: &z,
+            stride: len,
+            len,
+            labels: (!soft).then_some(labels.as_slice()),
+            probs: soft.then_some(probs.as_slice()),
+            weight: weights.then_some(pw.as_slice()),
+        };
+        let mut g1 = vec![f32::NAN; cc * len];
+        let mut g2 = vec![f32::NAN; cc * len];
+        let s1 = simd::softmax(&block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g1), 0, len, len)));
+        let s2 = scalar::softmax(&block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g2), 0, len, len)));
+        assert!(
+            (s1 - s2).abs() <= SOFTMAX_SUM_TOL * s2.abs().max(1.0),
+            "C={cc} len={len} {gamma:?} s={smoothing} soft={soft}: simd {s1} scalar {s2}"
+        );
+        let gmax = g2.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        for i in 0..g1.len() {
+            assert!(
+                (g1[i] - g2[i]).abs() <= SOFTMAX_GRAD_TOL * gmax.max(1e-3),
+                "C={cc} len={len} {gamma:?} soft={soft} grad[{i}]: simd {} scalar {}",
+                g1[i],
+                g2[i]
+            );
+        }
+        let s3 = simd::softmax(&block, &p, 0.9, None);
+        assert!((s3 - s1).abs() <= 1e-12 * s1.abs().max(1.0));
+    }
+}
+
+#[test]
+fn softmax_simd_equals_scalar() {
+    for cc in [2usize, 3, 5, 21] {
+        for len in 0..=39usize {
+            softmax_case(cc, len, (cc * 100 + len) as u64, len % 2 == 0, len % 3 == 0);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Per-pixel softmax gradient (ce, smoothed ce, soft targets, focal) against central differences.
+    #[test]
+    fn softmax_gradient_matches_finite_differences(z in prop::collection::vec(-9.0f64..9.0, 2..7), t in 0usize..7, gamma in 0.0f32..4.0, s in 0.0f32..0.3) {
+        let cc = z.len();
+        let t = t % cc;
+        let cw: Vec<f32> = (0..cc).map(|c| 0.3 + c as f32 * 0.4).collect();
+        let probs: Vec<f64> = (0..cc).map(|c| (c as f64 + 1.0) / (cc * (cc + 1) / 2) as f64).collect();
+        for (focal, soft) in [(None, false), (None, true), (Some(gamma), false)] {
+            let p = SoftmaxParams { classes: cc, class_weights: &cw, smoothing: if focal.is_some() { 0.0 } else { s }, focal_gamma: focal };
+            let f = |zv: &[f64]| { let mut g = vec![0.0; cc]; scalar::softmax_pixel(zv, Some(t), soft.then_some(probs.as_slice()), &p, &mut g) };
+            let mut g = vec![0.0; cc];
+            scalar::softmax_pixel(&z, Some(t), soft.then_some(probs.as_slice()), &p, &mut g);
+            check_gradient(&f, &z, &g, FD_STEP, FD_REL_TOL, FD_ABS_TOL).map_err(|e| TestCaseError::fail(format!("{focal:?} soft={soft}: {e}")))?;
+        }
+    }
+
+    /// Softmax kernels stay finite at saturated logits for every gamma.
+    #[test]
+    fn softmax_finite_everywhere(z in prop::collection::vec(logit(), 2..6), t in 0usize..6, gamma in prop_oneof![0.0f32..5.0, 0.0f32..1.0]) {
+        let cc = z.len();
+        let labels = [(t % cc) as i32];
+        for focal in [None, Some(gamma)] {
+            let p = SoftmaxParams { classes: cc, class_weights: &[], smoothing: 0.1 * (focal.is_none() as u8 as f32), focal_gamma: focal };
+            let block = SoftmaxBlock { z: &z, stride: 1, len: 1, labels: Some(&labels), probs: None, weight: None };
+            let mut g = vec![f32::NAN; cc];
+            let s = simd::softmax(&block, &p, 1.0, Some(&StridedOut::new(SharedMut::new(&mut g), 0, 1, 1)));
+            prop_assert!(s.is_finite() && g.iter().all(|v| v.is_finite()), "{focal:?} z={z:?}: {s} {g:?}");
+        }
+    }
+}
+
+/// Pinned: gamma in (0, 1) at p = 1 exactly (the naive chain rule gives inf * 0 there).
+#[test]
+fn focal_gamma_below_one_at_saturation() {
+    for x in [1e4f32, -1e4, 88.0, -88.0, 30.0] {
+        for y in [0.0f32, 1.0] {
+            let p = ElemParams { kind: ElemKind::Focal { gamma: 0.3, a: 0.25, b: 0.75 }, from_logits: true, smoothing: 0.0 };
+            let mut g = [f32::NAN; 1];
+            let (s, _) = simd::elementwise(&[x], &[y], Aux::None, &p, 1.0, Some(&mut g));
+            assert!(s.is_finite() && g[0].is_finite(), "x={x} y={y}: {s} {}", g[0]);
+        }
+    }
+    let p = ElemParams { kind: ElemKind::Focal { gamma: 0.3, a: 0.25, b: 0.75 }, from_logits: false, smoothing: 0.0 };
+    let mut g = [f32::NAN; 2];
+    let (s, _) = simd::elementwise(&[0.0, 1.0], &[0.0, 1.0], Aux::None, &p, 1.0, Some(&mut g));
+    assert!(s.is_finite() && g == [0.0, 0.0], "{s} {g:?}");
+}
