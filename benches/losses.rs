@@ -1,1 +1,65 @@
-fn main() {}
+//! Cross-entropy family at the standard workloads, forward plus backward, SIMD next to the scalar
+//! reference kernels:
+//! - W1 = logits [8, 1, 512, 512], binary targets (30% positive): bce, focal;
+//! - W2 = logits [4, 21, 256, 256], integer labels: ce, multiclass focal.
+//!
+//! `cargo bench --bench losses` (all cores; `RAYON_NUM_THREADS=1` for one).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ndarray::{ArrayD, IxDyn};
+use segloss::xent::driver::Backend;
+use segloss::xent::{BceConfig, CeConfig, FocalConfig, XentLoss};
+use segloss::{Batch, Loss};
+use std::time::Duration;
+
+fn lcg(seed: u64) -> impl FnMut() -> f32 {
+    let mut s = seed;
+    move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// W1: logits [8, 1, 512, 512] and binary targets with 30% positives.
+pub fn w1() -> (ArrayD<f32>, ArrayD<f32>) {
+    let mut r = lcg(1);
+    let x = ArrayD::from_shape_simple_fn(IxDyn(&[8, 1, 512, 512]), || (r() - 0.5) * 8.0);
+    let y = ArrayD::from_shape_simple_fn(IxDyn(&[8, 1, 512, 512]), || (r() < 0.3) as u8 as f32);
+    (x, y)
+}
+
+/// W2: logits [4, 21, 256, 256] and integer labels.
+pub fn w2() -> (ArrayD<f32>, ArrayD<i64>) {
+    let mut r = lcg(2);
+    let x = ArrayD::from_shape_simple_fn(IxDyn(&[4, 21, 256, 256]), || (r() - 0.5) * 8.0);
+    let l = ArrayD::from_shape_simple_fn(IxDyn(&[4, 256, 256]), || (r() * 21.0) as i64 % 21);
+    (x, l)
+}
+
+fn run(c: &mut Criterion, group: &str, losses: Vec<(&str, XentLoss)>, batch: &Batch<'_>) {
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Elements(batch.pred.len() as u64));
+    let mut grad = ArrayD::<f32>::zeros(IxDyn(batch.pred.shape()));
+    for (name, loss) in losses {
+        for backend in [Backend::Simd, Backend::Scalar] {
+            let l = loss.clone().with_backend(backend);
+            g.bench_function(BenchmarkId::new(name, format!("{backend:?}")), |b| {
+                b.iter(|| l.forward_backward_into(batch, grad.view_mut(), 1.0).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let (x, y) = w1();
+    let b1 = Batch::new(&x, &y);
+    run(c, "W1", vec![("bce", BceConfig::default().build().unwrap()), ("focal", FocalConfig::default().build().unwrap())], &b1);
+    let (x, l) = w2();
+    let b2 = Batch::new(&x, &l);
+    run(c, "W2", vec![("ce", CeConfig::default().build().unwrap()), ("focal", FocalConfig::default().build().unwrap())], &b2);
+}
+
+criterion_group!(xent, benches);
+criterion_main!(xent);
