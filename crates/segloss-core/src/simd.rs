@@ -9,6 +9,7 @@
 //! | [`exp`] | 2 ulp | `exp(-inf) = 0`, `exp(+inf) = +inf`, NaN -> NaN; results below `f32::MIN_POSITIVE` are subnormal or 0 (not counted in the bound) |
 //! | [`ln`] | 2 ulp | `ln(0) = -inf`, `ln(x < 0) = NaN`, `ln(+inf) = +inf`, NaN -> NaN; subnormal inputs are exact-scaled first |
 //! | [`ln_1p`] | 3 ulp for x >= -0.5 | `ln_1p(-1) = -inf`, `ln_1p(x < -1) = NaN`, `ln_1p(+inf) = +inf` |
+//! | [`ln_1p_unit`] | 3 ulp for e in [0, 1] | none: the caller guarantees the range |
 //! | [`sigmoid`] | 3 ulp | `sigmoid(-inf) = 0`, `sigmoid(+inf) = 1`, NaN -> NaN |
 //! | [`softplus`] | 4 ulp | `softplus(-inf) = 0`, `softplus(+inf) = +inf`, NaN -> NaN |
 //!
@@ -56,11 +57,21 @@ pub fn exp(x: f32x8) -> f32x8 {
 /// Natural logarithm per lane (max error 2 ulp).
 #[inline(always)]
 pub fn ln(x: f32x8) -> f32x8 {
-    use wide::{i32x8, u32x8};
     // Subnormal inputs: scale by 2^23 exactly and correct the exponent.
     let sub = x.simd_lt(f32x8::splat(f32::MIN_POSITIVE));
     let xs = sub.select(x * f32x8::splat(8_388_608.0), x);
     let eadj = sub.select(f32x8::splat(-23.0), f32x8::ZERO);
+    let r = ln_core(xs, eadj);
+    let r = x.simd_eq(f32x8::ZERO).select(f32x8::splat(f32::NEG_INFINITY), r);
+    let r = x.simd_eq(f32x8::splat(f32::INFINITY)).select(x, r);
+    // x < 0 or NaN -> NaN
+    x.simd_ge(f32x8::ZERO).select(r, f32x8::splat(f32::NAN))
+}
+
+/// `ln(x) + eadj * ln 2` for normal, finite, positive `x` (no special cases).
+#[inline(always)]
+fn ln_core(xs: f32x8, eadj: f32x8) -> f32x8 {
+    use wide::{i32x8, u32x8};
     let bits = xs.to_bits();
     let e_int = ((bits >> 23u32) & u32x8::splat(0xff)).cast_signed() - i32x8::splat(126);
     let m = f32x8::from_bits((bits & u32x8::splat(0x807f_ffff)) | u32x8::splat(0x3f00_0000));
@@ -81,11 +92,16 @@ pub fn ln(x: f32x8) -> f32x8 {
     y = y * m * z;
     y = e.mul_add(f32x8::splat(LN2_LO), y);
     y = z.mul_neg_add(f32x8::splat(0.5), y);
-    let r = (m + y) + e * f32x8::splat(LN2_HI);
-    let r = x.simd_eq(f32x8::ZERO).select(f32x8::splat(f32::NEG_INFINITY), r);
-    let r = x.simd_eq(f32x8::splat(f32::INFINITY)).select(x, r);
-    // x < 0 or NaN -> NaN
-    x.simd_ge(f32x8::ZERO).select(r, f32x8::splat(f32::NAN))
+    (m + y) + e * f32x8::splat(LN2_HI)
+}
+
+/// `ln(1 + e)` for `e` in `[0, 1]`, given `s = 1 / (1 + e)` (which the sigmoid computes anyway):
+/// `ln(u) + (e - (u - 1)) s` with `u = 1 + e` rounded, a first-order correction of that rounding
+/// that needs no division (max error 3 ulp; no special cases: the caller guarantees the range).
+#[inline(always)]
+pub fn ln_1p_unit(e: f32x8, s: f32x8) -> f32x8 {
+    let u = e + f32x8::ONE;
+    ln_core(u, f32x8::ZERO) + (e - (u - f32x8::ONE)) * s
 }
 
 /// `ln(1 + x)` per lane, accurate for small `x` (max error 3 ulp for `x >= -0.5`).
@@ -111,7 +127,10 @@ pub fn sigmoid(x: f32x8) -> f32x8 {
 /// Note `-log(sigmoid(x)) = softplus(-x)`.
 #[inline(always)]
 pub fn softplus(x: f32x8) -> f32x8 {
-    x.max(f32x8::ZERO) + ln_1p(exp(-x.abs()))
+    let e = exp(-x.abs());
+    let s = f32x8::ONE / (f32x8::ONE + e);
+    let r = x.max(f32x8::ZERO) + ln_1p_unit(e, s);
+    x.is_nan().select(x, r)
 }
 
 /// Both `sigmoid(x)` and `softplus(-x) = -ln sigmoid(x)` from one exponential.
@@ -120,8 +139,8 @@ pub fn sigmoid_and_softplus_neg(x: f32x8) -> (f32x8, f32x8) {
     let e = exp(-x.abs());
     let s = f32x8::ONE / (f32x8::ONE + e);
     let sig = x.simd_ge(f32x8::ZERO).select(s, e * s);
-    let sp = (-x).max(f32x8::ZERO) + ln_1p(e);
-    (sig, sp)
+    let sp = (-x).max(f32x8::ZERO) + ln_1p_unit(e, s);
+    (sig, x.is_nan().select(x, sp))
 }
 
 /// Loads up to 8 values from `src`, filling the missing lanes with `pad`.
@@ -229,6 +248,17 @@ mod tests {
     const LN1P_MAX_ULP: f64 = 3.0;
     const SIGMOID_MAX_ULP: f64 = 3.0;
     const SOFTPLUS_MAX_ULP: f64 = 4.0;
+    const LN1P_UNIT_MAX_ULP: f64 = 3.0;
+
+    #[test]
+    fn ln_1p_unit_error_bound() {
+        let mut xs = samples(0.0, 1.0, 400_000);
+        xs.extend(samples(0.0, 1e-6, 100_000));
+        xs.extend([0.0, 1.0, f32::MIN_POSITIVE, 1e-30]);
+        let f = |e: f32x8| ln_1p_unit(e, f32x8::ONE / (f32x8::ONE + e));
+        let (u, at) = max_ulp(f, f64::ln_1p, &xs);
+        assert!(u <= LN1P_UNIT_MAX_ULP, "ln_1p_unit: {u} ulp at {at}");
+    }
 
     #[test]
     fn exp_error_bound() {

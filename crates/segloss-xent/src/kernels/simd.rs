@@ -8,6 +8,9 @@ use segloss_core::PROB_EPS;
 
 const FLUSH: usize = 1024;
 
+/// Up to this many classes, the softmax kernels keep `exp(z - max)` between passes.
+const EXP_CACHE: usize = 64;
+
 /// `(p, 1 - p, softplus(-x), softplus(x))` from one exponential: `log p = -softplus(-x)`,
 /// `log(1 - p) = -softplus(x)`, and `1 - p` without cancellation.
 #[inline(always)]
@@ -18,7 +21,7 @@ fn sig_parts(x: f32x8) -> (f32x8, f32x8, f32x8, f32x8) {
     let pos = x.simd_ge(f32x8::ZERO);
     let p = pos.select(s, es);
     let q = pos.select(es, s);
-    let l1p = m::ln_1p(e);
+    let l1p = m::ln_1p_unit(e, s);
     let sp_neg = (-x).max(f32x8::ZERO) + l1p;
     let sp_pos = x.max(f32x8::ZERO) + l1p;
     (p, q, sp_neg, sp_pos)
@@ -254,6 +257,8 @@ fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f3
     let gamma = f32x8::splat(p.focal_gamma.unwrap_or(0.0));
     let scale_v = f32x8::splat(scale);
     let mut total = 0.0f64;
+    // exp(z - max) of pass 2, reused by pass 3 when the classes fit
+    let mut cache = [f32x8::ZERO; EXP_CACHE];
     let mut j = 0;
     while j < b.len {
         let lanes = (b.len - j).min(LANES);
@@ -296,6 +301,9 @@ fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f3
         for c in 0..cc {
             let z = ld(b.z, c);
             let e = m::exp(z - mx);
+            if cc <= EXP_CACHE {
+                cache[c] = e;
+            }
             sum += e;
             if let Some(pr) = b.probs {
                 let y = ld(pr, c).mul_add(keep, s_over_c);
@@ -337,7 +345,8 @@ fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f3
             let gscale = scale_v * wpix;
             for c in 0..cc {
                 let z = ld(b.z, c);
-                let sig = m::exp(z - mx) * inv_s;
+                let e = if cc <= EXP_CACHE { cache[c] } else { m::exp(z - mx) };
+                let sig = e * inv_s;
                 let wc = f32x8::splat(p.w(c));
                 let g = if let Some(pr) = b.probs {
                     let y = ld(pr, c).mul_add(keep, s_over_c);

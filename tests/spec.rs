@@ -1,0 +1,116 @@
+//! Spec strings: parse(print(x)) == x, validation errors naming key and value, combinations.
+
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use segloss::{Batch, Loss, LossError, LossSpec};
+
+/// Valid terms of the cross-entropy family, with keys drawn from their ranges.
+fn xent_term() -> impl Strategy<Value = String> {
+    let num = |lo: f64, hi: f64| (lo..hi).prop_map(|x| format!("{x}"));
+    prop_oneof![
+        (num(0.0, 5.0), num(0.0, 1.0), any::<bool>()).prop_map(|(q, s, l)| format!("bce:pos_weight={q},label_smoothing={s},from_logits={l}")),
+        num(0.01, 9.0).prop_map(|b| format!("wce:beta={b}")),
+        prop_oneof![num(0.01, 0.99), Just("auto".to_string())].prop_map(|b| format!("balanced_ce:beta={b},reduction=sum")),
+        (num(0.0, 5.0), prop_oneof![num(0.0, 1.0), Just("none".to_string())]).prop_map(|(g, a)| format!("focal:gamma={g},alpha={a}")),
+        (num(0.0, 5.0), prop::collection::vec(0.0f64..3.0, 1..5), -300i64..300).prop_map(|(g, w, i)| {
+            let w: Vec<String> = w.iter().map(|v| format!("{v}")).collect();
+            format!("focal:mode=multiclass,gamma={g},class_weights=[{}],ignore_index={i}", w.join(","))
+        }),
+        num(0.01, 0.99).prop_map(|b| format!("distance_bce:beta={b}")),
+        (prop::collection::vec(1e-6f64..1e3, 1..4), num(0.0, 1.0)).prop_map(|(w, s)| {
+            let w: Vec<String> = w.iter().map(|v| format!("{v:e}")).collect();
+            format!("ce:class_weights=[{}],label_smoothing={s},reduction=mean", w.join(","))
+        }),
+    ]
+}
+
+fn spec() -> impl Strategy<Value = String> {
+    prop::collection::vec((prop::option::of(0.001f64..100.0), xent_term()), 1..4).prop_map(|terms| {
+        terms.into_iter().map(|(w, t)| match w { Some(w) => format!("{w}*{t}"), None => t }).collect::<Vec<_>>().join("+")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn print_then_parse_is_identity(s in spec()) {
+        let a = LossSpec::parse(&s).unwrap();
+        let printed = a.to_string();
+        let b = LossSpec::parse(&printed).unwrap();
+        prop_assert_eq!(&a, &b, "{} -> {}", s, printed);
+        prop_assert_eq!(b.to_string(), printed);
+    }
+
+    /// Arbitrary text never panics the parser.
+    #[test]
+    fn arbitrary_text_never_panics(s in ".{0,40}", t in "[a-z_:=,\\[\\]0-9.e+*-]{0,40}") {
+        let _ = LossSpec::parse(&s);
+        let _ = LossSpec::parse(&t);
+    }
+}
+
+#[test]
+fn printing_is_canonical() {
+    let s = LossSpec::parse("0.5*ce:class_weights=[1,2,0.5],ignore_index=255 + 2*focal:gamma=2.0,alpha=none").unwrap();
+    assert_eq!(s.to_string(), "0.5*ce:class_weights=[1,2,0.5],ignore_index=255+2*focal:gamma=2,alpha=none");
+    let s = LossSpec::parse("bce:pos_weight=1e3,label_smoothing=2.5e-4").unwrap();
+    assert_eq!(s.to_string(), "bce:pos_weight=1e3,label_smoothing=2.5e-4");
+}
+
+fn expect_err(spec: &str, needle: &str) {
+    match LossSpec::parse(spec) {
+        Ok(s) => panic!("{spec} parsed as {s}"),
+        Err(e) => assert!(e.to_string().contains(needle), "{spec}: `{e}` lacks `{needle}`"),
+    }
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    expect_err("dice_typo", "unknown loss");
+    expect_err("bce:gamma=2", "`bce` has no key `gamma`");
+    expect_err("bce:pos_weight=1,pos_weight=2", "given twice");
+    expect_err("focal:gamma=-1", "gamma");
+    expect_err("focal:gamma=abc", "expected a number");
+    expect_err("bce:pos_weight=1e+3", "");
+    expect_err("bce:", "expected a key");
+    expect_err("bce:pos_weight", "expected `=`");
+    expect_err("ce:class_weights=[1,2", "list");
+    expect_err("bce+", "expected a loss name");
+    expect_err("2*", "expected a loss name");
+    expect_err("bce)", "unexpected character");
+    expect_err("wce", "beta");
+    expect_err("balanced_ce:beta=1.5", "(0, 1)");
+    match LossSpec::parse("bce:pos_weight=1e+3").unwrap_err() {
+        LossError::Parse { position, .. } => assert!(position > 0),
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn weighted_sums_add_values_and_gradients() {
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 1, 3, 4]), |ix| (ix[2] as f32 - 1.0) * 1.5 + ix[3] as f32 * 0.25 - ix[0] as f32);
+    let y = ArrayD::from_shape_fn(IxDyn(&[2, 1, 3, 4]), |ix| ((ix[2] + ix[3]) % 2) as f32);
+    let b = Batch::new(&x, &y);
+    let a = LossSpec::parse("bce").unwrap().build().unwrap().forward_backward(&b).unwrap();
+    let f = LossSpec::parse("focal:gamma=1").unwrap().build().unwrap().forward_backward(&b).unwrap();
+    let c = LossSpec::parse("0.5*bce+2*focal:gamma=1").unwrap().build().unwrap().forward_backward(&b).unwrap();
+    assert!((c.0 - (0.5 * a.0 + 2.0 * f.0)).abs() <= 1e-6);
+    for i in 0..x.len() {
+        let want = 0.5 * a.1.as_slice().unwrap()[i] + 2.0 * f.1.as_slice().unwrap()[i];
+        assert!((c.1.as_slice().unwrap()[i] - want).abs() <= 1e-7, "{i}");
+    }
+}
+
+#[test]
+fn the_catalogue_lists_every_family_loss_with_its_keys() {
+    let names: Vec<&str> = segloss::catalogue().iter().map(|i| i.name).collect();
+    for n in ["bce", "wce", "balanced_ce", "focal", "distance_bce", "ce"] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+        let info = segloss::info(n).unwrap();
+        assert!(info.keys.iter().any(|k| k.key == "mode"), "{n}");
+        // every key of the catalogue is accepted by the builder
+        for k in info.keys {
+            assert!(!k.doc.is_empty() && !k.default.is_empty(), "{n}.{}", k.key);
+        }
+    }
+}
