@@ -28,3 +28,8 @@ pub use segloss_lovasz as lovasz;
 pub use segloss_overlap as overlap;
 pub use segloss_xent as xent;
 pub use spec::{Combination, LossSpec, Term};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
