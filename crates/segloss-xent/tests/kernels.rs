@@ -257,3 +257,26 @@ fn focal_gamma_below_one_at_saturation() {
     let (s, _) = simd::elementwise(&[0.0, 1.0], &[0.0, 1.0], Aux::None, &p, 1.0, Some(&mut g));
     assert!(s.is_finite() && g == [0.0, 0.0], "{s} {g:?}");
 }
+
+/// Pinned (found by the golden tests): a tiny positive weight must keep its digits; computing
+/// `1 + (q - 1) y` in f32 lost them (19% error at q = 1e-7).
+#[test]
+fn tiny_positive_weight_keeps_its_digits() {
+    for q in [1e-4f32, 1e-7] {
+        for (kind, distance) in [(ElemKind::Bce { q, factor: 1.0 }, false), (ElemKind::DistanceBce { q0: q, factor: 1.0 }, true)] {
+            let p = ElemParams { kind, from_logits: true, smoothing: 0.0 };
+            let d = [30.0f32; 3]; // exp(-d^2) = 0: q stays tiny
+            let aux = if distance { Aux::Distance(&d) } else { Aux::None };
+            let (x, y) = ([1.0f32, -2.0, 3.0], [1.0f32, 1.0, 1.0]);
+            let mut g = [0.0f32; 3];
+            let (s, _) = simd::elementwise(&x, &y, aux, &p, 1.0, Some(&mut g));
+            for i in 0..3 {
+                let xi = x[i] as f64;
+                let want_g = -(q as f64) / (1.0 + xi.exp());
+                assert!(((g[i] as f64) - want_g).abs() <= 1e-6 * want_g.abs(), "q={q} {i}: {} vs {want_g}", g[i]);
+            }
+            let want: f64 = x.iter().map(|&xi| q as f64 * ((-xi as f64).exp().ln_1p())).sum();
+            assert!((s - want).abs() <= 1e-6 * want, "q={q}: {s} vs {want}");
+        }
+    }
+}

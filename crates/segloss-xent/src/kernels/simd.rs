@@ -97,14 +97,16 @@ pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scal
     let weighted = matches!(aux, Aux::Weight(_));
     match (p.kind, p.from_logits) {
         (ElemKind::Bce { q, factor }, true) => {
-            let qm1 = f32x8::splat(q - 1.0);
+            let qv = f32x8::splat(q);
             let fct = f32x8::splat(factor);
             run(x, y, aux, p.smoothing, scale, grad, |x, y, w| {
                 let (_, om, sp_neg, sp_pos) = sig_parts(x);
-                let k = qm1.mul_add(y, f32x8::ONE);
                 let oy = f32x8::ONE - y;
-                // (1-y) softplus(x) + q y softplus(-x): no cancellation between x and softplus(-x)
-                let l = oy.mul_add(sp_pos, (k - oy) * sp_neg);
+                // (1-y) softplus(x) + q y softplus(-x); k = 1 + (q-1) y written as q y + (1-y):
+                // both terms are >= 0, so neither cancels (q - 1 loses q's digits when q << 1)
+                let qy = qv * y;
+                let k = qy + oy;
+                let l = oy.mul_add(sp_pos, qy * sp_neg);
                 let g = k.mul_neg_add(om, oy);
                 let f = if weighted { fct * w } else { fct };
                 (l * f, g * f)
@@ -116,9 +118,10 @@ pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scal
             run(x, y, aux, p.smoothing, scale, grad, |x, y, d| {
                 let (_, om, sp_neg, sp_pos) = sig_parts(x);
                 let q = q0 + m::exp(-(d * d));
-                let k = (q - f32x8::ONE).mul_add(y, f32x8::ONE);
                 let oy = f32x8::ONE - y;
-                let l = oy.mul_add(sp_pos, (k - oy) * sp_neg);
+                let qy = q * y;
+                let k = qy + oy;
+                let l = oy.mul_add(sp_pos, qy * sp_neg);
                 let g = k.mul_neg_add(om, oy);
                 (l * fct, g * fct)
             })
