@@ -46,6 +46,7 @@ impl fmt::Display for Mode {
 }
 
 /// Anything that can be viewed as an n-dimensional array of `T`.
+#[allow(clippy::wrong_self_convention)]
 pub trait AsView<'a, T> {
     /// The dynamic-rank view.
     fn as_view(self) -> ArrayViewD<'a, T>;
@@ -373,10 +374,10 @@ fn mismatch(what: &str, pred: &[usize], target: &[usize]) -> LossError {
 pub fn resolve(batch: &Batch<'_>, requested: Option<Mode>) -> Result<Layout> {
     let ps = batch.pred.shape();
     let ts = batch.target.shape();
-    if ps.iter().any(|&d| d == 0) {
+    if ps.contains(&0) {
         return Err(LossError::Empty { name: "pred", shape: ps.to_vec() });
     }
-    if ts.iter().any(|&d| d == 0) {
+    if ts.contains(&0) {
         return Err(LossError::Empty { name: "target", shape: ts.to_vec() });
     }
     let float = !batch.target.is_integer();

@@ -105,7 +105,7 @@ pub fn check_gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64], h:
     let scale = num.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let tol = rel * scale + abs;
     for (i, (a, n)) in analytic.iter().zip(&num).enumerate() {
-        if !((a - n).abs() <= tol) {
+        if (a - n).abs().is_nan() || (a - n).abs() > tol {
             return Err(format!("gradient[{i}]: analytic {a} vs numeric {n} (tolerance {tol}, max |numeric| {scale})"));
         }
     }
