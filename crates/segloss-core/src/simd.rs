@@ -43,7 +43,7 @@ pub fn exp(x: f32x8) -> f32x8 {
     p = p.mul_add(r, f32x8::splat(8.333_452e-3));
     p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
     p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
-    p = p.mul_add(r, f32x8::splat(5.000_000e-1));
+    p = p.mul_add(r, f32x8::splat(0.5));
     let y = p.mul_add(r * r, r) + f32x8::ONE;
     // Scale by 2^k in two steps so that k down to -150 gives correct subnormals / zero.
     let k = kf.round_int();
