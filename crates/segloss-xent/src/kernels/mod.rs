@@ -9,7 +9,10 @@
 //! pad the last partial vector with `x = 0, y = 0, w = 0`, mask its lanes out of the sum and
 //! store only the valid lanes, so padding never changes a result.
 
+// Class loops index several per-class arrays at once; `for c in 0..C` reads like the formulas.
+#[allow(clippy::needless_range_loop)]
 pub mod scalar;
+#[allow(clippy::needless_range_loop)]
 pub mod simd;
 
 /// The elementwise losses of the family.
