@@ -6,6 +6,9 @@
 
 use segloss_core::{Loss, LossError, LossInfo, Params, Result};
 
+/// A family's builder: `None` when the name is not its own.
+pub type BuildFn = fn(&str, &mut Params) -> Option<Result<Box<dyn Loss>>>;
+
 /// A family of losses.
 pub struct Family {
     /// Its crate name.
@@ -13,7 +16,7 @@ pub struct Family {
     /// Its losses.
     pub catalogue: fn() -> &'static [LossInfo],
     /// Its builder.
-    pub build: fn(&str, &mut Params) -> Option<Result<Box<dyn Loss>>>,
+    pub build: BuildFn,
 }
 
 /// Every family, in catalogue order.
