@@ -162,6 +162,7 @@ fn balanced_ce_auto_uses_the_batch_fraction() {
     assert!((auto - fixed).abs() <= 1e-6 * fixed.abs(), "{auto} vs {fixed}");
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ce_ref(z: &[f64], labels: &[i64], c: usize, s: usize, pw: Option<&[f64]>, p: &SoftmaxParams<'_>, ignore: i64, count_only: bool) -> f64 {
     let n = labels.len() / s;
     let mut total = 0.0;
@@ -215,7 +216,10 @@ fn softmax_losses_match_f64_restatement_and_finite_differences() {
     }
 }
 
-fn specs_and_batches() -> Vec<(&'static str, ArrayD<f32>, ArrayD<f32>, Option<ArrayD<i64>>)> {
+/// (spec, pred, dense target, labels replacing the dense target).
+type Case = (&'static str, ArrayD<f32>, ArrayD<f32>, Option<ArrayD<i64>>);
+
+fn specs_and_batches() -> Vec<Case> {
     let mut r = rng(5);
     // sizes chosen to span several blocks and odd tails
     let xb = arr(&[3, 1, 97, 131], || (r() - 0.5) * 12.0);
@@ -342,7 +346,7 @@ fn scalar_backend_agrees_with_simd_on_whole_batches() {
 fn reduction_none_map_sums_to_the_value() {
     let mut r = rng(9);
     let x = arr(&[2, 3, 4, 5], || (r() - 0.5) * 6.0);
-    let y = arr(&[2, 3, 4, 5], || r());
+    let y = arr(&[2, 3, 4, 5], &mut r);
     let loss = BceConfig { reduction: Reduction::None, ..Default::default() }.build().unwrap();
     let b = Batch::new(&x, &y);
     let map = loss.forward_map(&b).unwrap();
