@@ -146,8 +146,8 @@ pub fn sigmoid_and_softplus_neg(x: f32x8) -> (f32x8, f32x8) {
 /// Loads up to 8 values from `src`, filling the missing lanes with `pad`.
 #[inline(always)]
 pub fn load_padded(src: &[f32], pad: f32) -> f32x8 {
-    if src.len() >= LANES {
-        f32x8::new(src[..LANES].try_into().expect("8 lanes"))
+    if let Some(full) = src.first_chunk::<LANES>() {
+        f32x8::new(*full)
     } else {
         let mut a = [pad; LANES];
         a[..src.len()].copy_from_slice(src);
@@ -158,15 +158,20 @@ pub fn load_padded(src: &[f32], pad: f32) -> f32x8 {
 /// Loads exactly 8 values (caller guarantees the length).
 #[inline(always)]
 pub fn load(src: &[f32]) -> f32x8 {
-    f32x8::new(src[..LANES].try_into().expect("8 lanes"))
+    f32x8::new(*src.first_chunk::<LANES>().expect("at least 8 values"))
 }
 
 /// Stores the first `dst.len().min(8)` lanes of `v`.
 #[inline(always)]
 pub fn store(dst: &mut [f32], v: f32x8) {
-    let a = v.to_array();
-    let n = dst.len().min(LANES);
-    dst[..n].copy_from_slice(&a[..n]);
+    if let Some(full) = dst.first_chunk_mut::<LANES>() {
+        // a fixed-size copy: one vector store
+        *full = v.to_array();
+    } else {
+        let a = v.to_array();
+        let n = dst.len();
+        dst.copy_from_slice(&a[..n]);
+    }
 }
 
 /// A lane mask (all-ones lanes) with the first `n` lanes set.
