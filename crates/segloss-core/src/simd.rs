@@ -6,6 +6,7 @@
 //!
 //! | function | max error | specials |
 //! |---|---|---|
+//! | [`exp_nonpos`] | 2 ulp for x <= 0 | results below `f32::MIN_POSITIVE` flush to 0, NaN -> NaN |
 //! | [`exp`] | 2 ulp | `exp(-inf) = 0`, `exp(+inf) = +inf`, NaN -> NaN; results below `f32::MIN_POSITIVE` are subnormal or 0 (not counted in the bound) |
 //! | [`ln`] | 2 ulp | `ln(0) = -inf`, `ln(x < 0) = NaN`, `ln(+inf) = +inf`, NaN -> NaN; subnormal inputs are exact-scaled first |
 //! | [`ln_1p`] | 3 ulp for x >= -0.5 | `ln_1p(-1) = -inf`, `ln_1p(x < -1) = NaN`, `ln_1p(+inf) = +inf` |
@@ -54,6 +55,28 @@ pub fn exp(x: f32x8) -> f32x8 {
     x.is_nan().select(x, y)
 }
 
+/// `e^x` for `x <= 0` (or NaN): [`exp`] without the overflow handling and with one scaling step,
+/// so results below `f32::MIN_POSITIVE` (x < -87.3) flush to 0 (max error 2 ulp on normal results).
+#[inline(always)]
+pub fn exp_nonpos(x: f32x8) -> f32x8 {
+    const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE)
+    let xc = x.max(f32x8::splat(LO));
+    let kf = (xc * f32x8::splat(LOG2E)).round();
+    let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
+    let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
+    let mut p = f32x8::splat(1.987_569_1e-4);
+    p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
+    p = p.mul_add(r, f32x8::splat(8.333_452e-3));
+    p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
+    p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
+    p = p.mul_add(r, f32x8::splat(0.5));
+    let y = p.mul_add(r * r, r) + f32x8::ONE;
+    // k >= -126 here, so 2^k is one normal power of two (the result may still round below it)
+    let y = y * pow2i(kf.round_int());
+    let y = x.simd_lt(f32x8::splat(LO)).select(f32x8::ZERO, y);
+    x.is_nan().select(x, y)
+}
+
 /// Natural logarithm per lane (max error 2 ulp).
 #[inline(always)]
 pub fn ln(x: f32x8) -> f32x8 {
@@ -95,13 +118,21 @@ fn ln_core(xs: f32x8, eadj: f32x8) -> f32x8 {
     (m + y) + e * f32x8::splat(LN2_HI)
 }
 
-/// `ln(1 + e)` for `e` in `[0, 1]`, given `s = 1 / (1 + e)` (which the sigmoid computes anyway):
-/// `ln(u) + (e - (u - 1)) s` with `u = 1 + e` rounded, a first-order correction of that rounding
-/// that needs no division (max error 3 ulp; no special cases: the caller guarantees the range).
+/// `ln(1 + e)` for `e` in `[0, 1]` (max error 3 ulp; no special cases: the caller guarantees the
+/// range). With `t = e / (2 + e)` in `[0, 1/3]`, `ln(1 + e) = 2 atanh(t) = 2t (1 + t^2/3 + t^4/5 +
+/// ...)`, seven terms: shorter than the general [`ln`] and exact at `e = 0`.
 #[inline(always)]
-pub fn ln_1p_unit(e: f32x8, s: f32x8) -> f32x8 {
-    let u = e + f32x8::ONE;
-    ln_core(u, f32x8::ZERO) + (e - (u - f32x8::ONE)) * s
+pub fn ln_1p_unit(e: f32x8) -> f32x8 {
+    let t = e / (f32x8::splat(2.0) + e);
+    let t2 = t * t;
+    let mut p = f32x8::splat(1.0 / 13.0);
+    p = p.mul_add(t2, f32x8::splat(1.0 / 11.0));
+    p = p.mul_add(t2, f32x8::splat(1.0 / 9.0));
+    p = p.mul_add(t2, f32x8::splat(1.0 / 7.0));
+    p = p.mul_add(t2, f32x8::splat(1.0 / 5.0));
+    p = p.mul_add(t2, f32x8::splat(1.0 / 3.0));
+    let tt = t + t;
+    (tt * t2).mul_add(p, tt)
 }
 
 /// `ln(1 + x)` per lane, accurate for small `x` (max error 3 ulp for `x >= -0.5`).
@@ -127,19 +158,18 @@ pub fn sigmoid(x: f32x8) -> f32x8 {
 /// Note `-log(sigmoid(x)) = softplus(-x)`.
 #[inline(always)]
 pub fn softplus(x: f32x8) -> f32x8 {
-    let e = exp(-x.abs());
-    let s = f32x8::ONE / (f32x8::ONE + e);
-    let r = x.max(f32x8::ZERO) + ln_1p_unit(e, s);
+    let e = exp_nonpos(-x.abs());
+    let r = x.max(f32x8::ZERO) + ln_1p_unit(e);
     x.is_nan().select(x, r)
 }
 
 /// Both `sigmoid(x)` and `softplus(-x) = -ln sigmoid(x)` from one exponential.
 #[inline(always)]
 pub fn sigmoid_and_softplus_neg(x: f32x8) -> (f32x8, f32x8) {
-    let e = exp(-x.abs());
+    let e = exp_nonpos(-x.abs());
     let s = f32x8::ONE / (f32x8::ONE + e);
     let sig = x.simd_ge(f32x8::ZERO).select(s, e * s);
-    let sp = (-x).max(f32x8::ZERO) + ln_1p_unit(e, s);
+    let sp = (-x).max(f32x8::ZERO) + ln_1p_unit(e);
     (sig, x.is_nan().select(x, sp))
 }
 
@@ -256,12 +286,23 @@ mod tests {
     const LN1P_UNIT_MAX_ULP: f64 = 3.0;
 
     #[test]
+    fn exp_nonpos_error_bound() {
+        let xs = samples(-87.33, 0.0, 400_000);
+        let (u, at) = max_ulp(exp_nonpos, f64::exp, &xs);
+        assert!(u <= EXP_MAX_ULP, "exp_nonpos: {u} ulp at {at}");
+        let sp = exp_nonpos(f32x8::new([-87.4, -100.0, f32::NEG_INFINITY, f32::NAN, 0.0, -0.0, -1e-30, -87.33])).to_array();
+        assert_eq!(&sp[..3], &[0.0, 0.0, 0.0]);
+        assert!(sp[3].is_nan());
+        assert_eq!(&sp[4..7], &[1.0, 1.0, 1.0]);
+        assert!(sp[7] >= f32::MIN_POSITIVE);
+    }
+
+    #[test]
     fn ln_1p_unit_error_bound() {
         let mut xs = samples(0.0, 1.0, 400_000);
         xs.extend(samples(0.0, 1e-6, 100_000));
         xs.extend([0.0, 1.0, f32::MIN_POSITIVE, 1e-30]);
-        let f = |e: f32x8| ln_1p_unit(e, f32x8::ONE / (f32x8::ONE + e));
-        let (u, at) = max_ulp(f, f64::ln_1p, &xs);
+        let (u, at) = max_ulp(ln_1p_unit, f64::ln_1p, &xs);
         assert!(u <= LN1P_UNIT_MAX_ULP, "ln_1p_unit: {u} ulp at {at}");
     }
 

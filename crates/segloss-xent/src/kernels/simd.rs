@@ -15,13 +15,13 @@ const EXP_CACHE: usize = 64;
 /// `log(1 - p) = -softplus(x)`, and `1 - p` without cancellation.
 #[inline(always)]
 fn sig_parts(x: f32x8) -> (f32x8, f32x8, f32x8, f32x8) {
-    let e = m::exp(-x.abs());
+    let e = m::exp_nonpos(-x.abs());
     let s = f32x8::ONE / (f32x8::ONE + e);
     let es = e * s;
     let pos = x.simd_ge(f32x8::ZERO);
     let p = pos.select(s, es);
     let q = pos.select(es, s);
-    let l1p = m::ln_1p_unit(e, s);
+    let l1p = m::ln_1p_unit(e);
     let sp_neg = (-x).max(f32x8::ZERO) + l1p;
     let sp_pos = x.max(f32x8::ZERO) + l1p;
     (p, q, sp_neg, sp_pos)
@@ -38,57 +38,83 @@ fn pow_g<const G: u8>(base: f32x8, ln_base: f32x8, gamma: f32x8) -> f32x8 {
     }
 }
 
-/// The generic elementwise loop: `f(x, y, aux) -> (loss, dloss/dx)` per vector.
+#[inline(always)]
+fn vec8(c: &[f32]) -> f32x8 {
+    f32x8::new(*c.first_chunk::<LANES>().expect("chunks of 8"))
+}
+
+/// The generic elementwise loop: `f(x, y, aux) -> (loss, dloss/dx)` per vector. Full vectors
+/// run through `chunks_exact` (no bounds checks), one loop per combination of inputs; the lane
+/// sums go to `f64` every [`FLUSH`] elements; the tail is padded and masked.
 #[inline(always)]
 fn run<F>(x: &[f32], y: &[f32], aux: Aux<'_, f32>, smoothing: f32, scale: f32, mut grad: Option<&mut [f32]>, f: F) -> (f64, bool)
 where
     F: Fn(f32x8, f32x8, f32x8) -> (f32x8, f32x8),
 {
     let n = x.len();
-    let keep = f32x8::splat(1.0 - smoothing);
-    let half_s = f32x8::splat(smoothing * 0.5);
-    let scale_v = f32x8::splat(scale);
     let aux_slice: Option<&[f32]> = match aux {
         Aux::None => None,
         Aux::Weight(w) | Aux::Distance(w) => Some(w),
     };
-    let mut total = 0.0f64;
-    let mut acc = f32x8::ZERO;
-    let mut bad = f32x8::ZERO;
-    let mut i = 0;
-    let mut since_flush = 0;
-    let mut step = |i: usize, xv: f32x8, yv: f32x8, av: f32x8, lanes: usize, acc: &mut f32x8, bad: &mut f32x8| {
-        let in_range = yv.simd_ge(f32x8::ZERO) & yv.simd_le(f32x8::ONE);
-        let ys = yv.mul_add(keep, half_s);
-        let (l, g) = f(xv, ys, av);
-        if lanes == LANES {
-            *bad |= !in_range;
-            *acc += l;
-        } else {
-            let mask = first_lanes(lanes);
-            *bad |= mask & !in_range;
-            *acc += mask.select(l, f32x8::ZERO);
-        }
-        if let Some(gr) = grad.as_deref_mut() {
-            store(&mut gr[i..], g * scale_v);
-        }
+    assert!(
+        y.len() == n && aux_slice.is_none_or(|a| a.len() == n) && grad.as_ref().is_none_or(|g| g.len() == n),
+        "kernel inputs of equal length"
+    );
+    let keep = f32x8::splat(1.0 - smoothing);
+    let half_s = f32x8::splat(smoothing * 0.5);
+    let scale_v = f32x8::splat(scale);
+    // loss, scaled gradient and the out-of-range mask of one vector
+    let core = |xv: f32x8, yv: f32x8, av: f32x8| {
+        let out = !(yv.simd_ge(f32x8::ZERO) & yv.simd_le(f32x8::ONE));
+        let (l, g) = f(xv, yv.mul_add(keep, half_s), av);
+        (l, g * scale_v, out)
     };
-    while i + LANES <= n {
-        let av = aux_slice.map_or(f32x8::ONE, |a| load(&a[i..]));
-        step(i, load(&x[i..]), load(&y[i..]), av, LANES, &mut acc, &mut bad);
-        i += LANES;
-        since_flush += LANES;
-        if since_flush >= FLUSH {
-            total += lanes_sum_f64(acc);
-            acc = f32x8::ZERO;
-            since_flush = 0;
+    let full = n - n % LANES;
+    let mut total = 0.0f64;
+    let mut bad = f32x8::ZERO;
+    for start in (0..full).step_by(FLUSH) {
+        let end = (start + FLUSH).min(full);
+        let mut acc = f32x8::ZERO;
+        let xs = x[start..end].chunks_exact(LANES).zip(y[start..end].chunks_exact(LANES));
+        match (aux_slice, grad.as_deref_mut()) {
+            (None, None) => xs.for_each(|(xc, yc)| {
+                let (l, _, o) = core(vec8(xc), vec8(yc), f32x8::ONE);
+                acc += l;
+                bad |= o;
+            }),
+            (Some(a), None) => xs.zip(a[start..end].chunks_exact(LANES)).for_each(|((xc, yc), ac)| {
+                let (l, _, o) = core(vec8(xc), vec8(yc), vec8(ac));
+                acc += l;
+                bad |= o;
+            }),
+            (None, Some(gr)) => xs.zip(gr[start..end].chunks_exact_mut(LANES)).for_each(|((xc, yc), gc)| {
+                let (l, g, o) = core(vec8(xc), vec8(yc), f32x8::ONE);
+                acc += l;
+                bad |= o;
+                store(gc, g);
+            }),
+            (Some(a), Some(gr)) => {
+                xs.zip(a[start..end].chunks_exact(LANES)).zip(gr[start..end].chunks_exact_mut(LANES)).for_each(|(((xc, yc), ac), gc)| {
+                    let (l, g, o) = core(vec8(xc), vec8(yc), vec8(ac));
+                    acc += l;
+                    bad |= o;
+                    store(gc, g);
+                })
+            }
+        }
+        total += lanes_sum_f64(acc);
+    }
+    if full < n {
+        let lanes = n - full;
+        let av = aux_slice.map_or(f32x8::ONE, |a| load_padded(&a[full..], 0.0));
+        let (l, g, o) = core(load_padded(&x[full..], 0.5), load_padded(&y[full..], 0.0), av);
+        let mask = first_lanes(lanes);
+        bad |= mask & o;
+        total += lanes_sum_f64(mask.select(l, f32x8::ZERO));
+        if let Some(gr) = grad {
+            store(&mut gr[full..], g);
         }
     }
-    if i < n {
-        let av = aux_slice.map_or(f32x8::ONE, |a| load_padded(&a[i..], 0.0));
-        step(i, load_padded(&x[i..], 0.5), load_padded(&y[i..], 0.0), av, n - i, &mut acc, &mut bad);
-    }
-    total += lanes_sum_f64(acc);
     (total, bad.any())
 }
 
@@ -303,7 +329,7 @@ fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f3
         let mut wy = f32x8::ZERO;
         for c in 0..cc {
             let z = ld(b.z, c);
-            let e = m::exp(z - mx);
+            let e = m::exp_nonpos(z - mx);
             if cc <= EXP_CACHE {
                 cache[c] = e;
             }
@@ -348,7 +374,7 @@ fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f3
             let gscale = scale_v * wpix;
             for c in 0..cc {
                 let z = ld(b.z, c);
-                let e = if cc <= EXP_CACHE { cache[c] } else { m::exp(z - mx) };
+                let e = if cc <= EXP_CACHE { cache[c] } else { m::exp_nonpos(z - mx) };
                 let sig = e * inv_s;
                 let wc = f32x8::splat(p.w(c));
                 let g = if let Some(pr) = b.probs {
