@@ -1,0 +1,371 @@
+//! `segloss eval`: the loss of one prediction/target pair, or of every pair of two folders.
+
+use crate::args::{self, switch, val, Parsed};
+use crate::io::{self, Kind, OwnedTarget};
+use crate::{npy, CliError};
+use ndarray::{ArrayD, IxDyn};
+use segloss::{Batch, Loss, LossError, LossSpec};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `segloss eval --help`.
+pub const HELP: &str = "\
+usage: segloss eval SPEC --pred P --target T [--weight W] [--grad-out G.npy] [--json] [--threads N]
+       segloss eval SPEC --pred-dir D1 --target-dir D2 [--weight-dir D3] [--csv OUT] [--json] [--threads N]
+
+Prints the loss SPEC (e.g. `bce`, `focal:gamma=2,alpha=0.25`, `bce+dice`; see `segloss list`) of
+the prediction P against the target T.
+
+  SPEC           a loss spec string
+  --pred P       .npy, float32 or float64: logits (or probabilities with from_logits=false),
+                 [N, C, *S] with 1 to 3 spatial axes (or [N, *S] with mode=binary)
+  --target T     .npy: float32/float64 targets (pred's shape), uint8/int32/int64 labels
+                 ([N, *S] or [N, 1, *S]), or bool (read as 0/1 labels);
+                 or .png: an 8- or 16-bit grayscale (also 1/2/4-bit, or palette-indexed) mask or
+                 label image. Each pixel's stored value is its label, as is (a 0/255 mask is not
+                 a 0/1 mask: store 0/1). A PNG of H x W pixels is one image of labels [1, H, W]:
+                 it lines up with a pred of shape [1, C, H, W] (C = 1: binary, values 0/1;
+                 C >= 2: multiclass, labels in [0, C) or the loss's ignore_index), or [1, H, W]
+                 with mode=binary. Colour (RGB/RGBA) and gray+alpha PNGs are rejected.
+  --weight W     .npy float32/float64: per-pixel weight (the target's shape or [N, *S]);
+                 for distance_bce it is the distance map d
+  --grad-out G   writes d loss / d pred to G as a float32 .npy of pred's shape
+  --json         prints one JSON object: spec, loss, shape, target_shape, target_dtype, mode,
+                 threads, time_ms, pred, target (weight, grad_out when given)
+  --threads N    worker threads (default: all cores)
+
+Folder mode pairs D1/<stem>.npy with D2/<stem>.npy or D2/<stem>.png (and D3/<stem>.npy), prints
+one line per file (stem, loss) and the mean, shows a progress bar on stderr when stderr is a
+terminal, reports a bad file on stderr and goes on; exits with 2 at the end if any file failed.
+  --csv OUT      also writes file,loss,shape,mode,error rows to OUT
+  --json         prints one JSON object: spec, files [{file, loss, shape, mode} or {file, error}],
+                 mean, count, failed
+
+Exit codes: 0 success, 2 bad input (one `error: ...` line on stderr naming the file or flag).
+";
+
+const FLAGS: &[args::Flag] = &[
+    val("--pred"),
+    val("--target"),
+    val("--weight"),
+    val("--grad-out"),
+    switch("--json"),
+    val("--threads"),
+    val("--pred-dir"),
+    val("--target-dir"),
+    val("--weight-dir"),
+    val("--csv"),
+];
+
+/// Parses a spec, with an error naming it.
+pub fn parse_spec(s: &str) -> Result<LossSpec, CliError> {
+    LossSpec::parse(s).map_err(|e| match e {
+        LossError::Parse { .. } => CliError::new(format!("bad loss spec: {e}")),
+        e => CliError::new(format!("bad loss spec `{s}`: {e}")),
+    })
+}
+
+/// The mode each term resolves to on `batch`, joined by `,` when they differ.
+pub fn modes(spec: &LossSpec, batch: &Batch<'_>) -> String {
+    let mut out: Vec<&'static str> = Vec::new();
+    for t in &spec.terms {
+        let requested = t.params.iter().find(|(k, _)| k == "mode").and_then(|(_, v)| match v {
+            segloss::core::Value::Word(w) => segloss::Mode::parse(w),
+            _ => None,
+        });
+        if let Ok(l) = segloss::core::resolve(batch, requested) {
+            let m = l.mode.name();
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+    }
+    out.join(",")
+}
+
+/// One evaluated pair.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The loss.
+    pub loss: f32,
+    /// pred's shape.
+    pub shape: Vec<usize>,
+    /// The target's shape.
+    pub target_shape: Vec<usize>,
+    /// The target's dtype.
+    pub target_dtype: &'static str,
+    /// The resolved mode.
+    pub mode: String,
+    /// Time of the loss computation, ms.
+    pub time_ms: f64,
+}
+
+fn loss_error(e: LossError, pred: &Path, target: &Path, target_kind: Kind) -> CliError {
+    let hint = match (&e, target_kind) {
+        (LossError::LabelOutOfRange { .. }, Kind::Png) => " (PNG values are taken as labels as stored; a 0/255 mask must be saved as 0/1)",
+        _ => "",
+    };
+    CliError::new(format!("{} / {}: {e}{hint}", pred.display(), target.display()))
+}
+
+/// Loads and evaluates one pair; writes the gradient to `grad_out` when given.
+pub fn eval_pair(
+    spec: &LossSpec,
+    loss: &dyn Loss,
+    pred_path: &Path,
+    target_path: &Path,
+    weight_path: Option<&Path>,
+    grad_out: Option<&Path>,
+    pool: &rayon::ThreadPool,
+) -> Result<Evaluated, CliError> {
+    let pred = io::read_pred(pred_path)?;
+    let (target, tkind): (OwnedTarget, Kind) = io::read_target(target_path)?;
+    let weight = weight_path.map(io::read_weight).transpose()?;
+    let mut batch = Batch::new(&pred, target.view());
+    if let Some(w) = &weight {
+        batch = batch.with_weight(w);
+    }
+    let t0 = Instant::now();
+    let (value, grad) = pool
+        .install(|| -> segloss::Result<(f32, Option<ArrayD<f32>>)> {
+            match grad_out {
+                None => Ok((loss.forward(&batch)?, None)),
+                Some(_) => {
+                    let mut g = ArrayD::<f32>::zeros(IxDyn(pred.shape()));
+                    let v = loss.forward_backward_into(&batch, g.view_mut(), 1.0)?;
+                    Ok((v, Some(g)))
+                }
+            }
+        })
+        .map_err(|e| loss_error(e, pred_path, target_path, tkind))?;
+    let time_ms = t0.elapsed().as_secs_f64() * 1e3;
+    if let (Some(path), Some(g)) = (grad_out, grad) {
+        npy::write(path, &g.view())?;
+    }
+    Ok(Evaluated {
+        loss: value,
+        shape: pred.shape().to_vec(),
+        target_shape: target.shape().to_vec(),
+        target_dtype: target.dtype(),
+        mode: pool.install(|| modes(spec, &batch)),
+        time_ms,
+    })
+}
+
+fn num(x: f32) -> serde_json::Value {
+    serde_json::Number::from_f64(x as f64).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+}
+
+/// Runs `segloss eval`.
+pub fn run(argv: &[String]) -> Result<i32, CliError> {
+    let p = args::parse("eval", argv, FLAGS)?;
+    let spec_str = &p.positionals(1, "one loss spec")?[0];
+    let folder = p.has("--pred-dir") || p.has("--target-dir") || p.has("--weight-dir") || p.has("--csv");
+    let single = p.has("--pred") || p.has("--target") || p.has("--weight") || p.has("--grad-out");
+    if folder && single {
+        return Err(CliError::new(
+            "--pred/--target/--weight/--grad-out (one pair) cannot be combined with --pred-dir/--target-dir/--weight-dir/--csv (folders)",
+        ));
+    }
+    let (pool, threads) = crate::thread_pool(&p)?;
+    if folder {
+        return run_folder(&p, spec_str, &pool, threads);
+    }
+    let pred = PathBuf::from(p.require("--pred")?);
+    let target = PathBuf::from(p.require("--target")?);
+    let weight = p.get("--weight").map(PathBuf::from);
+    let grad_out = p.get("--grad-out").map(PathBuf::from);
+    if let Some(g) = &grad_out {
+        if io::kind(g).ok() != Some(Kind::Npy) {
+            return Err(CliError::new(format!("--grad-out: {} must be a .npy file name", g.display())));
+        }
+    }
+    let spec = parse_spec(spec_str)?;
+    let loss = spec.build().map_err(|e| CliError::new(format!("bad loss spec `{spec_str}`: {e}")))?;
+    let r = eval_pair(&spec, &loss, &pred, &target, weight.as_deref(), grad_out.as_deref(), &pool)?;
+    if p.has("--json") {
+        let mut o = serde_json::json!({
+            "spec": spec.to_string(),
+            "loss": num(r.loss),
+            "shape": r.shape,
+            "target_shape": r.target_shape,
+            "target_dtype": r.target_dtype,
+            "mode": r.mode,
+            "threads": threads,
+            "time_ms": r.time_ms,
+            "pred": pred.display().to_string(),
+            "target": target.display().to_string(),
+        });
+        if let Some(w) = &weight {
+            o["weight"] = w.display().to_string().into();
+        }
+        if let Some(g) = &grad_out {
+            o["grad_out"] = g.display().to_string().into();
+        }
+        println!("{o}");
+    } else {
+        println!("{}", r.loss);
+    }
+    Ok(0)
+}
+
+fn list_dir(dir: &Path, flag: &str) -> Result<Vec<PathBuf>, CliError> {
+    let rd = std::fs::read_dir(dir).map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound { "no such directory".to_string() } else { e.to_string() };
+        CliError::new(format!("{flag} {}: cannot read: {why}", dir.display()))
+    })?;
+    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    v.sort();
+    Ok(v)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+struct Progress {
+    on: bool,
+    total: usize,
+}
+
+impl Progress {
+    fn show(&self, done: usize, name: &str) {
+        if !self.on {
+            return;
+        }
+        let width = 30;
+        let filled = done * width / self.total.max(1);
+        let name: String = name.chars().take(40).collect();
+        eprint!("\r\x1b[K[{}{}] {done}/{} {name}", "#".repeat(filled), " ".repeat(width - filled), self.total);
+        let _ = std::io::stderr().flush();
+    }
+    fn clear(&self) {
+        if self.on {
+            eprint!("\r\x1b[K");
+        }
+    }
+    fn error(&self, msg: &str) {
+        self.clear();
+        eprintln!("error: {}", msg.replace(['\n', '\r'], " "));
+    }
+}
+
+fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usize) -> Result<i32, CliError> {
+    let pred_dir = PathBuf::from(p.require("--pred-dir")?);
+    let target_dir = PathBuf::from(p.require("--target-dir")?);
+    let weight_dir = p.get("--weight-dir").map(PathBuf::from);
+    let spec = parse_spec(spec_str)?;
+    let loss = spec.build().map_err(|e| CliError::new(format!("bad loss spec `{spec_str}`: {e}")))?;
+    let preds: Vec<PathBuf> = list_dir(&pred_dir, "--pred-dir")?.into_iter().filter(|f| io::kind(f).ok() == Some(Kind::Npy)).collect();
+    if preds.is_empty() {
+        return Err(CliError::new(format!("--pred-dir {}: no .npy files", pred_dir.display())));
+    }
+    let targets = list_dir(&target_dir, "--target-dir")?;
+    let weights = match &weight_dir {
+        Some(d) => list_dir(d, "--weight-dir")?,
+        None => Vec::new(),
+    };
+    let mut csv = match p.get("--csv") {
+        Some(f) => {
+            let file = std::fs::File::create(f).map_err(|e| CliError::new(format!("--csv {f}: cannot create: {e}")))?;
+            let mut w = std::io::BufWriter::new(file);
+            writeln!(w, "file,loss,shape,mode,error").map_err(|e| CliError::new(format!("--csv {f}: cannot write: {e}")))?;
+            Some((f.to_string(), w))
+        }
+        None => None,
+    };
+    let json = p.has("--json");
+    let progress = Progress { on: std::io::stderr().is_terminal(), total: preds.len() };
+    let (mut sum, mut count, mut failed) = (0.0f64, 0usize, 0usize);
+    let mut rows = Vec::new();
+    for (i, pred) in preds.iter().enumerate() {
+        let name = stem(pred);
+        progress.show(i, &name);
+        let result = (|| -> Result<Evaluated, CliError> {
+            let matches: Vec<&PathBuf> =
+                targets.iter().filter(|t| stem(t) == name && matches!(io::kind(t), Ok(Kind::Npy | Kind::Png))).collect();
+            let target = match matches.as_slice() {
+                [t] => *t,
+                [] => {
+                    return Err(CliError::new(format!(
+                        "{}: no target {name}.npy or {name}.png in {}",
+                        pred.display(),
+                        target_dir.display()
+                    )))
+                }
+                _ => {
+                    return Err(CliError::new(format!(
+                        "{}: both {name}.npy and {name}.png are in {}",
+                        pred.display(),
+                        target_dir.display()
+                    )))
+                }
+            };
+            let weight = match &weight_dir {
+                None => None,
+                Some(d) => Some(
+                    weights
+                        .iter()
+                        .find(|w| stem(w) == name && io::kind(w).ok() == Some(Kind::Npy))
+                        .ok_or_else(|| CliError::new(format!("{}: no weight {name}.npy in {}", pred.display(), d.display())))?,
+                ),
+            };
+            eval_pair(&spec, &loss, pred, target, weight.map(|w| w.as_path()), None, pool)
+        })();
+        let shape_str = |s: &[usize]| s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
+        match result {
+            Ok(r) => {
+                sum += r.loss as f64;
+                count += 1;
+                if !json {
+                    progress.clear();
+                    println!("{name}\t{}", r.loss);
+                }
+                if let Some((_, w)) = &mut csv {
+                    let _ = writeln!(w, "{},{},{},{},", csv_field(&name), r.loss, shape_str(&r.shape), r.mode);
+                }
+                rows.push(serde_json::json!({"file": name, "loss": num(r.loss), "shape": r.shape, "mode": r.mode}));
+            }
+            Err(e) => {
+                failed += 1;
+                progress.error(&e.0);
+                if let Some((_, w)) = &mut csv {
+                    let _ = writeln!(w, "{},,,,{}", csv_field(&name), csv_field(&e.0));
+                }
+                rows.push(serde_json::json!({"file": name, "error": e.0}));
+            }
+        }
+    }
+    progress.clear();
+    let mean = if count > 0 { sum / count as f64 } else { f64::NAN };
+    if let Some((f, w)) = &mut csv {
+        w.flush().map_err(|e| CliError::new(format!("--csv {f}: cannot write: {e}")))?;
+    }
+    if json {
+        let o = serde_json::json!({
+            "spec": spec.to_string(),
+            "files": rows,
+            "mean": serde_json::Number::from_f64(mean).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+            "count": count,
+            "failed": failed,
+            "threads": threads,
+        });
+        println!("{o}");
+    } else {
+        println!("mean\t{mean}\t({count} files{})", if failed > 0 { format!(", {failed} failed") } else { String::new() });
+    }
+    if failed > 0 {
+        eprintln!("error: {failed} of {} files failed", preds.len());
+        return Ok(2);
+    }
+    Ok(0)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\"").replace('\n', " "))
+    } else {
+        s.to_string()
+    }
+}

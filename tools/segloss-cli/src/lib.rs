@@ -1,0 +1,286 @@
+//! The `segloss` command-line program: `list`, `eval`, `bench`, `demo` (and the distance verbs
+//! `edt` and `weight-map`) on top of the [`segloss`] facade.
+//!
+//! Everything the binary does is here so that the tests can drive the readers directly: the
+//! `.npy` reader/writer ([`npy`]), the PNG reader and heat-map writer ([`image`]), the argument
+//! parser ([`args`]) and the verbs. `main` only checks the CPU and calls [`run`].
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod bench;
+pub mod data;
+pub mod demo;
+pub mod dist;
+pub mod eval;
+pub mod image;
+pub mod io;
+pub mod npy;
+
+use std::fmt;
+use std::path::Path;
+
+/// An error of the command line: one line, naming the file or the flag at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl CliError {
+    /// An error with this message.
+    pub fn new(msg: impl Into<String>) -> CliError {
+        CliError(msg.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Exactly one line whatever the message holds.
+        f.write_str(&self.0.replace(['\n', '\r'], " "))
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Reads a whole file, with an error naming it.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        };
+        CliError::new(format!("{}: cannot read: {why}", path.display()))
+    })
+}
+
+/// The rayon pool of `--threads` (default: all cores).
+pub fn thread_pool(p: &args::Parsed) -> Result<(rayon::ThreadPool, usize), CliError> {
+    let n = match p.positive("--threads")? {
+        Some(n) => n,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    if n > 4096 {
+        return Err(CliError::new(format!("--threads: {n} is more than the 4096 threads allowed")));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| CliError::new(format!("--threads: cannot start {n} threads: {e}")))?;
+    Ok((pool, n))
+}
+
+/// CPU features a binary built for x86-64-v3 relies on, with whether this build was compiled for
+/// each.
+pub static COMPILED_FEATURES: [(&str, bool); 8] = [
+    ("AVX", cfg!(target_feature = "avx")),
+    ("AVX2", cfg!(target_feature = "avx2")),
+    ("FMA", cfg!(target_feature = "fma")),
+    ("BMI1", cfg!(target_feature = "bmi1")),
+    ("BMI2", cfg!(target_feature = "bmi2")),
+    ("LZCNT", cfg!(target_feature = "lzcnt")),
+    ("F16C", cfg!(target_feature = "f16c")),
+    ("MOVBE", cfg!(target_feature = "movbe")),
+];
+
+/// Writes the one-line message for a CPU missing features this binary was compiled for, and
+/// returns whether anything is missing. `detected` says whether the CPU has a feature.
+///
+/// Runs before anything else in `main`, so it only writes static strings (no formatting, no
+/// allocation): code of this crate is compiled for the target CPU, and the less of it runs on a
+/// CPU without those features, the better.
+pub fn write_cpu_message(compiled: &[(&str, bool)], detected: impl Fn(&str) -> bool, out: &mut dyn std::io::Write) -> bool {
+    let mut any = false;
+    for &(name, on) in compiled {
+        if on && !detected(name) {
+            let _ = out.write_all(if any {
+                b", "
+            } else {
+                b"error: this segloss binary was built for x86-64-v3 (AVX2+FMA) but this CPU lacks "
+            });
+            let _ = out.write_all(name.as_bytes());
+            any = true;
+        }
+    }
+    if any {
+        let _ = out.write_all(b"; rebuild with RUSTFLAGS=-Ctarget-cpu=x86-64\n");
+    }
+    any
+}
+
+/// Whether this CPU has `feature` (one of [`compiled_features`]'s names).
+pub fn cpu_has(feature: &str) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match feature {
+            "AVX" => std::arch::is_x86_feature_detected!("avx"),
+            "AVX2" => std::arch::is_x86_feature_detected!("avx2"),
+            "FMA" => std::arch::is_x86_feature_detected!("fma"),
+            "BMI1" => std::arch::is_x86_feature_detected!("bmi1"),
+            "BMI2" => std::arch::is_x86_feature_detected!("bmi2"),
+            "LZCNT" => std::arch::is_x86_feature_detected!("lzcnt"),
+            "F16C" => std::arch::is_x86_feature_detected!("f16c"),
+            "MOVBE" => std::arch::is_x86_feature_detected!("movbe"),
+            _ => true,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = feature;
+        true
+    }
+}
+
+const MAIN_HELP: &str = "\
+segloss: image-segmentation losses with analytic gradients on SIMD CPU kernels
+
+usage: segloss <verb> [arguments] (segloss <verb> --help for each verb)
+
+verbs:
+  list         the catalogue of losses: names, keys with defaults, formulas
+  eval         the loss (and optionally its gradient) of a prediction against a target
+  bench        time forward + backward of a loss on generated data
+  demo         a synthetic batch of cells: every loss of the catalogue, and PNG pictures
+  edt          the exact Euclidean distance transform of a mask
+  weight-map   the U-Net weight map of instance labels or a mask
+";
+
+const LIST_HELP: &str = "\
+usage: segloss list [--json]
+
+Prints the catalogue: each loss's name, its family, its one-line formula and its keys with their
+defaults (`required` when a key has none). Spec strings combine them: `focal:gamma=2,alpha=0.25`,
+`bce+dice`, `0.5*ce+lovasz_softmax:classes=all`.
+
+  --json    one JSON array of {name, family, formula, keys: [{key, default, doc}]}
+";
+
+/// Runs the program on `argv` (without the program name), writing to stdout/stderr; returns the
+/// exit code: 0 on success, 2 on bad input (after one `error: ...` line on stderr).
+pub fn run(argv: &[String]) -> i32 {
+    match dispatch(argv) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
+
+fn wants_help(argv: &[String]) -> bool {
+    argv.iter().take_while(|a| *a != "--").any(|a| a == "--help" || a == "-h")
+}
+
+fn dispatch(argv: &[String]) -> Result<i32, CliError> {
+    let Some(verb) = argv.first() else {
+        return Err(CliError::new("no verb given (one of list, eval, bench, demo, edt, weight-map; see segloss --help)"));
+    };
+    let rest = &argv[1..];
+    let help = wants_help(rest);
+    match verb.as_str() {
+        "--help" | "-h" | "help" => {
+            print!("{MAIN_HELP}");
+            Ok(0)
+        }
+        "--version" | "-V" => {
+            println!("segloss {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        "list" if help => {
+            print!("{LIST_HELP}");
+            Ok(0)
+        }
+        "list" => list(rest),
+        "eval" if help => {
+            print!("{}", eval::HELP);
+            Ok(0)
+        }
+        "eval" => eval::run(rest),
+        "bench" if help => {
+            print!("{}", bench::HELP);
+            Ok(0)
+        }
+        "bench" => bench::run(rest),
+        "demo" if help => {
+            print!("{}", demo::HELP);
+            Ok(0)
+        }
+        "demo" => demo::run(rest),
+        "edt" if help => {
+            print!("{}", dist::EDT_HELP);
+            Ok(0)
+        }
+        "edt" => dist::run_edt(rest),
+        "weight-map" if help => {
+            print!("{}", dist::WEIGHT_HELP);
+            Ok(0)
+        }
+        "weight-map" => dist::run_weight_map(rest),
+        other => {
+            Err(CliError::new(format!("unknown verb `{other}` (one of list, eval, bench, demo, edt, weight-map; see segloss --help)")))
+        }
+    }
+}
+
+fn list(argv: &[String]) -> Result<i32, CliError> {
+    let p = args::parse("list", argv, &[args::switch("--json")])?;
+    p.positionals(0, "no positional argument")?;
+    let cat = segloss::catalogue();
+    if p.has("--json") {
+        let v: Vec<serde_json::Value> = cat
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "name": i.name,
+                    "family": i.family,
+                    "formula": i.formula,
+                    "keys": i.keys.iter().map(|k| serde_json::json!({"key": k.key, "default": k.default, "doc": k.doc})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(0);
+    }
+    let width = cat.iter().map(|i| i.name.len()).max().unwrap_or(4).max(4);
+    println!("{:width$}  {:14}  formula / keys (default)", "loss", "family");
+    for i in &cat {
+        println!("{:width$}  {:14}  {}", i.name, i.family, i.formula);
+        let keys: Vec<String> = i.keys.iter().map(|k| format!("{}={}", k.key, k.default)).collect();
+        println!("{:width$}  {:14}  keys: {}", "", "", keys.join(", "));
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_message_names_missing_features() {
+        let compiled = [("AVX2", true), ("FMA", true), ("BMI2", false)];
+        let msg = |det: &dyn Fn(&str) -> bool| {
+            let mut out = Vec::new();
+            let any = write_cpu_message(&compiled, det, &mut out);
+            (any, String::from_utf8(out).unwrap())
+        };
+        assert_eq!(msg(&|_| true), (false, String::new()));
+        assert_eq!(
+            msg(&|f| f == "AVX2"),
+            (true, "error: this segloss binary was built for x86-64-v3 (AVX2+FMA) but this CPU lacks FMA; rebuild with RUSTFLAGS=-Ctarget-cpu=x86-64\n".into())
+        );
+        assert_eq!(
+            msg(&|_| false).1,
+            "error: this segloss binary was built for x86-64-v3 (AVX2+FMA) but this CPU lacks AVX2, FMA; rebuild with RUSTFLAGS=-Ctarget-cpu=x86-64\n"
+        );
+        // A feature the build does not use is never reported.
+        assert!(!msg(&|f| f != "BMI2").0);
+    }
+
+    #[test]
+    fn this_cpu_runs_this_build() {
+        let mut out = Vec::new();
+        assert!(!write_cpu_message(&COMPILED_FEATURES, cpu_has, &mut out));
+    }
+
+    #[test]
+    fn error_display_is_one_line() {
+        assert_eq!(CliError::new("a\nb\r\nc").to_string(), "a b  c");
+    }
+}

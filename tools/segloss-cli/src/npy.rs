@@ -1,0 +1,560 @@
+//! A reader and writer of NumPy `.npy` files.
+//!
+//! Reads format versions 1.0, 2.0 and 3.0, little and big endian, C and Fortran order, with the
+//! dtypes `f4`, `f8`, `u1`, `i4`, `i8` and `b1`. Writes version 1.0 (2.0 when the header needs
+//! it), little endian, C order. Every error names the file and what is wrong with it; no input
+//! makes the reader panic or allocate more than the file's size.
+
+use crate::CliError;
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// An element type of a `.npy` file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    /// `f4`
+    F32,
+    /// `f8`
+    F64,
+    /// `u1`
+    U8,
+    /// `i4`
+    I32,
+    /// `i8`
+    I64,
+    /// `b1` (also written `?`)
+    Bool,
+}
+
+impl Dtype {
+    /// The size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::F32 | Dtype::I32 => 4,
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::U8 | Dtype::Bool => 1,
+        }
+    }
+
+    /// The numpy name (`float32`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+            Dtype::U8 => "uint8",
+            Dtype::I32 => "int32",
+            Dtype::I64 => "int64",
+            Dtype::Bool => "bool",
+        }
+    }
+}
+
+/// The contents of a `.npy` file, in row-major (C) order whatever the file's order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyArray {
+    /// float32
+    F32(ArrayD<f32>),
+    /// float64
+    F64(ArrayD<f64>),
+    /// uint8
+    U8(ArrayD<u8>),
+    /// int32
+    I32(ArrayD<i32>),
+    /// int64
+    I64(ArrayD<i64>),
+    /// bool
+    Bool(ArrayD<bool>),
+}
+
+impl NpyArray {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            NpyArray::F32(a) => a.shape(),
+            NpyArray::F64(a) => a.shape(),
+            NpyArray::U8(a) => a.shape(),
+            NpyArray::I32(a) => a.shape(),
+            NpyArray::I64(a) => a.shape(),
+            NpyArray::Bool(a) => a.shape(),
+        }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        match self {
+            NpyArray::F32(_) => Dtype::F32,
+            NpyArray::F64(_) => Dtype::F64,
+            NpyArray::U8(_) => Dtype::U8,
+            NpyArray::I32(_) => Dtype::I32,
+            NpyArray::I64(_) => Dtype::I64,
+            NpyArray::Bool(_) => Dtype::Bool,
+        }
+    }
+
+    /// The values as float32 (float64 is rounded; integers and bools converted), or `None`
+    /// when `floats_only` is set and the array is not a float array.
+    pub fn to_f32(&self, floats_only: bool) -> Option<ArrayD<f32>> {
+        match self {
+            NpyArray::F32(a) => Some(a.clone()),
+            NpyArray::F64(a) => Some(a.mapv(|x| x as f32)),
+            _ if floats_only => None,
+            NpyArray::U8(a) => Some(a.mapv(|x| x as f32)),
+            NpyArray::I32(a) => Some(a.mapv(|x| x as f32)),
+            NpyArray::I64(a) => Some(a.mapv(|x| x as f32)),
+            NpyArray::Bool(a) => Some(a.mapv(|x| x as u8 as f32)),
+        }
+    }
+}
+
+/// The parsed header of a `.npy` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Format version (major, minor).
+    pub version: (u8, u8),
+    /// Element type.
+    pub dtype: Dtype,
+    /// Whether the data is big endian.
+    pub big_endian: bool,
+    /// Whether the data is in Fortran (column-major) order.
+    pub fortran_order: bool,
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// Byte offset of the data.
+    pub data_offset: usize,
+}
+
+/// An error naming the file; control characters of the message (which may quote header text)
+/// are escaped so that it stays one line.
+fn err(name: &str, msg: impl std::fmt::Display) -> CliError {
+    let msg: String =
+        msg.to_string().chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    CliError::new(format!("{name}: {msg}"))
+}
+
+/// A Python literal of the header dict.
+#[derive(Debug, Clone, PartialEq)]
+enum Lit {
+    Str(String),
+    Bool(bool),
+    Tuple(Vec<u64>),
+}
+
+struct HeaderParser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl HeaderParser<'_> {
+    fn ws(&mut self) {
+        while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
+            self.pos += 1;
+        }
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        if self.s.get(self.pos) == Some(&c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected `{}` at byte {} of the header", c as char, self.pos))
+        }
+    }
+    fn string(&mut self) -> Result<String, String> {
+        self.ws();
+        let q = match self.s.get(self.pos) {
+            Some(&q @ (b'\'' | b'"')) => q,
+            _ => return Err(format!("expected a quoted string at byte {} of the header", self.pos)),
+        };
+        let start = self.pos + 1;
+        let end = self.s[start..]
+            .iter()
+            .position(|&c| c == q)
+            .map(|p| start + p)
+            .ok_or_else(|| "unterminated string in the header".to_string())?;
+        self.pos = end + 1;
+        String::from_utf8(self.s[start..end].to_vec()).map_err(|_| "a header string is not valid text".to_string())
+    }
+    fn value(&mut self) -> Result<Lit, String> {
+        self.ws();
+        match self.s.get(self.pos) {
+            Some(b'\'' | b'"') => Ok(Lit::Str(self.string()?)),
+            Some(b'(') => {
+                self.pos += 1;
+                let mut v = Vec::new();
+                loop {
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.ws();
+                    let start = self.pos;
+                    while self.s.get(self.pos).is_some_and(|c| c.is_ascii_digit()) {
+                        self.pos += 1;
+                    }
+                    if self.pos == start {
+                        return Err(format!("expected a dimension (a non-negative integer) at byte {} of the header", self.pos));
+                    }
+                    // Python 2 era writers may add an `L` suffix.
+                    let digits = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
+                    let d: u64 = digits.parse().map_err(|_| format!("dimension {digits} is too large"))?;
+                    if self.s.get(self.pos) == Some(&b'L') {
+                        self.pos += 1;
+                    }
+                    v.push(d);
+                    if self.eat(b')') {
+                        break;
+                    }
+                    self.expect(b',')?;
+                }
+                Ok(Lit::Tuple(v))
+            }
+            _ => {
+                let rest = &self.s[self.pos..];
+                if rest.starts_with(b"True") {
+                    self.pos += 4;
+                    Ok(Lit::Bool(true))
+                } else if rest.starts_with(b"False") {
+                    self.pos += 5;
+                    Ok(Lit::Bool(false))
+                } else {
+                    Err(format!("unexpected value at byte {} of the header", self.pos))
+                }
+            }
+        }
+    }
+    fn dict(&mut self) -> Result<Vec<(String, Lit)>, String> {
+        self.expect(b'{')?;
+        let mut out: Vec<(String, Lit)> = Vec::new();
+        loop {
+            if self.eat(b'}') {
+                break;
+            }
+            let k = self.string()?;
+            self.expect(b':')?;
+            let v = self.value()?;
+            if out.iter().any(|(e, _)| *e == k) {
+                return Err(format!("the key '{k}' appears twice in the header"));
+            }
+            out.push((k, v));
+            if self.eat(b'}') {
+                break;
+            }
+            self.expect(b',')?;
+        }
+        self.ws();
+        if self.pos != self.s.len() {
+            return Err(format!("unexpected text after the header dict at byte {}", self.pos));
+        }
+        Ok(out)
+    }
+}
+
+fn parse_descr(d: &str) -> Result<(Dtype, bool), String> {
+    let unsupported = || format!("unsupported dtype '{d}' (supported: f4, f8, u1, i4, i8, b1)");
+    let (order, code) = match d.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (d.as_bytes()[0], &d[1..]),
+        _ => (b'=', d),
+    };
+    let dtype = match code {
+        "f4" => Dtype::F32,
+        "f8" => Dtype::F64,
+        "u1" | "B" => Dtype::U8,
+        "i4" => Dtype::I32,
+        "i8" => Dtype::I64,
+        "b1" | "?" => Dtype::Bool,
+        _ => return Err(unsupported()),
+    };
+    let big = match order {
+        b'>' => true,
+        b'<' => false,
+        b'|' => {
+            if dtype.size() != 1 {
+                return Err(format!("dtype '{d}' has no byte order ('|') but elements of {} bytes", dtype.size()));
+            }
+            false
+        }
+        _ => cfg!(target_endian = "big"),
+    };
+    Ok((dtype, big))
+}
+
+/// Parses the magic, version and header dict of a `.npy` file.
+pub fn parse_header(bytes: &[u8], name: &str) -> Result<Header, CliError> {
+    if bytes.len() < 8 {
+        return Err(err(name, format!("not a .npy file: only {} bytes (truncated?)", bytes.len())));
+    }
+    if &bytes[..6] != MAGIC {
+        return Err(err(name, "not a .npy file: the magic string \\x93NUMPY is missing"));
+    }
+    let version = (bytes[6], bytes[7]);
+    let (len_bytes, utf8) = match version.0 {
+        1 => (2, false),
+        2 => (4, false),
+        3 => (4, true),
+        v => return Err(err(name, format!("unsupported .npy format version {v}.{} (supported: 1.0, 2.0, 3.0)", version.1))),
+    };
+    if version.1 != 0 {
+        return Err(err(name, format!("unsupported .npy format version {}.{} (supported: 1.0, 2.0, 3.0)", version.0, version.1)));
+    }
+    if bytes.len() < 8 + len_bytes {
+        return Err(err(name, "truncated .npy file: the header length is missing"));
+    }
+    let hlen = if len_bytes == 2 {
+        u16::from_le_bytes([bytes[8], bytes[9]]) as usize
+    } else {
+        u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
+    };
+    let start = 8 + len_bytes;
+    let data_offset = start.checked_add(hlen).ok_or_else(|| err(name, "header length overflows"))?;
+    if bytes.len() < data_offset {
+        return Err(err(name, format!("truncated .npy file: the header claims {hlen} bytes but only {} follow", bytes.len() - start)));
+    }
+    let raw = &bytes[start..data_offset];
+    if !utf8 && !raw.is_ascii() {
+        return Err(err(name, "the header of a version 1.0/2.0 .npy file must be ASCII"));
+    }
+    if utf8 && std::str::from_utf8(raw).is_err() {
+        return Err(err(name, "the header of a version 3.0 .npy file is not valid UTF-8"));
+    }
+    let mut p = HeaderParser { s: raw, pos: 0 };
+    let dict = p.dict().map_err(|m| err(name, format!("malformed .npy header: {m}")))?;
+    let get = |k: &str| dict.iter().find(|(e, _)| e == k).map(|(_, v)| v.clone());
+    if let Some((k, _)) = dict.iter().find(|(k, _)| !matches!(k.as_str(), "descr" | "fortran_order" | "shape")) {
+        return Err(err(name, format!("malformed .npy header: unexpected key '{k}'")));
+    }
+    let (dtype, big_endian) = match get("descr") {
+        Some(Lit::Str(d)) => parse_descr(&d).map_err(|m| err(name, m))?,
+        Some(_) => return Err(err(name, "malformed .npy header: 'descr' must be a string (structured dtypes are not supported)")),
+        None => return Err(err(name, "malformed .npy header: the key 'descr' is missing")),
+    };
+    let fortran_order = match get("fortran_order") {
+        Some(Lit::Bool(b)) => b,
+        Some(_) => return Err(err(name, "malformed .npy header: 'fortran_order' must be True or False")),
+        None => return Err(err(name, "malformed .npy header: the key 'fortran_order' is missing")),
+    };
+    let shape = match get("shape") {
+        Some(Lit::Tuple(v)) => v,
+        Some(_) => return Err(err(name, "malformed .npy header: 'shape' must be a tuple of integers")),
+        None => return Err(err(name, "malformed .npy header: the key 'shape' is missing")),
+    };
+    let shape: Vec<usize> = shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| err(name, format!("dimension {d} is too large"))))
+        .collect::<Result<_, _>>()?;
+    Ok(Header { version, dtype, big_endian, fortran_order, shape, data_offset })
+}
+
+fn fmt_shape(s: &[usize]) -> String {
+    let v: Vec<String> = s.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// Parses a whole `.npy` file held in memory; `name` is used in error messages.
+pub fn read_bytes(bytes: &[u8], name: &str) -> Result<NpyArray, CliError> {
+    let h = parse_header(bytes, name)?;
+    let count = h
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| err(name, format!("shape {} has too many elements", fmt_shape(&h.shape))))?;
+    let nbytes =
+        count.checked_mul(h.dtype.size()).ok_or_else(|| err(name, format!("shape {} has too many elements", fmt_shape(&h.shape))))?;
+    let data = &bytes[h.data_offset..];
+    if data.len() < nbytes {
+        return Err(err(
+            name,
+            format!(
+                "truncated .npy file: shape {} of {} needs {nbytes} bytes of data but only {} are present",
+                fmt_shape(&h.shape),
+                h.dtype.name(),
+                data.len()
+            ),
+        ));
+    }
+    if data.len() > nbytes {
+        return Err(err(
+            name,
+            format!(
+                "corrupt .npy file: shape {} of {} needs {nbytes} bytes of data but {} are present",
+                fmt_shape(&h.shape),
+                h.dtype.name(),
+                data.len()
+            ),
+        ));
+    }
+    let dim = || -> ndarray::StrideShape<IxDyn> {
+        if h.fortran_order {
+            IxDyn(&h.shape).f().into()
+        } else {
+            IxDyn(&h.shape).into()
+        }
+    };
+    macro_rules! decode {
+        ($t:ty, $n:expr, $variant:ident) => {{
+            let v: Vec<$t> = data
+                .chunks_exact($n)
+                .map(|c| {
+                    let a: [u8; $n] = c.try_into().expect("chunk size");
+                    if h.big_endian {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    }
+                })
+                .collect();
+            let a = ArrayD::from_shape_vec(dim(), v).map_err(|e| err(name, format!("bad shape: {e}")))?;
+            NpyArray::$variant(if h.fortran_order { a.as_standard_layout().into_owned() } else { a })
+        }};
+    }
+    Ok(match h.dtype {
+        Dtype::F32 => decode!(f32, 4, F32),
+        Dtype::F64 => decode!(f64, 8, F64),
+        Dtype::I32 => decode!(i32, 4, I32),
+        Dtype::I64 => decode!(i64, 8, I64),
+        Dtype::U8 => {
+            let a = ArrayD::from_shape_vec(dim(), data.to_vec()).map_err(|e| err(name, format!("bad shape: {e}")))?;
+            NpyArray::U8(if h.fortran_order { a.as_standard_layout().into_owned() } else { a })
+        }
+        Dtype::Bool => {
+            if let Some(i) = data.iter().position(|&b| b > 1) {
+                return Err(err(name, format!("corrupt .npy file: bool element {i} has the byte value {}", data[i])));
+            }
+            let v: Vec<bool> = data.iter().map(|&b| b == 1).collect();
+            let a = ArrayD::from_shape_vec(dim(), v).map_err(|e| err(name, format!("bad shape: {e}")))?;
+            NpyArray::Bool(if h.fortran_order { a.as_standard_layout().into_owned() } else { a })
+        }
+    })
+}
+
+/// Reads a `.npy` file.
+pub fn read(path: &Path) -> Result<NpyArray, CliError> {
+    let name = path.display().to_string();
+    let bytes = crate::read_file(path)?;
+    read_bytes(&bytes, &name)
+}
+
+/// An element type that can be written.
+pub trait NpyElem: Copy {
+    /// The `descr` string (little endian).
+    const DESCR: &'static str;
+    /// Appends the little-endian bytes.
+    fn put(self, out: &mut Vec<u8>);
+}
+
+macro_rules! elem {
+    ($t:ty, $d:expr) => {
+        impl NpyElem for $t {
+            const DESCR: &'static str = $d;
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+        }
+    };
+}
+elem!(f32, "<f4");
+elem!(f64, "<f8");
+elem!(u8, "|u1");
+elem!(i32, "<i4");
+elem!(i64, "<i8");
+
+impl NpyElem for bool {
+    const DESCR: &'static str = "|b1";
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(self as u8);
+    }
+}
+
+/// Encodes an array as a version 1.0 `.npy` file (2.0 if the header exceeds 65535 bytes),
+/// little endian, C order.
+pub fn to_bytes<T: NpyElem>(a: &ndarray::ArrayViewD<'_, T>) -> Vec<u8> {
+    let shape = match a.shape() {
+        [d] => format!("({d},)"),
+        s => format!("({})", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': {shape}, }}", T::DESCR);
+    let v2 = dict.len() + 11 > 65535;
+    let prefix = if v2 { 12 } else { 10 };
+    let total = (prefix + dict.len() + 1).div_ceil(64) * 64;
+    while prefix + dict.len() + 1 < total {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = Vec::with_capacity(total + a.len() * std::mem::size_of::<T>());
+    out.extend_from_slice(MAGIC);
+    if v2 {
+        out.extend_from_slice(&[2, 0]);
+        out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    } else {
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    }
+    out.extend_from_slice(dict.as_bytes());
+    for &x in a.iter() {
+        x.put(&mut out);
+    }
+    out
+}
+
+/// Writes an array to a `.npy` file.
+pub fn write<T: NpyElem>(path: &Path, a: &ndarray::ArrayViewD<'_, T>) -> Result<(), CliError> {
+    std::fs::write(path, to_bytes(a)).map_err(|e| CliError::new(format!("{}: cannot write: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_f32() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let b = to_bytes(&a.view());
+        // Header (magic, version, length, dict) padded to a multiple of 64 bytes, ending in '\n'.
+        let hl = 10 + ((b[8] as usize) | ((b[9] as usize) << 8));
+        assert_eq!((hl % 64, b[hl - 1]), (0, b'\n'));
+        assert_eq!(read_bytes(&b, "x").unwrap(), NpyArray::F32(a));
+    }
+
+    #[test]
+    fn fortran_big_endian() {
+        // np.asfortranarray(np.arange(6, dtype='>i4').reshape(2, 3))
+        let mut bytes = MAGIC.to_vec();
+        let h = "{'descr': '>i4', 'fortran_order': True, 'shape': (2, 3), }\n";
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        for v in [0i32, 3, 1, 4, 2, 5] {
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        let a = read_bytes(&bytes, "x").unwrap();
+        let want = ArrayD::from_shape_vec(IxDyn(&[2, 3]), (0..6).collect()).unwrap();
+        assert_eq!(a, NpyArray::I32(want));
+    }
+
+    /// Found by tests/fuzz.rs: a newline inside a header key was copied into the message.
+    #[test]
+    fn fuzz_regression_newline_in_header_key_stays_one_line() {
+        let h = "{'descr': '<f4', 'fortran_order': False, 'sh\nape': (1,), }\n";
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[1, 0]);
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        let e = read_bytes(&bytes, "x.npy").unwrap_err();
+        assert_eq!(e.0, "x.npy: malformed .npy header: unexpected key 'sh\\nape'");
+    }
+
+    #[test]
+    fn scalar_and_empty_shapes() {
+        let a = ArrayD::from_elem(IxDyn(&[]), 2.5f64);
+        assert_eq!(read_bytes(&to_bytes(&a.view()), "x").unwrap(), NpyArray::F64(a));
+        let e = ArrayD::<u8>::zeros(IxDyn(&[0, 4]));
+        assert_eq!(read_bytes(&to_bytes(&e.view()), "x").unwrap(), NpyArray::U8(e));
+    }
+}
