@@ -206,6 +206,8 @@ fn softmax_simd_equals_scalar() {
             softmax_case(cc, len, (cc * 100 + len) as u64, len % 2 == 0, len % 3 == 0);
         }
     }
+    // longer than one sub-block of the class-major kernel (1024 pixels)
+    softmax_case(3, 2500, 7, true, true);
 }
 
 proptest! {

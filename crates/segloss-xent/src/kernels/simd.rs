@@ -8,9 +8,6 @@ use segloss_core::PROB_EPS;
 
 const FLUSH: usize = 1024;
 
-/// Up to this many classes, the softmax kernels keep `exp(z - max)` between passes.
-const EXP_CACHE: usize = 64;
-
 /// `(p, 1 - p, softplus(-x), softplus(x))` from one exponential: `log p = -softplus(-x)`,
 /// `log(1 - p) = -softplus(x)`, and `1 - p` without cancellation.
 #[inline(always)]
@@ -276,131 +273,187 @@ pub fn softmax(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Op
     }
 }
 
+/// Pixels handled at once by the class-major softmax loops (per-pixel state lives on the stack).
+const SUB: usize = 1024;
+const SUBV: usize = SUB / LANES;
+
+/// Loads the vector `v` of a row of `len` pixels, padding past the end with `pad`.
+#[inline(always)]
+fn row_vec(row: &[f32], v: usize, pad: f32) -> f32x8 {
+    let at = v * LANES;
+    match row.get(at..at + LANES) {
+        Some(c) => vec8(c),
+        None => load_padded(&row[at..], pad),
+    }
+}
+
 /// `F = 0`: cross-entropy; `F = 10, 12, 255`: focal with gamma 0, 2, other.
+///
+/// Class-major: each pass streams every class row of the block once, with the per-pixel state
+/// (max, sums, the true class's logit, ...) in stack arrays; blocks longer than 1024 pixels are
+/// cut into sub-blocks.
 fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Option<&StridedOut<'_>>) -> f64 {
+    let mut total = 0.0;
+    let mut j0 = 0;
+    while j0 < b.len {
+        let len = SUB.min(b.len - j0);
+        total += softmax_sub::<F>(b, j0, len, p, scale, grad);
+        j0 += len;
+    }
+    total
+}
+
+fn softmax_sub<const F: u8>(
+    b: &SoftmaxBlock<'_>,
+    j0: usize,
+    len: usize,
+    p: &SoftmaxParams<'_>,
+    scale: f32,
+    grad: Option<&StridedOut<'_>>,
+) -> f64 {
     let cc = p.classes;
+    let nv = len.div_ceil(LANES);
     let s = p.smoothing;
     let keep = f32x8::splat(1.0 - s);
     let s_over_c = f32x8::splat(s / cc as f32);
     let w_sum = f32x8::splat(p.w_sum());
     let gamma = f32x8::splat(p.focal_gamma.unwrap_or(0.0));
     let scale_v = f32x8::splat(scale);
-    let mut total = 0.0f64;
-    // exp(z - max) of pass 2, reused by pass 3 when the classes fit
-    let mut cache = [f32x8::ZERO; EXP_CACHE];
-    let mut j = 0;
-    while j < b.len {
-        let lanes = (b.len - j).min(LANES);
-        let ld = |src: &[f32], c: usize| {
-            let at = c * b.stride + j;
-            if lanes == LANES {
-                load(&src[at..])
-            } else {
-                load_padded(&src[at..at + lanes], 0.0)
+    let zrow = |c: usize| &b.z[c * b.stride + j0..c * b.stride + j0 + len];
+    let prow = |c: usize| b.probs.map(|pr| &pr[c * b.stride + j0..c * b.stride + j0 + len]);
+    // per-pixel state
+    let mut tf = [f32x8::ZERO; SUBV];
+    let mut valid = [f32x8::ZERO; SUBV];
+    let mut wpix = [f32x8::ONE; SUBV];
+    for v in 0..nv {
+        let lanes = (len - v * LANES).min(LANES);
+        if let Some(l) = b.labels {
+            let mut a = [-1.0f32; LANES];
+            for (k, t) in a.iter_mut().take(lanes).enumerate() {
+                *t = l[j0 + v * LANES + k] as f32;
             }
-        };
-        // labels as f32 class indices (-1: ignored or padding)
-        let tf = match b.labels {
-            Some(l) => {
-                let mut a = [-1.0f32; LANES];
-                for (k, v) in a.iter_mut().take(lanes).enumerate() {
-                    *v = l[j + k] as f32;
-                }
-                f32x8::new(a)
-            }
-            None => f32x8::splat(0.0),
-        };
-        let valid = if b.labels.is_some() { tf.simd_ge(f32x8::ZERO) } else { first_lanes(lanes) };
-        let wpix = match b.weight {
-            Some(w) => load_padded(&w[j..j + lanes], 0.0),
-            None => f32x8::ONE,
-        };
-        // pass 1: max
-        let mut mx = ld(b.z, 0);
-        for c in 1..cc {
-            mx = mx.max(ld(b.z, c));
-        }
-        // pass 2: sums
-        let mut sum = f32x8::ZERO;
-        let mut others = f32x8::ZERO;
-        let mut zt = f32x8::ZERO;
-        let mut et = f32x8::ZERO;
-        let mut wt = f32x8::ZERO;
-        let mut wy = f32x8::ZERO;
-        for c in 0..cc {
-            let z = ld(b.z, c);
-            let e = m::exp_nonpos(z - mx);
-            if cc <= EXP_CACHE {
-                cache[c] = e;
-            }
-            sum += e;
-            if let Some(pr) = b.probs {
-                let y = ld(pr, c).mul_add(keep, s_over_c);
-                wy += y * f32x8::splat(p.w(c));
-            } else {
-                let is_t = tf.simd_eq(f32x8::splat(c as f32));
-                others += is_t.select(f32x8::ZERO, e);
-                zt = is_t.select(z, zt);
-                et = is_t.select(e, et);
-                wt = is_t.select(f32x8::splat(p.w(c)), wt);
-            }
-        }
-        let ln_s = m::ln(sum);
-        let inv_s = f32x8::ONE / sum;
-        let lse = mx + ln_s;
-        // -log p_t, accurate when p_t is close to 1
-        let dz = mx - zt;
-        let u = dz.simd_lt(f32x8::splat(80.0)).select(m::ln_1p(others / et), dz + ln_s);
-        let (mut l, dcoef) = if b.probs.is_some() {
-            (f32x8::ZERO, f32x8::ZERO)
-        } else if F == 0 {
-            (keep * wt * u, keep * wt)
+            tf[v] = f32x8::new(a);
+            valid[v] = tf[v].simd_ge(f32x8::ZERO);
         } else {
-            let q = others * inv_s;
-            let pt = et * inv_s;
+            valid[v] = first_lanes(lanes);
+        }
+        if let Some(w) = b.weight {
+            wpix[v] = row_vec(&w[j0..j0 + len], v, 0.0);
+        }
+    }
+    // pass 1: max over classes
+    let mut mx = [f32x8::splat(f32::NEG_INFINITY); SUBV];
+    for c in 0..cc {
+        let row = zrow(c);
+        for v in 0..nv {
+            mx[v] = mx[v].max(row_vec(row, v, 0.0));
+        }
+    }
+    // pass 2: sums of exp, the true class's logit, exp, weight, and the other classes' sum
+    let mut sum = [f32x8::ZERO; SUBV];
+    let mut others = [f32x8::ZERO; SUBV];
+    let mut zt = [f32x8::ZERO; SUBV];
+    let mut et = [f32x8::ZERO; SUBV];
+    let mut wt = [f32x8::ZERO; SUBV];
+    let mut wy = [f32x8::ZERO; SUBV];
+    for c in 0..cc {
+        let row = zrow(c);
+        let cf = f32x8::splat(c as f32);
+        let wc = f32x8::splat(p.w(c));
+        match prow(c) {
+            Some(pr) => {
+                for v in 0..nv {
+                    sum[v] += m::exp_nonpos(row_vec(row, v, 0.0) - mx[v]);
+                    wy[v] += row_vec(pr, v, 0.0).mul_add(keep, s_over_c) * wc;
+                }
+            }
+            None => {
+                for v in 0..nv {
+                    let z = row_vec(row, v, 0.0);
+                    let e = m::exp_nonpos(z - mx[v]);
+                    sum[v] += e;
+                    let is_t = tf[v].simd_eq(cf);
+                    others[v] += is_t.select(f32x8::ZERO, e);
+                    zt[v] = is_t.select(z, zt[v]);
+                    et[v] = is_t.select(e, et[v]);
+                    wt[v] = is_t.select(wc, wt[v]);
+                }
+            }
+        }
+    }
+    // per pixel: loss (labels part) and the gradient coefficient
+    let mut inv_s = [f32x8::ZERO; SUBV];
+    let mut lse = [f32x8::ZERO; SUBV];
+    let mut loss = [f32x8::ZERO; SUBV];
+    let mut dcoef = [f32x8::ZERO; SUBV];
+    for v in 0..nv {
+        let ln_s = m::ln(sum[v]);
+        inv_s[v] = f32x8::ONE / sum[v];
+        lse[v] = mx[v] + ln_s;
+        if b.probs.is_some() {
+            continue;
+        }
+        // -log p_t, accurate when p_t is close to 1
+        let dz = mx[v] - zt[v];
+        let u = dz.simd_lt(f32x8::splat(80.0)).select(m::ln_1p(others[v] / et[v]), dz + ln_s);
+        if F == 0 {
+            loss[v] = keep * wt[v] * u;
+            dcoef[v] = keep * wt[v];
+        } else {
+            let q = others[v] * inv_s[v];
+            let pt = et[v] * inv_s[v];
             let qg = match F {
                 10 => f32x8::ONE,
                 12 => q * q,
                 _ => m::exp(gamma * m::ln(q)),
             };
-            let h = others.simd_gt(f32x8::ZERO).select(u / q, f32x8::ONE);
+            let h = others[v].simd_gt(f32x8::ZERO).select(u / q, f32x8::ONE);
             // D = dl/dlog p_t = -w (1-p)^g (1 + g p h); the gradient is D (delta - sigma)
-            let d = -(wt * qg) * (gamma * pt).mul_add(h, f32x8::ONE);
-            (wt * qg * u, d)
-        };
-        // pass 3: gradient (and the smoothing / soft-target terms of the loss)
-        let need_pass3 = grad.is_some() || b.probs.is_some() || (F == 0 && s != 0.0);
-        if need_pass3 {
-            let gscale = scale_v * wpix;
-            for c in 0..cc {
-                let z = ld(b.z, c);
-                let e = if cc <= EXP_CACHE { cache[c] } else { m::exp_nonpos(z - mx) };
-                let sig = e * inv_s;
-                let wc = f32x8::splat(p.w(c));
-                let g = if let Some(pr) = b.probs {
-                    let y = ld(pr, c).mul_add(keep, s_over_c);
-                    l += wc * y * (lse - z);
-                    sig * wy - wc * y
+            loss[v] = wt[v] * qg * u;
+            dcoef[v] = -(wt[v] * qg) * (gamma * pt).mul_add(h, f32x8::ONE);
+        }
+    }
+    // pass 3: gradient, and the smoothing / soft-target terms of the loss
+    let need_pass3 = grad.is_some() || b.probs.is_some() || (F == 0 && s != 0.0);
+    if need_pass3 {
+        let mut gscale = [f32x8::ZERO; SUBV];
+        for v in 0..nv {
+            gscale[v] = scale_v * wpix[v];
+        }
+        for c in 0..cc {
+            let row = zrow(c);
+            let pr = prow(c);
+            let cf = f32x8::splat(c as f32);
+            let wc = f32x8::splat(p.w(c));
+            // SAFETY: this block owns these positions; the row is used in this iteration only.
+            let mut out = grad.map(|o| unsafe { &mut o.row(c)[j0..j0 + len] });
+            for v in 0..nv {
+                let z = row_vec(row, v, 0.0);
+                let sig = m::exp_nonpos(z - mx[v]) * inv_s[v];
+                let g = if let Some(pr) = pr {
+                    let y = row_vec(pr, v, 0.0).mul_add(keep, s_over_c);
+                    loss[v] += wc * y * (lse[v] - z);
+                    sig * wy[v] - wc * y
                 } else {
-                    let delta = tf.simd_eq(f32x8::splat(c as f32)) & f32x8::ONE;
+                    let delta = tf[v].simd_eq(cf) & f32x8::ONE;
                     if F == 0 {
                         if s != 0.0 {
-                            l += s_over_c * wc * (lse - z);
+                            loss[v] += s_over_c * wc * (lse[v] - z);
                         }
-                        dcoef * (sig - delta) + s_over_c * w_sum.mul_sub(sig, wc)
+                        dcoef[v] * (sig - delta) + s_over_c * w_sum.mul_sub(sig, wc)
                     } else {
-                        dcoef * (delta - sig)
+                        dcoef[v] * (delta - sig)
                     }
                 };
-                if let Some(out) = grad {
-                    // SAFETY: this block owns these positions; the row is used for this store only.
-                    let row = unsafe { out.row(c) };
-                    store(&mut row[j..j + lanes], valid.select(g * gscale, f32x8::ZERO));
+                if let Some(o) = out.as_deref_mut() {
+                    store(&mut o[v * LANES..], valid[v].select(g * gscale[v], f32x8::ZERO));
                 }
             }
         }
-        total += lanes_sum_f64(valid.select(l * wpix, f32x8::ZERO));
-        j += LANES;
     }
-    total
+    let mut acc = f32x8::ZERO;
+    for v in 0..nv {
+        acc += valid[v].select(loss[v] * wpix[v], f32x8::ZERO);
+    }
+    lanes_sum_f64(acc)
 }
