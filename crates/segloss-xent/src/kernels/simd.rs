@@ -3,7 +3,7 @@
 //! Sums accumulate in `f32x8` lanes over at most 1024 elements, then in `f64`.
 
 use super::{Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};
-use segloss_core::simd::{self as m, f32x8, first_lanes, lanes_sum_f64, load, load_padded, store, LANES};
+use segloss_core::simd::{self as m, f32x8, first_lanes, lanes_sum_f64, load_padded, store, LANES};
 use segloss_core::PROB_EPS;
 
 const FLUSH: usize = 1024;
