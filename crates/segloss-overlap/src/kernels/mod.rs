@@ -1,0 +1,334 @@
+//! The two passes of the family, each twice with the same signature on slices:
+//! [`scalar`] (the readable reference, written from the formulas of `LOSSES.md`, generic over
+//! `f32`/`f64` so tests can finite-difference it in `f64`) and [`simd`] (on `wide` lanes).
+//!
+//! - The **statistics pass** reads a segment of one (image, channel) row (sigmoid or identity
+//!   activation) or a block of pixels of one image across all channels (softmax) and returns the
+//!   sufficient statistics [`Stats`] of each row: `I = sum p g`, `P = sum p`, `G = sum g`,
+//!   `sum p^2`, `sum g^2`, the number of counted elements and the sum of the per-pixel Dice losses.
+//! - The **gradient pass** writes `d loss / d pred`. Per row, `d loss / d p = a + b g + c p` (an
+//!   affine function of `p` and `g` whose coefficients [`Coef`] come from the statistics), or
+//!   `k (1 - 2g - 2g^2) / (p + g + 1)^2` for the per-pixel Dice; then through the sigmoid
+//!   (`p (1 - p)`) or the softmax Jacobian (`dz_c = p_c (a_c - sum_k p_k a_k)`).
+//!
+//! Neutral element: an empty segment gives `Stats::default()` (all zero) and writes nothing.
+//! Ignored elements (target equal to the ignore value, or label `-1`) count in no sum and receive
+//! a zero gradient. Tail handling: the SIMD kernels pad the last partial vector with `x = 0`,
+//! `y = 0`, mask its lanes out of every sum and store only the valid lanes, so padding never
+//! changes a result.
+
+pub mod scalar;
+pub mod simd;
+
+use segloss_core::reduce::SharedMut;
+
+/// Sufficient statistics of one (image, channel) row, in `f64`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// `I = sum p g`.
+    pub i: f64,
+    /// `P = sum p`.
+    pub p: f64,
+    /// `G = sum g`.
+    pub g: f64,
+    /// `sum p^2` (only with `squared`).
+    pub p2: f64,
+    /// `sum g^2` (only with `squared`).
+    pub g2: f64,
+    /// Number of counted (non-ignored) elements (only with `pixelwise`).
+    pub cnt: f64,
+    /// Sum of the per-pixel Dice losses `1 - (2pg + 1)/(p + g + 1)` (only with `pixelwise`).
+    pub pix: f64,
+}
+
+impl Stats {
+    /// Adds `o` field by field.
+    #[inline]
+    pub fn add(&mut self, o: &Stats) {
+        self.i += o.i;
+        self.p += o.p;
+        self.g += o.g;
+        self.p2 += o.p2;
+        self.g2 += o.g2;
+        self.cnt += o.cnt;
+        self.pix += o.pix;
+    }
+}
+
+/// What the kernels compute, fixed for one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KParams {
+    /// `true`: `pred` holds logits (sigmoid or softmax first); `false`: probabilities, unclipped.
+    pub from_logits: bool,
+    /// Accumulate `sum p^2` and `sum g^2`; the gradient has a `c p` term.
+    pub squared: bool,
+    /// Accumulate the per-pixel Dice loss and the count; the gradient is the per-pixel one.
+    pub pixelwise: bool,
+    /// Dense targets equal to this value are ignored (binary and multilabel).
+    pub ignore: Option<f32>,
+}
+
+/// Per-row coefficients of the gradient with respect to `p` (the upstream gradient and the
+/// normalisation are folded in): `d loss / d p = a + b g + c p`, or with `pixelwise`
+/// `k (1 - 2g - 2g^2) / (p + g + 1)^2`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Coef {
+    /// Constant term (`dL/dP`).
+    pub a: f64,
+    /// Coefficient of `g` (`dL/dI`).
+    pub b: f64,
+    /// Coefficient of `p` (`2 dL/d sum p^2`, squared Dice); 0 unless `squared` (the SIMD
+    /// kernels only read it with `squared`).
+    pub c: f64,
+    /// Factor of the per-pixel Dice derivative.
+    pub k: f64,
+}
+
+/// One block of the softmax kernels: `len` pixels of one image, class `c` of pixel `j` at
+/// `z[c * stride + j]` (and `probs[c * stride + j]`).
+#[derive(Clone, Copy)]
+pub struct SoftBlock<'a, T> {
+    /// Logits (or probabilities with `from_logits = false`), from the block's first pixel of class 0.
+    pub z: &'a [T],
+    /// Distance between classes.
+    pub stride: usize,
+    /// Number of pixels.
+    pub len: usize,
+    /// Number of classes C.
+    pub classes: usize,
+    /// Class index per pixel (`-1`: ignored), when targets are labels.
+    pub labels: Option<&'a [i32]>,
+    /// Class probabilities (same layout as `z`), when targets are soft.
+    pub probs: Option<&'a [T]>,
+}
+
+/// Where a softmax gradient block is written: positions `base + c * stride + j`.
+#[derive(Clone, Copy)]
+pub struct StridedOut<'a> {
+    buf: SharedMut<'a>,
+    base: usize,
+    stride: usize,
+    len: usize,
+}
+
+impl<'a> StridedOut<'a> {
+    /// The gradient rows of a block of `len` pixels starting at `base`, channel stride `stride`.
+    pub fn new(buf: SharedMut<'a>, base: usize, stride: usize, len: usize) -> Self {
+        StridedOut { buf, base, stride, len }
+    }
+
+    /// The row of class `c`.
+    ///
+    /// # Safety
+    /// The caller holds no other live reference to this row, and no other block shares its range.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn row(&self, c: usize) -> &'a mut [f32] {
+        // SAFETY: forwarded to the caller.
+        unsafe { self.buf.slice(self.base + c * self.stride, self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One harness, every kernel: the SIMD kernels against the scalar ones on every length from 0
+    //! to 40 (all tail sizes), every parameter combination, including ignored elements.
+    use super::*;
+
+    /// Statistics: relative tolerance of SIMD (f32 lanes) against scalar (f64 per element).
+    const STATS_REL: f64 = 1e-6;
+    /// Gradients: tolerance relative to the coefficient scale `|a| + |b| + |c| + 3 |k|` (a bound
+    /// of `|dL/dp|`), since `a + b g` may cancel.
+    const GRAD_REL: f64 = 1e-6;
+
+    fn val(i: usize, salt: u32) -> f32 {
+        let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt.wrapping_mul(40503)) >> 8;
+        x as f32 / (1u32 << 24) as f32
+    }
+
+    fn params() -> Vec<KParams> {
+        let mut v = Vec::new();
+        for from_logits in [true, false] {
+            for (squared, pixelwise) in [(false, false), (true, false), (false, true)] {
+                for ignore in [None, Some(255.0)] {
+                    v.push(KParams { from_logits, squared, pixelwise, ignore });
+                }
+            }
+        }
+        v
+    }
+
+    fn stats_close(a: &Stats, b: &Stats) -> bool {
+        let f = |x: f64, y: f64| (x - y).abs() <= STATS_REL * (x.abs().max(y.abs()) + 1.0);
+        f(a.i, b.i) && f(a.p, b.p) && f(a.g, b.g) && f(a.p2, b.p2) && f(a.g2, b.g2) && a.cnt == b.cnt && f(a.pix, b.pix)
+    }
+
+    fn grads_close(a: &[f32], b: &[f32], coefs: &[Coef]) -> bool {
+        let scale = coefs.iter().map(|c| c.a.abs() + c.b.abs() + c.c.abs() + 3.0 * c.k.abs()).fold(0.0, f64::max);
+        a.iter().zip(b).all(|(x, y)| ((x - y).abs() as f64) <= GRAD_REL * scale)
+    }
+
+    fn coef(kp: &KParams, k: usize) -> Coef {
+        Coef { a: 0.3 + 0.1 * k as f64, b: -1.2 + 0.3 * k as f64, c: if kp.squared { 0.7 } else { 0.0 }, k: -0.4 }
+    }
+
+    macro_rules! dense_case {
+        ($name:ident, $stats:path, $grad:path) => {
+            #[test]
+            fn $name() {
+                for kp in params() {
+                    let coef = coef(&kp, 0);
+                    for n in 0..=40 {
+                        let x: Vec<f32> = (0..n).map(|i| if kp.from_logits { val(i, 1) * 16.0 - 8.0 } else { val(i, 1) }).collect();
+                        let y: Vec<f32> = (0..n).map(|i| if kp.ignore.is_some() && i % 7 == 3 { 255.0 } else { val(i, 2) }).collect();
+                        let (s1, b1) = $stats(&x, &y, &kp);
+                        let (s2, b2) = scalar::dense_stats(&x, &y, &kp);
+                        assert!(stats_close(&s1, &s2), "{kp:?} n={n}: {s1:?} vs {s2:?}");
+                        assert_eq!(b1, b2);
+                        let mut g1 = vec![f32::NAN; n];
+                        let mut g2 = vec![f32::NAN; n];
+                        $grad(&x, &y, &kp, &coef, &mut g1);
+                        scalar::dense_grad(&x, &y, &kp, &coef, &mut g2);
+                        assert!(g1.iter().all(|g| g.is_finite()), "{kp:?} n={n}: not fully written");
+                        assert!(grads_close(&g1, &g2, &[coef]), "{kp:?} n={n}: {g1:?} vs {g2:?}");
+                    }
+                }
+            }
+        };
+    }
+
+    macro_rules! softmax_case {
+        ($name:ident, $stats:path, $grad:path) => {
+            #[test]
+            fn $name() {
+                for kp in params().into_iter().filter(|k| k.ignore.is_none()) {
+                    for classes in [2usize, 3, 7] {
+                        for len in [0usize, 1, 5, 8, 13, 16, 29] {
+                            let stride = len + 3; // rows of the block inside a longer image
+                            let z: Vec<f32> =
+                                (0..classes * stride).map(|i| if kp.from_logits { val(i, 3) * 12.0 - 6.0 } else { val(i, 3) }).collect();
+                            let labels: Vec<i32> =
+                                (0..len).map(|j| if j % 5 == 2 { -1 } else { (val(j, 4) * classes as f32) as i32 }).collect();
+                            let probs: Vec<f32> = (0..classes * stride).map(|i| val(i, 5)).collect();
+                            for soft in [false, true] {
+                                let b = SoftBlock {
+                                    z: &z,
+                                    stride,
+                                    len,
+                                    classes,
+                                    labels: (!soft).then_some(&labels[..]),
+                                    probs: soft.then_some(&probs[..]),
+                                };
+                                let mut s1 = vec![Stats::default(); classes];
+                                let mut s2 = vec![Stats::default(); classes];
+                                assert_eq!($stats(&b, &kp, &mut s1), scalar::softmax_stats(&b, &kp, &mut s2));
+                                for (a, c) in s1.iter().zip(&s2) {
+                                    assert!(stats_close(a, c), "{kp:?} C={classes} len={len}: {a:?} vs {c:?}");
+                                }
+                                let coefs: Vec<Coef> = (0..classes).map(|k| coef(&kp, k)).collect();
+                                let mut g1 = vec![f32::NAN; classes * stride];
+                                let mut g2 = vec![f32::NAN; classes * stride];
+                                $grad(&b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
+                                scalar::softmax_grad(&b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
+                                for c in 0..classes {
+                                    let (r1, r2) = (&g1[c * stride..c * stride + len], &g2[c * stride..c * stride + len]);
+                                    assert!(r1.iter().all(|g| g.is_finite()), "not fully written");
+                                    assert!(grads_close(r1, r2, &coefs), "{kp:?} C={classes} len={len} soft={soft}: {r1:?} vs {r2:?}");
+                                    // nothing written past the block
+                                    assert!(g1[c * stride + len..(c + 1) * stride].iter().all(|g| g.is_nan()));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    dense_case!(simd_dense_matches_scalar, simd::dense_stats, simd::dense_grad);
+    softmax_case!(simd_softmax_matches_scalar, simd::softmax_stats, simd::softmax_grad);
+
+    /// The cached pair (stats pass leaving per-element values in the gradient buffer, gradient
+    /// pass reading them back), as one call with the signature of the dense kernels.
+    fn dense_stats_then_cache(x: &[f32], y: &[f32], kp: &KParams) -> (Stats, bool) {
+        if kp.from_logits {
+            simd::dense_stats_cached(x, y, kp, &mut vec![f32::NAN; x.len()])
+        } else {
+            simd::dense_stats(x, y, kp)
+        }
+    }
+
+    fn dense_grad_via_cache(x: &[f32], y: &[f32], kp: &KParams, coef: &Coef, out: &mut [f32]) {
+        if kp.from_logits {
+            let _ = simd::dense_stats_cached(x, y, kp, out);
+            simd::dense_grad_cached(y, kp, coef, out);
+        } else {
+            simd::dense_grad(x, y, kp, coef, out);
+        }
+    }
+
+    fn softmax_stats_then_cache(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats]) -> bool {
+        if kp.from_logits {
+            let mut cache = vec![f32::NAN; b.classes * b.stride];
+            simd::softmax_stats_cached(b, kp, out, &StridedOut::new(SharedMut::new(&mut cache), 0, b.stride, b.len))
+        } else {
+            simd::softmax_stats(b, kp, out)
+        }
+    }
+
+    fn softmax_grad_via_cache(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
+        if kp.from_logits {
+            let mut st = vec![Stats::default(); b.classes];
+            let _ = simd::softmax_stats_cached(b, kp, &mut st, out);
+            simd::softmax_grad_cached(b, kp, coefs, out);
+        } else {
+            simd::softmax_grad(b, kp, coefs, out);
+        }
+    }
+
+    dense_case!(simd_cached_dense_matches_scalar, dense_stats_then_cache, dense_grad_via_cache);
+    softmax_case!(simd_cached_softmax_matches_scalar, softmax_stats_then_cache, softmax_grad_via_cache);
+
+    #[test]
+    fn empty_segment_is_the_neutral_element() {
+        for kp in params() {
+            assert_eq!(simd::dense_stats(&[], &[], &kp), (Stats::default(), false));
+            assert_eq!(scalar::dense_stats::<f32>(&[], &[], &kp), (Stats::default(), false));
+        }
+    }
+
+    #[test]
+    fn exp_nonpos_is_within_2_ulp() {
+        let mut worst = 0.0f64;
+        let mut i = 0u32;
+        while i < 4_000_000 {
+            let x = -87.3f32 * (i as f32 / 4_000_000.0);
+            let got = simd::exp_nonpos(simd_splat(x)).to_array()[0] as f64;
+            let want = (x as f64).exp();
+            let ulp = (want as f32).abs().max(f32::MIN_POSITIVE);
+            let ulp = (f32::from_bits(ulp.to_bits() + 1) - ulp) as f64;
+            worst = worst.max((got - want).abs() / ulp);
+            i += 7;
+        }
+        assert!(worst <= 2.0, "max error {worst} ulp");
+        let s = simd::exp_nonpos(wide::f32x8::new([0.0, -0.0, f32::NEG_INFINITY, f32::NAN, -1e4, -87.4, -88.0, -1e-30])).to_array();
+        let floor = ((-87.336_54f32) as f64).exp() as f32;
+        assert!(floor < 1.2e-38);
+        assert_eq!(&s[..3], &[1.0, 1.0, floor]);
+        assert!(s[3].is_nan());
+        assert_eq!(&s[4..7], &[floor; 3]);
+        assert_eq!(s[7], 1.0);
+    }
+
+    fn simd_splat(x: f32) -> wide::f32x8 {
+        wide::f32x8::splat(x)
+    }
+
+    #[test]
+    fn padding_never_counts() {
+        // 3 elements: the 5 padded lanes (x = 0 -> p = 0.5 under the sigmoid) must not count
+        let kp = KParams { from_logits: true, squared: true, pixelwise: true, ignore: None };
+        let (s, _) = simd::dense_stats(&[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
+        assert_eq!((s.p, s.g, s.i, s.cnt), (1.5, 2.0, 1.0, 3.0));
+    }
+}

@@ -1,0 +1,227 @@
+//! Shared test support: random problems (pred, targets) in every mode and random configs.
+#![allow(dead_code)]
+
+use ndarray::{ArrayD, IxDyn};
+use proptest::prelude::*;
+use segloss_core::testing;
+use segloss_core::{Batch, Mode};
+use segloss_overlap::reference::{self, RefTarget};
+use segloss_overlap::*;
+
+/// The ignore value used by the generated problems.
+pub const IGNORE: i64 = 255;
+
+/// Targets of a problem.
+#[derive(Debug, Clone)]
+pub enum Tgt {
+    /// Binary / multilabel floats (pred's shape).
+    Dense(Vec<f32>),
+    /// Multiclass labels `[N, *S]`.
+    Labels(Vec<i64>),
+    /// Multiclass class probabilities (pred's shape).
+    Probs(Vec<f32>),
+}
+
+/// A problem: `pred` values, its shape, the targets and whether the ignore value occurs.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub shape: Vec<usize>,
+    pub x: Vec<f32>,
+    pub t: Tgt,
+    pub ignore: bool,
+}
+
+/// Owned arrays of a problem, to build batches from.
+pub struct Arrays {
+    pub pred: ArrayD<f32>,
+    pub dense: Option<ArrayD<f32>>,
+    pub labels: Option<ArrayD<i64>>,
+}
+
+impl Problem {
+    pub fn arrays(&self) -> Arrays {
+        let pred = ArrayD::from_shape_vec(IxDyn(&self.shape), self.x.clone()).unwrap();
+        let mut pix = vec![self.shape[0]];
+        pix.extend(&self.shape[2..]);
+        match &self.t {
+            Tgt::Dense(v) | Tgt::Probs(v) => {
+                Arrays { pred, dense: Some(ArrayD::from_shape_vec(IxDyn(&self.shape), v.clone()).unwrap()), labels: None }
+            }
+            Tgt::Labels(l) => Arrays { pred, dense: None, labels: Some(ArrayD::from_shape_vec(IxDyn(&pix), l.clone()).unwrap()) },
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match (&self.t, self.shape[1]) {
+            (Tgt::Dense(_), 1) => Mode::Binary,
+            (Tgt::Dense(_), _) => Mode::Multilabel,
+            _ => Mode::Multiclass,
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.shape[1]
+    }
+
+    /// The f64 reference value and gradient at `x` (f64 values of `pred`).
+    pub fn reference(&self, loss: &OverlapLoss, batch: &Batch<'_>, x: &[f64]) -> (f64, Vec<f64>) {
+        let dense64: Vec<f64>;
+        let t = match &self.t {
+            Tgt::Dense(v) => {
+                dense64 = v.iter().map(|&a| a as f64).collect();
+                RefTarget::Dense(&dense64)
+            }
+            Tgt::Probs(v) => {
+                dense64 = v.iter().map(|&a| a as f64).collect();
+                RefTarget::Probs(&dense64)
+            }
+            Tgt::Labels(l) => RefTarget::Labels(l),
+        };
+        reference::eval(loss, batch, x, t).expect("reference evaluation")
+    }
+}
+
+impl Arrays {
+    pub fn batch(&self) -> Batch<'_> {
+        match (&self.dense, &self.labels) {
+            (Some(d), _) => Batch::new(&self.pred, d),
+            (_, Some(l)) => Batch::new(&self.pred, l),
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn with_ignored(v: Vec<f32>, mask: Vec<bool>, on: bool) -> Vec<f32> {
+    v.into_iter().zip(mask).map(|(a, m)| if on && m { IGNORE as f32 } else { a }).collect()
+}
+
+/// Random problems in every mode: `kinds` picks among 0 binary, 1 multilabel, 2 multiclass
+/// labels, 3 multiclass probabilities; the ignore value appears only when `ignore` is drawn true.
+pub fn problem(logits: BoxedStrategy<f32>, kinds: std::ops::Range<u8>) -> impl Strategy<Value = Problem> {
+    (kinds, any::<bool>()).prop_flat_map(move |(kind, ignore)| {
+        let c_range = match kind {
+            0 => 1..=1,
+            1 => 2..=4,
+            _ => 2..=5,
+        };
+        let logits = logits.clone();
+        testing::shape(c_range).prop_flat_map(move |shape| {
+            let len: usize = shape.iter().product();
+            let c = shape[1];
+            let pix = len / c;
+            let ignore = ignore && kind != 3;
+            let x = prop::collection::vec(logits.clone(), len);
+            let t: BoxedStrategy<Tgt> = match kind {
+                0 | 1 => {
+                    (prop_oneof![testing::mask(len), testing::soft_labels(len)], prop::collection::vec(prop::bool::weighted(0.2), len))
+                        .prop_map(move |(v, m)| Tgt::Dense(with_ignored(v, m, ignore)))
+                        .boxed()
+                }
+                2 => prop::collection::vec(prop_oneof![6 => 0..c as i64, 1 => Just(if ignore { IGNORE } else { 0 })], pix)
+                    .prop_map(Tgt::Labels)
+                    .boxed(),
+                _ => {
+                    let (n, s) = (shape[0], len / shape[0] / c);
+                    prop::collection::vec(0.0f32..1.0, len)
+                        .prop_map(move |mut v| {
+                            // normalise each pixel's class probabilities to sum to 1
+                            for i in 0..n {
+                                for j in 0..s {
+                                    let tot: f32 = (0..c).map(|k| v[(i * c + k) * s + j]).sum::<f32>().max(1e-3);
+                                    for k in 0..c {
+                                        v[(i * c + k) * s + j] = (v[(i * c + k) * s + j] / tot).min(1.0);
+                                    }
+                                }
+                            }
+                            Tgt::Probs(v)
+                        })
+                        .boxed()
+                }
+            };
+            (Just(shape), x, t, Just(ignore)).prop_map(|(shape, x, t, ignore)| Problem { shape, x, t, ignore })
+        })
+    })
+}
+
+/// A random configuration.
+#[derive(Debug, Clone)]
+pub struct Cfg {
+    /// 0 dice, 1 tversky, 2 jaccard, 3 generalized_dice.
+    pub kind: u8,
+    pub batch: bool,
+    pub squared: bool,
+    pub log: bool,
+    pub pixelwise: bool,
+    pub alpha: f64,
+    pub beta: f64,
+    pub gamma: f64,
+    pub weight_type: u8,
+    pub present: bool,
+    pub no_background: bool,
+    pub weights: Option<Vec<f32>>,
+    pub nr: f64,
+    pub dr: f64,
+}
+
+/// Random configurations; `log` only when `allow_log`; `nr <= dr` when `nr_le_dr`.
+pub fn cfg(allow_log: bool, nr_le_dr: bool, gammas: Vec<f64>) -> impl Strategy<Value = Cfg> {
+    (
+        (0u8..4, any::<bool>(), any::<bool>(), any::<bool>(), prop::bool::weighted(0.15)),
+        (0.0f64..1.5, 0.0f64..1.5, prop::sample::select(gammas), 0u8..3),
+        (any::<bool>(), prop::bool::weighted(0.3), prop::option::weighted(0.4, prop::collection::vec(0.0f32..3.0, 5))),
+        (prop::sample::select(vec![0.0, 1e-5, 0.1, 1.0]), prop::sample::select(vec![0.0, 1e-5, 0.1, 1.0])),
+    )
+        .prop_map(
+            move |((kind, batch, squared, log, pixelwise), (alpha, beta, gamma, weight_type), (present, no_bg, weights), (nr, dr))| {
+                let (nr, dr) = if nr_le_dr && nr > dr { (dr, nr) } else { (nr, dr) };
+                let pixelwise = pixelwise && kind == 0;
+                Cfg {
+                    kind,
+                    batch,
+                    squared: squared && !pixelwise,
+                    log: log && allow_log && !pixelwise,
+                    pixelwise,
+                    alpha,
+                    beta,
+                    gamma,
+                    weight_type,
+                    present,
+                    no_background: no_bg,
+                    weights,
+                    nr,
+                    dr,
+                }
+            },
+        )
+}
+
+impl Cfg {
+    /// Builds the loss for a problem with `c` channels.
+    pub fn build(&self, p: &Problem, from_logits: bool) -> OverlapLoss {
+        let c = p.classes();
+        let common = CommonConfig {
+            smooth_nr: Some(self.nr),
+            smooth_dr: Some(self.dr),
+            classes: if self.present { Classes::Present } else { Classes::All },
+            include_background: !self.no_background,
+            ignore_index: p.ignore.then_some(IGNORE),
+            class_weights: self.weights.as_ref().map(|w| w.iter().cycle().take(c).copied().collect()),
+            from_logits,
+            mode: Some(p.mode()),
+            ..CommonConfig::default()
+        };
+        let reduce = if self.batch { Reduce::Batch } else { Reduce::Image };
+        match self.kind {
+            0 => DiceConfig { reduce, squared: self.squared, log: self.log, pixelwise: self.pixelwise, common }.build(),
+            1 => TverskyConfig { alpha: self.alpha, beta: self.beta, gamma: self.gamma, reduce, common }.build(),
+            2 => JaccardConfig { reduce, log: self.log, common }.build(),
+            _ => GeneralizedDiceConfig {
+                weight_type: [WeightType::Square, WeightType::Simple, WeightType::Uniform][self.weight_type as usize],
+                reduce,
+                common,
+            }
+            .build(),
+        }
+        .expect("valid config")
+    }
+}
