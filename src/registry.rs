@@ -20,7 +20,11 @@ pub struct Family {
 }
 
 /// Every family, in catalogue order.
-pub const FAMILIES: &[Family] = &[Family { name: "segloss-xent", catalogue: segloss_xent::catalogue, build: segloss_xent::build }];
+pub const FAMILIES: &[Family] = &[
+    Family { name: "segloss-xent", catalogue: segloss_xent::catalogue, build: segloss_xent::build },
+    Family { name: "segloss-overlap", catalogue: segloss_overlap::catalogue, build: segloss_overlap::build },
+    Family { name: "segloss-lovasz", catalogue: segloss_lovasz::catalogue, build: segloss_lovasz::build },
+];
 
 /// Every loss of the catalogue.
 pub fn catalogue() -> Vec<&'static LossInfo> {

@@ -8,7 +8,8 @@ use segloss::{Batch, Loss, LossError, LossSpec};
 fn xent_term() -> impl Strategy<Value = String> {
     let num = |lo: f64, hi: f64| (lo..hi).prop_map(|x| format!("{x}"));
     prop_oneof![
-        (num(0.0, 5.0), num(0.0, 1.0), any::<bool>()).prop_map(|(q, s, l)| format!("bce:pos_weight={q},label_smoothing={s},from_logits={l}")),
+        (num(0.0, 5.0), num(0.0, 1.0), any::<bool>())
+            .prop_map(|(q, s, l)| format!("bce:pos_weight={q},label_smoothing={s},from_logits={l}")),
         num(0.01, 9.0).prop_map(|b| format!("wce:beta={b}")),
         prop_oneof![num(0.01, 0.99), Just("auto".to_string())].prop_map(|b| format!("balanced_ce:beta={b},reduction=sum")),
         (num(0.0, 5.0), prop_oneof![num(0.0, 1.0), Just("none".to_string())]).prop_map(|(g, a)| format!("focal:gamma={g},alpha={a}")),
@@ -26,7 +27,14 @@ fn xent_term() -> impl Strategy<Value = String> {
 
 fn spec() -> impl Strategy<Value = String> {
     prop::collection::vec((prop::option::of(0.001f64..100.0), xent_term()), 1..4).prop_map(|terms| {
-        terms.into_iter().map(|(w, t)| match w { Some(w) => format!("{w}*{t}"), None => t }).collect::<Vec<_>>().join("+")
+        terms
+            .into_iter()
+            .map(|(w, t)| match w {
+                Some(w) => format!("{w}*{t}"),
+                None => t,
+            })
+            .collect::<Vec<_>>()
+            .join("+")
     })
 }
 
@@ -113,4 +121,28 @@ fn the_catalogue_lists_every_family_loss_with_its_keys() {
             assert!(!k.doc.is_empty() && !k.default.is_empty(), "{n}.{}", k.key);
         }
     }
+}
+
+#[test]
+fn combinations_across_families() {
+    // the origin write-up's CE + DL: CE's per-pixel mean plus Dice's per-image scalar
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 1, 4, 5]), |ix| (ix[2] as f32 - 1.5) * 1.2 - ix[3] as f32 * 0.3 + ix[0] as f32);
+    let y = ArrayD::from_shape_fn(IxDyn(&[2, 1, 4, 5]), |ix| ((ix[2] * 3 + ix[3]) % 4 == 0) as u8 as f32);
+    let b = Batch::new(&x, &y);
+    let ce = LossSpec::parse("bce").unwrap().build().unwrap().forward_backward(&b).unwrap();
+    let dl = LossSpec::parse("dice").unwrap().build().unwrap().forward_backward(&b).unwrap();
+    let both = LossSpec::parse("bce+dice").unwrap().build().unwrap().forward_backward(&b).unwrap();
+    assert!((both.0 - (ce.0 + dl.0)).abs() <= 1e-6);
+    for i in 0..x.len() {
+        let want = ce.1.as_slice().unwrap()[i] + dl.1.as_slice().unwrap()[i];
+        assert!((both.1.as_slice().unwrap()[i] - want).abs() <= 1e-7, "{i}");
+    }
+    // 0.5*ce+2*dice on multiclass labels
+    let xm = ArrayD::from_shape_fn(IxDyn(&[2, 3, 4, 5]), |ix| ((ix[1] * 7 + ix[2] * 3 + ix[3]) % 5) as f32 - 2.0);
+    let l = ArrayD::from_shape_fn(IxDyn(&[2, 4, 5]), |ix| ((ix[1] + ix[2]) % 3) as i64);
+    let bm = Batch::new(&xm, &l);
+    let c = LossSpec::parse("0.5*ce+2*dice").unwrap().build().unwrap().forward(&bm).unwrap();
+    let a = LossSpec::parse("ce").unwrap().build().unwrap().forward(&bm).unwrap();
+    let d = LossSpec::parse("dice").unwrap().build().unwrap().forward(&bm).unwrap();
+    assert!((c - (0.5 * a + 2.0 * d)).abs() <= 1e-6, "{c} vs {a} {d}");
 }
