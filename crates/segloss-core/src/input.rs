@@ -372,6 +372,12 @@ fn mismatch(what: &str, pred: &[usize], target: &[usize]) -> LossError {
 /// `requested` is the loss's `mode` key, if given. Integer binary targets must be 0 or 1 (checked
 /// here); multiclass labels are checked by the loss (it knows `ignore_index`).
 pub fn resolve(batch: &Batch<'_>, requested: Option<Mode>) -> Result<Layout> {
+    resolve_with_ignore(batch, requested, None)
+}
+
+/// [`resolve`] for a loss with an `ignore_index`: integer binary and multilabel targets may hold
+/// that value besides 0 and 1.
+pub fn resolve_with_ignore(batch: &Batch<'_>, requested: Option<Mode>, ignore_index: Option<i64>) -> Result<Layout> {
     let ps = batch.pred.shape();
     let ts = batch.target.shape();
     if ps.contains(&0) {
@@ -482,11 +488,11 @@ pub fn resolve(batch: &Batch<'_>, requested: Option<Mode>) -> Result<Layout> {
     };
     if mode == Mode::Binary && target == TargetLayout::Dense && batch.target.is_integer() {
         let labels = batch.target.labels().expect("integer target");
-        labels.validate(2, None, ts)?;
+        labels.validate(2, ignore_index, ts)?;
     }
     if mode == Mode::Multilabel && batch.target.is_integer() {
         let labels = batch.target.labels().expect("integer target");
-        labels.validate(2, None, ts)?;
+        labels.validate(2, ignore_index, ts)?;
     }
     batch.validate_finite()?;
     Ok(Layout { mode, n, c, s, spatial, channel_axis, target, weight })

@@ -21,7 +21,7 @@ pub mod simd;
 pub mod testing;
 
 pub use error::{LossError, Result};
-pub use input::{resolve, AsView, Batch, Layout, Mode, Target, TargetLayout, WeightLayout};
+pub use input::{resolve, resolve_with_ignore, AsView, Batch, Layout, Mode, Target, TargetLayout, WeightLayout};
 pub use loss::{Loss, Reduction};
 pub use params::{KeyInfo, LossInfo, Params, Value};
 
