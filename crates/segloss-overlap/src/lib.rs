@@ -52,7 +52,7 @@ use pairs::PairParams;
 pub use pairs::{Classes, Kind, Reduce, WeightType};
 use segloss_core::error::unravel;
 use segloss_core::params::{check, fmt_num, KeyInfo, LossInfo, Params, Value};
-use segloss_core::{resolve, Batch, Layout, Loss, LossError, Mode, Result, TargetLayout};
+use segloss_core::{resolve_with_ignore, Batch, Layout, Loss, LossError, Mode, Result, TargetLayout};
 
 /// Default `smooth_nr` and `smooth_dr`.
 pub const DEFAULT_SMOOTH: f64 = 1e-5;
@@ -355,7 +355,7 @@ impl OverlapLoss {
                 format!("overlap losses take no weight tensor (got a weight of shape {})", segloss_core::error::fmt_shape(w.shape())),
             ));
         }
-        let layout = resolve(batch, self.common.mode)?;
+        let layout = resolve_with_ignore(batch, self.common.mode, self.common.ignore_index)?;
         if let Some(w) = &self.common.class_weights {
             if w.len() != layout.c {
                 return Err(LossError::config("class_weights", list_text(w), format!("has {} values for {} channels", w.len(), layout.c)));

@@ -348,3 +348,21 @@ fn long_rows_match_the_f64_reference() {
         assert!(worst <= 1e-4 * scale, "{name}: gradient error {worst:e} vs max {scale:e}");
     }
 }
+
+/// Integer binary targets may hold the ignore_index too (not only 0 and 1), as float ones do.
+#[test]
+fn integer_binary_targets_with_ignore_index_equal_float_ones() {
+    let x = ArrayD::from_shape_fn(IxDyn(&[2, 1, 3, 4]), |ix| (ix[2] as f32 - 1.0) * 0.8 + ix[3] as f32 * 0.3 - ix[0] as f32);
+    let yi = ArrayD::from_shape_fn(IxDyn(&[2, 1, 3, 4]), |ix| [0u8, 1, 255][(ix[2] + 2 * ix[3] + ix[0]) % 3]);
+    let yf = yi.mapv(|v| v as f32);
+    let mut p = Params::new("dice", [("ignore_index".to_string(), Value::Num(255.0))]).unwrap();
+    let loss = segloss_overlap::build("dice", &mut p).unwrap().unwrap();
+    let a = loss.forward_backward(&Batch::new(&x, &yi)).unwrap();
+    let b = loss.forward_backward(&Batch::new(&x, &yf)).unwrap();
+    assert_eq!(a.0, b.0);
+    assert_eq!(a.1, b.1);
+    // without the key, 255 is out of range
+    let mut p = Params::new("dice", []).unwrap();
+    let plain = segloss_overlap::build("dice", &mut p).unwrap().unwrap();
+    assert!(plain.forward(&Batch::new(&x, &yi)).is_err());
+}
