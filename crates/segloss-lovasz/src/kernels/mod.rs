@@ -1,0 +1,24 @@
+//! The softmax kernels of `lovasz_softmax`, each twice with the same signature: [`scalar`] (the
+//! readable reference, written from the formula) and [`simd`] (on `wide` lanes).
+//!
+//! Both work on one range of pixels of one image: `z[c]` is channel `c`'s slice of logits over the
+//! range (every slice of the same length). Neutral element: an empty range writes nothing. Tail
+//! handling: the SIMD kernels pad the last partial vector with logit 0 and store only the valid
+//! lanes, so padding never changes a result.
+//!
+//! - `softmax(z, p)`: `p_c = exp(z_c - m) / sum_k exp(z_k - m)`, `m = max_k z_k`.
+//! - `softmax_backward(z, g)`: `g` holds `d loss / d p` and receives `d loss / d z` through the
+//!   softmax Jacobian, `dz_c = p_c (dp_c - sum_k p_k dp_k)`, with `p` recomputed from `z`.
+
+pub mod scalar;
+pub mod simd;
+
+/// Which kernels run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// [`scalar`]: the reference.
+    Scalar,
+    /// [`simd`]: the fast path (default).
+    #[default]
+    Simd,
+}
