@@ -55,12 +55,11 @@ pub mod reference;
 pub mod sort;
 
 use kernels::Backend;
-use ndarray::ArrayD;
 use segloss_core::error::unravel;
 use segloss_core::input::{contiguous, DenseTarget, Labels};
 use segloss_core::params::{KeyInfo, LossInfo, Params};
 use segloss_core::reduce::{tree_reduce, SharedMut};
-use segloss_core::{resolve, Batch, Layout, Loss, LossError, Mode, Result, Target, TargetLayout};
+use segloss_core::{resolve, resolve_with_ignore, Batch, Layout, Loss, LossError, Mode, Result, TargetLayout};
 use sort::SortAlgo;
 
 /// Which classes `lovasz_softmax` averages over.
@@ -265,16 +264,7 @@ impl Loss for LovaszHinge {
     fn eval_slice(&self, batch: &Batch<'_>, grad: Option<&mut [f32]>, upstream: f32) -> Result<f32> {
         reject_weight("lovasz_hinge", batch)?;
         let ig = self.config.ignore_index;
-        // resolve's own check of integer binary targets knows no ignore_index: resolve a stand-in
-        // of zeros of the same type and shape, and check the values here.
-        let layout = if batch.target.is_integer() && ig.is_some() {
-            let zeros = ArrayD::<u8>::zeros(batch.target.shape());
-            let stand_in =
-                Batch { pred: batch.pred.clone(), target: Target::U8(zeros.view()), weight: None, check_finite: batch.check_finite };
-            resolve(&stand_in, self.config.mode)?
-        } else {
-            resolve(batch, self.config.mode)?
-        };
+        let layout = resolve_with_ignore(batch, self.config.mode, ig)?;
         if layout.mode == Mode::Multiclass {
             return Err(LossError::unsupported(
                 "lovasz_hinge",
