@@ -1,0 +1,436 @@
+//! The separable exact EDT engine shared by [`crate::edt`] and the U-Net weight maps.
+//!
+//! Axis 0 is a forward and a backward sweep over whole rows (planes in 3D) that counts, for each
+//! position, the steps to the nearest zero along axis 0 (`u32`, [`G_INF`] when the column has
+//! no zero). Rows are contiguous, so the sweeps vectorize; they run in parallel over strips of
+//! [`STRIP`] columns. Every further axis is a Felzenszwalb-Huttenlocher lower envelope of
+//! parabolas over one line of squared distances in `f64` ([`fh_line`]); the last axis writes each
+//! squared distance, or its square root, as `f32`. The counts live in the output buffer itself
+//! (as `u32` bits) until the line or slice that holds them has been read into scratch.
+
+use crate::values::MaskValue;
+use rayon::prelude::*;
+
+/// "No zero along this column" in the first pass.
+pub(crate) const G_INF: u32 = u32::MAX;
+/// Columns per parallel task of the first pass (a multiple of every vector width).
+const STRIP: usize = 256;
+/// Columns transposed together in the axis-1 pass of a 3D slice.
+const COLS: usize = 8;
+/// Runs of at most this many pixels are transformed by exhaustive search ([`exhaustive_run`]).
+const SHORT_RUN: usize = 64;
+/// Pixels per parallel task of the 2D row pass.
+const TASK_PIXELS: usize = 1 << 15;
+
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut u32);
+// SAFETY: used only by `count_pass`, whose tasks touch disjoint column strips.
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+
+impl SyncPtr {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    fn get(&self) -> *mut u32 {
+        self.0
+    }
+}
+
+/// Steps to the nearest zero along axis 0, for a row-major array of `n0` planes of `plane`
+/// elements each, written into `g` (same length as `mask`).
+pub(crate) fn count_pass<T: MaskValue>(mask: &[T], n0: usize, plane: usize, g: &mut [u32]) {
+    assert_eq!(mask.len(), n0 * plane);
+    assert_eq!(g.len(), n0 * plane);
+    let ptr = SyncPtr(g.as_mut_ptr());
+    let strips = plane.div_ceil(STRIP);
+    let run = |s: usize| {
+        let j0 = s * STRIP;
+        let len = STRIP.min(plane - j0);
+        // SAFETY: each task reads and writes only columns j0..j0 + len of every plane, a range no
+        // other task touches; `cur` and `prev` / `next` are distinct planes (disjoint ranges), all in
+        // bounds of `g` (n0 * plane elements, asserted above), which is exclusively borrowed for
+        // the duration of this function.
+        let row = |i: usize| unsafe { std::slice::from_raw_parts_mut(ptr.get().add(i * plane + j0), len) };
+        let m0 = &mask[j0..j0 + len];
+        for (o, &m) in row(0).iter_mut().zip(m0) {
+            *o = if m.is_foreground() { G_INF } else { 0 };
+        }
+        for i in 1..n0 {
+            let prev: &[u32] = row(i - 1);
+            let cur = row(i);
+            let m = &mask[i * plane + j0..i * plane + j0 + len];
+            for ((o, &p), &mv) in cur.iter_mut().zip(prev).zip(m) {
+                *o = if mv.is_foreground() { p.saturating_add(1) } else { 0 };
+            }
+        }
+        for i in (0..n0.saturating_sub(1)).rev() {
+            let next: &[u32] = row(i + 1);
+            let cur = row(i);
+            for (o, &nx) in cur.iter_mut().zip(next) {
+                *o = (*o).min(nx.saturating_add(1));
+            }
+        }
+    };
+    if strips == 1 || n0 * plane < TASK_PIXELS {
+        (0..strips).for_each(run);
+    } else {
+        (0..strips).into_par_iter().for_each(run);
+    }
+}
+
+/// Squared distance along axis 0 of a first-pass count.
+#[inline(always)]
+fn count_to_sq(g: u32, s0: f64) -> f64 {
+    if g == G_INF {
+        f64::INFINITY
+    } else {
+        let t = g as f64 * s0;
+        t * t
+    }
+}
+
+/// Scratch of the lower envelope for lines up to `n` long: per parabola of the envelope, its
+/// root `q` and value `f[q]` (as `f64`), `h = f[q] + s^2 q^2`, and the left end `zn / zd` of the
+/// interval where it is the minimum; and `iota[i] = i` for the exhaustive search of short runs.
+pub(crate) struct Envelope {
+    iota: Vec<f64>,
+    q: Vec<f64>,
+    fq: Vec<f64>,
+    h: Vec<f64>,
+    zn: Vec<f64>,
+    zd: Vec<f64>,
+}
+
+impl Envelope {
+    pub(crate) fn new(n: usize) -> Self {
+        Envelope {
+            iota: (0..n).map(|i| i as f64).collect(),
+            q: vec![0.0; n],
+            fq: vec![0.0; n],
+            h: vec![0.0; n],
+            zn: vec![0.0; n],
+            zd: vec![0.0; n],
+        }
+    }
+}
+
+/// One line of the Felzenszwalb-Huttenlocher transform: `d[p] = min_q f[q] + ((p - q) s)^2`
+/// for every `p`, `+inf` where every `f[q]` is `+inf`.
+///
+/// A site with `f[q] <= s^2` (a zero pixel, or a pixel whose nearest zero on the earlier axes is
+/// within one step of this axis) is final and a barrier. Final: every other site gives
+/// `f[q'] + ((q - q') s)^2 >= s^2 >= f[q]` (also after rounding, which is monotonic). Barrier:
+/// for `p` on one side of `q`, a site `q'` beyond it has `|p - q'| >= |p - q| + 1`, so
+/// `f[q'] + ((p - q') s)^2 >= ((p - q) s)^2 + (2 |p - q| + 1) s^2 > f[q] + ((p - q) s)^2` (the
+/// margin, at least `2 s^2`, is far above rounding). The line is therefore cut at these sites,
+/// which keep their value, and each run between them is transformed with the sites that bound
+/// it as its only outside sites.
+#[inline]
+pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
+    let n = f.len();
+    let s2 = s * s;
+    let mut i = 0;
+    while i < n {
+        if f[i] <= s2 {
+            d[i] = f[i];
+            i += 1;
+            continue;
+        }
+        let a = i;
+        while i < n && f[i] > s2 {
+            i += 1;
+        }
+        let lo = a.saturating_sub(1);
+        let hi = (i + 1).min(n);
+        if i - a <= SHORT_RUN {
+            exhaustive_run(&f[lo..hi], s, &env.iota, a - lo, &mut d[a..i]);
+        } else {
+            envelope_run(&f[lo..hi], s, env, a - lo, &mut d[a..i]);
+        }
+    }
+}
+
+/// `d[i] = min_q f[q] + ((out_lo + i - q) s)^2` by exhaustive search, for short runs: the loop
+/// over the outputs has no branch and vectorizes, so below [`SHORT_RUN`] pixels it beats the
+/// envelope, whose pops and ranges are data-dependent branches. Each candidate is summed as the
+/// envelope sums it, so both give the same bits.
+#[inline]
+fn exhaustive_run(f: &[f64], s: f64, iota: &[f64], out_lo: usize, d: &mut [f64]) {
+    d.fill(f64::INFINITY);
+    let iota = &iota[..d.len()];
+    let mut x0 = out_lo as i64 as f64;
+    for &fq in f {
+        if fq != f64::INFINITY {
+            for (o, &i) in d.iter_mut().zip(iota) {
+                let t = (x0 + i) * s;
+                let c = fq + t * t;
+                *o = if c < *o { c } else { *o };
+            }
+        }
+        x0 -= 1.0;
+    }
+}
+
+/// The lower envelope of the parabolas rooted at the finite `f[q]`, evaluated at
+/// `out_lo..out_lo + d.len()` into `d`.
+///
+/// The envelope keeps parabolas `0..k`; parabola `j` is the minimum on `[z[j], z[j + 1]]`,
+/// `z[j] = zn[j] / zd[j]` with `zd[j] > 0` (`z[0] = -inf`). The intersection of the parabolas
+/// rooted at `q > v` is `((f[q] + s^2 q^2) - (f[v] + s^2 v^2)) / (2 s^2 (q - v))`, kept as that
+/// fraction and compared by cross-multiplication. With unit spacing and integer `f`, numerators
+/// and denominators are integers and every product is an integer below 2^53 (for lines up to
+/// 2^16 pixels), so every comparison is exact (see [`crate::edt`]).
+///
+/// Parabola `j` serves the pixels `p` with `p zd[j + 1] <= zn[j + 1]`: the last one is
+/// `floor(zn / zd)`, taken from one division and corrected by the exact product test, so each
+/// parabola fills a contiguous range without a per-pixel branch. The value at `p` is summed as
+/// `f[v] + ((p - v) s)^2`, the order a brute force uses.
+#[inline]
+fn envelope_run(f: &[f64], s: f64, env: &mut Envelope, out_lo: usize, d: &mut [f64]) {
+    let n = f.len();
+    let s2 = s * s;
+    let two_s2 = 2.0 * s2;
+    let (rq, rf, h, zn, zd) = (&mut env.q[..n], &mut env.fq[..n], &mut env.h[..n], &mut env.zn[..n], &mut env.zd[..n]);
+    // Positions are carried as f64 counters (exact integers): `usize as f64` is a multi-instruction
+    // sequence on x86-64 without AVX-512. The top of the envelope lives in locals (`t*`), the
+    // parabolas below it in the arrays, so the common case (no pop) reads no memory just written.
+    let mut k = 0usize;
+    let (mut tq, mut tf, mut th, mut tzn, mut tzd) = (0.0f64, 0.0f64, 0.0f64, f64::NEG_INFINITY, 1.0f64);
+    let mut qf = -1.0f64;
+    for &fq in f.iter() {
+        qf += 1.0;
+        if fq == f64::INFINITY {
+            continue;
+        }
+        let hq = fq + s2 * (qf * qf);
+        if k == 0 {
+            (tq, tf, th, tzn, tzd) = (qf, fq, hq, f64::NEG_INFINITY, 1.0);
+            k = 1;
+            continue;
+        }
+        let (num, den) = loop {
+            let num = hq - th;
+            let den = two_s2 * (qf - tq);
+            if k > 1 && num * tzd <= tzn * den {
+                k -= 1;
+                let b = k - 1;
+                (tq, tf, th, tzn, tzd) = (rq[b], rf[b], h[b], zn[b], zd[b]);
+            } else {
+                break (num, den);
+            }
+        };
+        let b = k - 1;
+        (rq[b], rf[b], h[b], zn[b], zd[b]) = (tq, tf, th, tzn, tzd);
+        (tq, tf, th, tzn, tzd) = (qf, fq, hq, num, den);
+        k += 1;
+    }
+    if k > 0 {
+        let b = k - 1;
+        (rq[b], rf[b], h[b], zn[b], zd[b]) = (tq, tf, th, tzn, tzd);
+    }
+    if k == 0 {
+        d.fill(f64::INFINITY);
+        return;
+    }
+    // Output positions out_lo..end, as f64 counters too.
+    let len = d.len();
+    let end = (out_lo + len) as i64 as f64;
+    let mut p = 0usize; // next output index into d
+    let mut pf = out_lo as i64 as f64; // its position
+    for j in 0..k {
+        let stop = if j + 1 == k {
+            len
+        } else {
+            let (num, den) = (zn[j + 1], zd[j + 1]);
+            let mut e = (num / den).floor();
+            if e * den > num {
+                e -= 1.0;
+            } else if (e + 1.0) * den <= num {
+                e += 1.0;
+            }
+            // Parabola j serves positions pf..=e (possibly none).
+            if e < pf {
+                continue;
+            }
+            if e >= end - 1.0 {
+                len
+            } else {
+                p + (e - pf) as usize + 1
+            }
+        };
+        let (qv, fv) = (rq[j], rf[j]);
+        let mut x = pf - qv;
+        for o in d[p..stop].iter_mut() {
+            let t = x * s;
+            *o = fv + t * t;
+            x += 1.0;
+        }
+        pf += (stop - p) as f64;
+        p = stop;
+        if p >= len {
+            break;
+        }
+    }
+}
+
+/// The output element of a squared distance: itself or its square root, as `f32` bits.
+#[inline(always)]
+fn finish(d: f64, squared: bool) -> u32 {
+    if squared {
+        (d as f32).to_bits()
+    } else {
+        (d.sqrt() as f32).to_bits()
+    }
+}
+
+/// Squared EDT (or EDT) of a row-major 2D or 3D mask into `out`.
+/// The caller has validated the rank (2 or 3), the sizes (nonzero) and the spacing.
+///
+/// The counts of the first pass live in `out` itself (as `u32`), each later pass reading a line
+/// into scratch before writing it back, so the transform allocates no image-sized buffer.
+pub(crate) fn squared_edt<T: MaskValue>(mask: &[T], shape: &[usize], spacing: &[f64], out: &mut [f32], squared: bool) {
+    // SAFETY: f32 and u32 have the same size and alignment, and every bit pattern is valid for
+    // both; `store` is the only access to `out` while it lives.
+    let store: &mut [u32] = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u32>(), out.len()) };
+    match *shape {
+        [h, w] => edt2(mask, h, w, spacing[0], spacing[1], store, squared),
+        [d, h, w] => edt3(mask, d, h, w, [spacing[0], spacing[1], spacing[2]], store, squared),
+        _ => unreachable!("rank checked by the caller"),
+    }
+}
+
+fn edt2<T: MaskValue>(mask: &[T], h: usize, w: usize, s0: f64, s1: f64, store: &mut [u32], squared: bool) {
+    count_pass(mask, h, w, store);
+    let rows = (TASK_PIXELS / w).max(1);
+    let task = |chunk: &mut [u32], sc: &mut (Vec<f64>, Vec<f64>, Envelope)| {
+        let (f, d, env) = sc;
+        for row in chunk.chunks_mut(w) {
+            for (fj, &gj) in f.iter_mut().zip(row.iter()) {
+                *fj = count_to_sq(gj, s0);
+            }
+            fh_line(f, s1, env, d);
+            for (o, &dv) in row.iter_mut().zip(d.iter()) {
+                *o = finish(dv, squared);
+            }
+        }
+    };
+    let init = || (vec![0.0f64; w], vec![0.0f64; w], Envelope::new(w));
+    if h * w <= TASK_PIXELS {
+        let mut sc = init();
+        task(store, &mut sc);
+    } else {
+        store.par_chunks_mut(rows * w).for_each_init(init, |sc, chunk| task(chunk, sc));
+    }
+}
+
+fn edt3<T: MaskValue>(mask: &[T], d: usize, h: usize, w: usize, s: [f64; 3], store: &mut [u32], squared: bool) {
+    let plane = h * w;
+    count_pass(mask, d, plane, store);
+    let task = |slice: &mut [u32], sc: &mut (Vec<f64>, Vec<f64>, Vec<f64>, Envelope)| {
+        let (buf, cols, dl, env) = sc;
+        // Axis 1: columns of the slice, COLS at a time: a blocked transpose into `cols` (row
+        // segments read contiguously), one line each, and the transpose back into `buf`.
+        for j0 in (0..w).step_by(COLS) {
+            let nb = COLS.min(w - j0);
+            for i in 0..h {
+                for (b, &g) in slice[i * w + j0..i * w + j0 + nb].iter().enumerate() {
+                    cols[b * h + i] = count_to_sq(g, s[0]);
+                }
+            }
+            for b in 0..nb {
+                let (src, dst) = (&cols[b * h..(b + 1) * h], &mut dl[b * h..(b + 1) * h]);
+                fh_line(src, s[1], env, dst);
+            }
+            for i in 0..h {
+                for (b, o) in buf[i * w + j0..i * w + j0 + nb].iter_mut().enumerate() {
+                    *o = dl[b * h + i];
+                }
+            }
+        }
+        // Axis 2: rows, written to the output.
+        for (i, orow) in slice.chunks_mut(w).enumerate() {
+            fh_line(&buf[i * w..(i + 1) * w], s[2], env, &mut dl[..w]);
+            for (o, &dv) in orow.iter_mut().zip(dl[..w].iter()) {
+                *o = finish(dv, squared);
+            }
+        }
+    };
+    let init = || (vec![0.0f64; plane], vec![0.0f64; COLS * h], vec![0.0f64; (COLS * h).max(w)], Envelope::new(h.max(w)));
+    if d * plane <= TASK_PIXELS {
+        let mut sc = init();
+        store.chunks_mut(plane).for_each(|slice| task(slice, &mut sc));
+    } else {
+        store.par_chunks_mut(plane).for_each_init(init, |sc, slice| task(slice, sc));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// With spacing, the envelope may settle a near tie on the other site: the two sums differ by
+    /// a few units in the last place of the f64.
+    const SPACING_REL: f64 = 1e-13;
+
+    /// A line of squared distances as the passes see them: zeros, +inf (no zero on the earlier
+    /// axes) and integers (unit spacing) or arbitrary values (spacing), long enough to take the
+    /// envelope path.
+    fn line() -> impl Strategy<Value = Vec<f64>> {
+        prop::collection::vec(
+            prop_oneof![
+                1 => Just(0.0f64),
+                1 => Just(f64::INFINITY),
+                6 => (0u32..2000).prop_map(|v| v as f64),
+                2 => (0u32..40).prop_map(|v| (v * v) as f64),
+            ],
+            1..400,
+        )
+    }
+
+    fn check(f: &[f64], s: f64) -> Result<(), TestCaseError> {
+        let n = f.len();
+        let mut env = Envelope::new(n);
+        let mut by_envelope = vec![0.0; n];
+        let mut by_search = vec![0.0; n];
+        envelope_run(f, s, &mut env, 0, &mut by_envelope);
+        exhaustive_run(f, s, &env.iota, 0, &mut by_search);
+        let mut by_line = vec![0.0; n];
+        fh_line(f, s, &mut env, &mut by_line);
+        for p in 0..n {
+            let (a, b, c) = (by_envelope[p], by_search[p], by_line[p]);
+            if s == 1.0 {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "envelope at {}", p);
+                prop_assert_eq!(c.to_bits(), b.to_bits(), "fh_line at {}", p);
+            } else {
+                prop_assert!(a == b || (a - b).abs() <= SPACING_REL * b, "envelope at {}: {} vs {}", p, a, b);
+                prop_assert!(c == b || (c - b).abs() <= SPACING_REL * b, "fh_line at {}: {} vs {}", p, c, b);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The envelope (long runs) and the exhaustive search (short runs) agree on whole lines of
+        /// any length, and so does the line driver that cuts at barriers and picks between them.
+        #[test]
+        fn envelope_equals_exhaustive_search(f in line()) {
+            check(&f, 1.0)?;
+        }
+
+        #[test]
+        fn envelope_equals_exhaustive_search_with_spacing(f in line(), s in 0.1f64..7.0) {
+            check(&f, s)?;
+        }
+    }
+
+    #[test]
+    fn all_infinite_line_stays_infinite() {
+        let f = vec![f64::INFINITY; 100];
+        let mut env = Envelope::new(100);
+        let mut d = vec![0.0; 100];
+        fh_line(&f, 1.0, &mut env, &mut d);
+        assert!(d.iter().all(|&v| v == f64::INFINITY));
+    }
+}
