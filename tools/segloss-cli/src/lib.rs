@@ -105,7 +105,7 @@ pub fn write_cpu_message(compiled: &[(&str, bool)], detected: impl Fn(&str) -> b
     any
 }
 
-/// Whether this CPU has `feature` (one of [`compiled_features`]'s names).
+/// Whether this CPU has `feature` (one of the names in [`COMPILED_FEATURES`]).
 pub fn cpu_has(feature: &str) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
