@@ -1,0 +1,159 @@
+//! Every loss of the catalogue and every one of its keys: a case per (loss, key), exported, run
+//! in tract on odd 2-D shapes, a 3-D volume and an image with an empty target, and compared with
+//! the native kernel. A loss or key added to a catalogue without a case here fails the test.
+
+mod common;
+
+use common::{check, shapes, Data, Setup};
+use segloss::{LossInfo, Mode};
+use segloss_onnx::ExportOptions;
+
+/// One case: the spec, the mode, the data and the channel count.
+struct Case {
+    spec: String,
+    mode: Mode,
+    setup: Setup,
+    c: usize,
+}
+
+fn case(spec: String, mode: Mode, setup: Setup, c: usize) -> Case {
+    Case { spec, mode, setup, c }
+}
+
+fn bin(weight: bool, probs: bool) -> Setup {
+    Setup { weight, probs, ..Setup::binary() }
+}
+
+fn lab(ignore: Option<i64>, probs: bool) -> Setup {
+    Setup { data: Data::Labels { ignore }, probs, ..Setup::labels() }
+}
+
+/// The case exercising `key` of `loss` (`None`: the loss with its defaults).
+fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
+    use Mode::*;
+    let xent_elem = ["bce", "wce", "balanced_ce", "distance_bce"].contains(&loss);
+    if xent_elem {
+        let base = match loss {
+            "wce" => "wce:beta=2".to_string(),
+            l => l.to_string(),
+        };
+        let w = loss == "distance_bce";
+        let join = |kv: &str| if base.contains(':') { format!("{base},{kv}") } else { format!("{base}:{kv}") };
+        return Some(match key {
+            None => case(base.clone(), Binary, bin(w, false), 1),
+            Some("pos_weight") => case(join("pos_weight=2.5"), Binary, bin(w, false), 1),
+            Some("label_smoothing") => case(join("label_smoothing=0.1"), Binary, bin(w, false), 1),
+            Some("beta") if loss == "wce" => case("wce:beta=0.3".into(), Binary, bin(w, false), 1),
+            Some("beta") if loss == "balanced_ce" => case(join("beta=auto"), Binary, bin(w, false), 1),
+            Some("beta") => case(join("beta=0.7"), Binary, bin(w, false), 1),
+            Some("from_logits") => case(join("from_logits=false"), Binary, bin(w, true), 1),
+            Some("reduction") => case(join("reduction=none"), Binary, bin(w, false), 1),
+            Some("mode") => case(join("mode=multilabel"), Multilabel, bin(w, false), 3),
+            Some(_) => return None,
+        });
+    }
+    let c = |spec: &str, mode: Mode, setup: Setup, ch: usize| Some(case(spec.to_string(), mode, setup, ch));
+    match (loss, key) {
+        ("focal", None) => c("focal", Binary, bin(false, false), 1),
+        ("focal", Some("gamma")) => c("focal:gamma=0.5", Binary, bin(false, false), 1),
+        ("focal", Some("alpha")) => c("focal:alpha=none", Multilabel, bin(true, false), 3),
+        ("focal", Some("class_weights")) => c("focal:class_weights=[1,2,0.5]", Multiclass, lab(None, false), 3),
+        ("focal", Some("ignore_index")) => c("focal:ignore_index=255", Multiclass, lab(Some(255), false), 3),
+        ("focal", Some("from_logits")) => c("focal:from_logits=false", Binary, bin(false, true), 1),
+        ("focal", Some("reduction")) => c("focal:reduction=none", Binary, bin(false, false), 1),
+        ("focal", Some("mode")) => c("focal:mode=multiclass", Multiclass, lab(None, false), 4),
+        ("ce", None) => c("ce", Multiclass, lab(None, false), 3),
+        ("ce", Some("class_weights")) => c("ce:class_weights=[1,2,0.5]", Multiclass, lab(None, false), 3),
+        ("ce", Some("ignore_index")) => c("ce:ignore_index=255", Multiclass, lab(Some(255), false), 3),
+        ("ce", Some("label_smoothing")) => c("ce:label_smoothing=0.1", Multiclass, lab(None, false), 3),
+        ("ce", Some("reduction")) => c("ce:reduction=sum", Multiclass, lab(None, false), 3),
+        ("ce", Some("mode")) => c("ce:mode=multiclass", Multiclass, lab(None, false), 2),
+        ("dice" | "tversky" | "jaccard" | "generalized_dice", key) => {
+            let kv = match key {
+                None => return c(loss, Multiclass, lab(None, false), 3),
+                Some("reduce") => "reduce=batch",
+                Some("squared") => "squared=true",
+                Some("log") => "log=true",
+                Some("pixelwise") => "pixelwise=true",
+                Some("smooth") => "smooth=0.5",
+                Some("smooth_nr") => "smooth_nr=0.1",
+                Some("smooth_dr") => "smooth_dr=0.3",
+                Some("eps") => "eps=0.01,smooth=0",
+                Some("classes") => "classes=present",
+                Some("include_background") => "include_background=false",
+                Some("ignore_index") => return c(&format!("{loss}:ignore_index=255"), Multiclass, lab(Some(255), false), 3),
+                Some("class_weights") => "class_weights=[1,2,0.5]",
+                Some("from_logits") => return c(&format!("{loss}:from_logits=false"), Binary, bin(false, true), 1),
+                Some("mode") => return c(&format!("{loss}:mode=multilabel"), Multilabel, bin(false, false), 3),
+                Some("alpha") => "alpha=0.2",
+                Some("beta") => "beta=0.8",
+                Some("gamma") => "gamma=1.5",
+                Some("weight_type") => "weight_type=simple",
+                Some(_) => return None,
+            };
+            c(&format!("{loss}:{kv}"), Multiclass, lab(None, false), 3)
+        }
+        ("lovasz_hinge", None) => c("lovasz_hinge", Binary, bin(false, false), 1),
+        ("lovasz_hinge", Some("per_image")) => c("lovasz_hinge:per_image=false", Binary, bin(false, false), 1),
+        ("lovasz_hinge", Some("ignore_index")) => {
+            c("lovasz_hinge:ignore_index=255", Binary, Setup { float_ignore: Some(255.0), ..bin(false, false) }, 1)
+        }
+        ("lovasz_hinge", Some("mode")) => c("lovasz_hinge:mode=multilabel", Multilabel, bin(false, false), 3),
+        ("lovasz_softmax", None) => c("lovasz_softmax", Multiclass, lab(None, false), 3),
+        ("lovasz_softmax", Some("classes")) => c("lovasz_softmax:classes=all", Multiclass, lab(None, false), 3),
+        ("lovasz_softmax", Some("per_image")) => c("lovasz_softmax:per_image=true", Multiclass, lab(None, false), 4),
+        ("lovasz_softmax", Some("ignore_index")) => c("lovasz_softmax:ignore_index=255", Multiclass, lab(Some(255), false), 3),
+        ("lovasz_softmax", Some("from_logits")) => c("lovasz_softmax:from_logits=false", Multiclass, lab(None, true), 3),
+        ("lovasz_softmax", Some("mode")) => c("lovasz_softmax:mode=multiclass", Multiclass, lab(None, false), 3),
+        _ => None,
+    }
+}
+
+/// The losses of the facade's catalogue and of the family crates (the facade registers families
+/// as they land), each once.
+fn all_losses() -> Vec<&'static LossInfo> {
+    let mut v: Vec<&'static LossInfo> = segloss::catalogue();
+    for l in segloss::xent::catalogue().iter().chain(segloss::overlap::catalogue()).chain(segloss::lovasz::catalogue()) {
+        if !v.iter().any(|x| x.name == l.name) {
+            v.push(l);
+        }
+    }
+    v
+}
+
+#[test]
+fn every_loss_and_key_of_the_catalogue() {
+    let losses = all_losses();
+    assert!(losses.len() >= 12, "the catalogue of LOSSES.md has 12 losses, found {}", losses.len());
+    let mut missing = Vec::new();
+    let mut run = 0;
+    for info in &losses {
+        let keys = std::iter::once(None).chain(info.keys.iter().map(|k| Some(k.key)));
+        for key in keys {
+            match case_for(info.name, key) {
+                None => missing.push(format!("{}:{}", info.name, key.unwrap_or("(defaults)"))),
+                Some(cs) => {
+                    let opts = ExportOptions { mode: Some(cs.mode), ..ExportOptions::default() };
+                    check(&cs.spec, &opts, &cs.setup, &shapes(cs.c, true));
+                    run += 1;
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no ONNX case for {missing:?}");
+    assert!(run > 60, "{run} cases");
+}
+
+/// The same graphs at the other accepted opsets: 13 (the lowest), 15, 18 (`ReduceMax` takes its
+/// axes as an input) and 21 (the highest).
+#[test]
+fn other_opsets() {
+    for opset in [13, 15, 18, 21] {
+        let o = |mode| ExportOptions { mode: Some(mode), opset, ..ExportOptions::default() };
+        check("generalized_dice:reduce=batch", &o(Mode::Multiclass), &lab(None, false), &shapes(3, true));
+        check("ce:label_smoothing=0.1,class_weights=[1,2,3]", &o(Mode::Multiclass), &lab(Some(-100), false), &shapes(3, true));
+        check("lovasz_softmax:per_image=true", &o(Mode::Multiclass), &lab(None, false), &shapes(3, true));
+        check("bce:reduction=none+dice", &o(Mode::Binary), &bin(false, false), &shapes(1, true));
+        check("lovasz_hinge+focal", &o(Mode::Multilabel), &bin(false, false), &shapes(2, true));
+    }
+}

@@ -1,0 +1,126 @@
+//! The overlap family (`dice`, `tversky`, `jaccard`, `generalized_dice`): every key that changes
+//! the graph, in binary, multilabel and multiclass modes, run in tract on odd 2-D shapes, a 3-D
+//! volume and an image with an empty target, against the native kernels.
+
+mod common;
+
+use common::{check, shapes, Data, Setup};
+use segloss::Mode;
+use segloss_onnx::ExportOptions;
+
+fn binary() -> ExportOptions {
+    ExportOptions::default()
+}
+
+fn multilabel() -> ExportOptions {
+    ExportOptions { mode: Some(Mode::Multilabel), ..ExportOptions::default() }
+}
+
+fn multiclass() -> ExportOptions {
+    ExportOptions { mode: Some(Mode::Multiclass), ..ExportOptions::default() }
+}
+
+fn probs(s: Setup) -> Setup {
+    Setup { probs: true, ..s }
+}
+
+fn soft() -> Setup {
+    Setup { data: Data::Binary { soft: true }, ..Setup::binary() }
+}
+
+fn labels_ignoring(i: i64) -> Setup {
+    Setup { data: Data::Labels { ignore: Some(i) }, ..Setup::labels() }
+}
+
+/// Each spec in the three modes (multiclass with C = 3 and 4).
+fn all_modes(spec: &str) {
+    check(spec, &binary(), &Setup::binary(), &shapes(1, true));
+    check(spec, &multilabel(), &Setup::binary(), &shapes(3, true));
+    check(spec, &multiclass(), &Setup::labels(), &shapes(3, true));
+    check(spec, &multiclass(), &Setup::labels(), &shapes(4, true));
+}
+
+#[test]
+fn dice() {
+    for s in [
+        "dice",
+        "dice:reduce=batch",
+        "dice:squared=true",
+        "dice:log=true",
+        "dice:smooth=0",
+        "dice:smooth_nr=0.5,smooth_dr=1",
+        "dice:classes=present",
+        "dice:include_background=false",
+        "dice:eps=0.001,smooth=0",
+    ] {
+        all_modes(s);
+    }
+}
+
+#[test]
+fn dice_pixelwise() {
+    all_modes("dice:pixelwise=true");
+    check("dice:pixelwise=true,ignore_index=255", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    check("dice:pixelwise=true,class_weights=[1,2,3],reduce=batch", &multiclass(), &Setup::labels(), &shapes(3, true));
+}
+
+#[test]
+fn dice_keys_by_mode() {
+    check("dice:class_weights=[1,2,0.5]", &multiclass(), &Setup::labels(), &shapes(3, true));
+    check("dice:class_weights=[1,2,0.5],classes=present,reduce=batch", &multilabel(), &Setup::binary(), &shapes(3, true));
+    check("dice:ignore_index=255", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    check("dice:ignore_index=1", &multiclass(), &Setup::labels(), &shapes(3, true));
+    check("dice:ignore_index=2,include_background=false,classes=present", &multiclass(), &labels_ignoring(2), &shapes(4, true));
+    check("dice:from_logits=false", &binary(), &probs(Setup::binary()), &shapes(1, true));
+    check("dice:from_logits=false,squared=true", &multilabel(), &probs(soft()), &shapes(2, true));
+    check("dice", &multilabel(), &soft(), &shapes(3, true));
+    check("dice:mode=binary", &ExportOptions { channel: false, ..binary() }, &Setup::binary(), &shapes(1, false));
+}
+
+#[test]
+fn dice_float_ignore() {
+    let s = Setup { float_ignore: Some(255.0), ..Setup::binary() };
+    check("dice:ignore_index=255", &binary(), &s, &shapes(1, true));
+    check("dice:ignore_index=255,reduce=batch,pixelwise=true", &multilabel(), &s, &shapes(3, true));
+}
+
+#[test]
+fn jaccard() {
+    for s in ["jaccard", "jaccard:reduce=batch", "jaccard:log=true", "jaccard:smooth=0,classes=present"] {
+        all_modes(s);
+    }
+    check("jaccard:ignore_index=255,class_weights=[2,1,1]", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+}
+
+#[test]
+fn tversky() {
+    for s in ["tversky", "tversky:alpha=0.3,beta=0.7", "tversky:gamma=0.75", "tversky:alpha=0.7,beta=0.3,gamma=2,reduce=batch"] {
+        all_modes(s);
+    }
+    check(
+        "tversky:include_background=false,classes=present,gamma=1.5,ignore_index=255",
+        &multiclass(),
+        &labels_ignoring(255),
+        &shapes(3, true),
+    );
+    check("tversky:from_logits=false,alpha=0,beta=1", &multilabel(), &probs(Setup::binary()), &shapes(3, true));
+}
+
+#[test]
+fn generalized_dice() {
+    for s in
+        ["generalized_dice", "generalized_dice:weight_type=simple", "generalized_dice:weight_type=uniform", "generalized_dice:reduce=batch"]
+    {
+        all_modes(s);
+    }
+    check("generalized_dice:include_background=false,classes=present", &multiclass(), &Setup::labels(), &shapes(4, true));
+    check("generalized_dice:ignore_index=255,class_weights=[1,3,2]", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    check("generalized_dice:smooth=0,weight_type=simple", &multilabel(), &soft(), &shapes(3, true));
+}
+
+#[test]
+fn combinations_with_cross_entropy() {
+    check("bce+dice", &binary(), &Setup::binary(), &shapes(1, true));
+    check("0.5*ce+0.5*dice:include_background=false", &multiclass(), &Setup::labels(), &shapes(3, true));
+    check("focal:gamma=1+2*tversky:alpha=0.3,beta=0.7", &multilabel(), &Setup::binary(), &shapes(3, true));
+}
