@@ -282,3 +282,11 @@ fn tiny_positive_weight_keeps_its_digits() {
         }
     }
 }
+
+/// Pinned (shrunk by proptest from `elementwise_simd_equals_scalar`): near-balanced probabilities
+/// make the gradient a difference of O(1) terms, so its error is absolute, not relative.
+#[test]
+fn pinned_gradient_cancellation_is_compared_absolutely() {
+    compare_elementwise(&[4.5657597], &[0.19841883], &[2.7194765]);
+    compare_elementwise(&[0.22828798], &[0.19841883], &[2.7194765]);
+}
