@@ -32,10 +32,9 @@ fn pow2i(k: wide::i32x8) -> f32x8 {
     f32x8::from_bits(((k + wide::i32x8::splat(127)) << 23u32).cast_unsigned())
 }
 
-/// `e^x` per lane (max error 2 ulp on normal results).
+/// Cody-Waite range reduction `x = k ln 2 + r` and the Cephes polynomial: `(k, e^r)`.
 #[inline(always)]
-pub fn exp(x: f32x8) -> f32x8 {
-    let xc = x.max(f32x8::splat(-104.0)).min(f32x8::splat(89.0));
+fn exp_reduced(xc: f32x8) -> (f32x8, f32x8) {
     let kf = (xc * f32x8::splat(LOG2E)).round();
     let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
     let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
@@ -46,6 +45,14 @@ pub fn exp(x: f32x8) -> f32x8 {
     p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
     p = p.mul_add(r, f32x8::splat(0.5));
     let y = p.mul_add(r * r, r) + f32x8::ONE;
+    (kf, y)
+}
+
+/// `e^x` per lane (max error 2 ulp on normal results).
+#[inline(always)]
+pub fn exp(x: f32x8) -> f32x8 {
+    let xc = x.max(f32x8::splat(-104.0)).min(f32x8::splat(89.0));
+    let (kf, y) = exp_reduced(xc);
     // Scale by 2^k in two steps so that k down to -150 gives correct subnormals / zero.
     let k = kf.round_int();
     let k1 = k >> 1u32;
@@ -61,16 +68,7 @@ pub fn exp(x: f32x8) -> f32x8 {
 pub fn exp_nonpos(x: f32x8) -> f32x8 {
     const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE)
     let xc = x.max(f32x8::splat(LO));
-    let kf = (xc * f32x8::splat(LOG2E)).round();
-    let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
-    let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
-    let mut p = f32x8::splat(1.987_569_1e-4);
-    p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
-    p = p.mul_add(r, f32x8::splat(8.333_452e-3));
-    p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
-    p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
-    p = p.mul_add(r, f32x8::splat(0.5));
-    let y = p.mul_add(r * r, r) + f32x8::ONE;
+    let (kf, y) = exp_reduced(xc);
     // k >= -126 here, so 2^k is one normal power of two (the result may still round below it)
     let y = y * pow2i(kf.round_int());
     let y = x.simd_lt(f32x8::splat(LO)).select(f32x8::ZERO, y);

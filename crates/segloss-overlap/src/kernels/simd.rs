@@ -80,31 +80,7 @@ fn act<const L: bool>(x: f32x8) -> (f32x8, f32x8) {
     }
 }
 
-/// `e^x` for `x <= 0` (the softmax's `z - max`), a shortened [`segloss_core::simd::exp`]: the
-/// same range reduction and polynomial (max error 2 ulp on `[-87.3, 0]`, tested below), one
-/// exponent scaling instead of two and no overflow branch. Inputs below `-87.3` give
-/// `exp(-87.33654) < 1.2e-38` (an absolute error below `1.2e-38`, nothing next to the softmax sum `>= 1`);
-/// NaN gives NaN (`maxps` returns its second operand when one is NaN).
-#[inline(always)]
-pub fn exp_nonpos(x: f32x8) -> f32x8 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let xc = f32x8::splat(-87.336_54).fast_max(x);
-    let kf = (xc * f32x8::splat(LOG2E)).round();
-    let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
-    let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
-    let mut p = f32x8::splat(1.987_569_1e-4);
-    p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
-    p = p.mul_add(r, f32x8::splat(8.333_452e-3));
-    p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
-    p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
-    p = p.mul_add(r, f32x8::splat(0.5));
-    let y = p.mul_add(r * r, r) + f32x8::ONE;
-    // k in [-126, 0]: 2^k is a normal number built from the exponent bits
-    let k = kf.round_int();
-    y * f32x8::from_bits(((k + wide::i32x8::splat(127)) << 23u32).cast_unsigned())
-}
+pub use segloss_core::simd::exp_nonpos;
 
 /// `p` alone: the sigmoid from `e^-|x|`, or `x` for probabilities.
 #[inline(always)]
