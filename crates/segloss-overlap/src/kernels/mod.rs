@@ -297,10 +297,6 @@ mod tests {
         }
     }
 
-    fn simd_splat(x: f32) -> wide::f32x8 {
-        wide::f32x8::splat(x)
-    }
-
     #[test]
     fn padding_never_counts() {
         // 3 elements: the 5 padded lanes (x = 0 -> p = 0.5 under the sigmoid) must not count
