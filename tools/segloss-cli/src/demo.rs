@@ -1,5 +1,5 @@
-//! `segloss demo`: every loss of the catalogue on a synthetic batch of touching cells, and PNG
-//! pictures of the batch.
+//! `segloss demo`: every loss of the catalogue on a synthetic batch of touching cells, each
+//! loss's ONNX graph run in tract on the same data, and PNG pictures of the batch.
 
 use crate::args::{self, val};
 use crate::data::{self, Cells};
@@ -9,6 +9,7 @@ use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss, LossInfo};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use tract_onnx::prelude::Tensor;
 
 /// `segloss demo --help`.
 pub const HELP: &str = "\
@@ -19,12 +20,17 @@ cell-like discs and ellipses, as a binary mask [4, 1, 256, 256] and as 3-class l
 [4, 256, 256] (0 background, 1 cell interior, 2 cell border), with noisy logits for each. Computes
 every loss of the catalogue that accepts the data (binary losses on the mask, multiclass ones on
 the labels; losses taking both appear twice) and prints a table: spec, data, value, gradient L2
-norm, time in ms (median of 3) and M pred elements/s. Losses that need more than the data are
+norm, time in ms (median of 3), M pred elements/s and `onnx diff`: each row's loss is also
+exported as an ONNX graph (`segloss export`, rank 4, opset 17; with a per-pixel `weight` input
+for the weighted rows), run in tract on the same data, and the column is |onnx - native| of the
+value. Losses that need more than the data are
 listed as skipped with the reason. distance_bce runs on the binary batch with the distance map
 (edt of the mask) as its weight (data `bin+edt`), and bce once more weighted by the U-Net weight
 map of the cells (data `bin+unet`).
 
-Writes into DIR (default demo-out), as PNG pictures of the 4 images in a 2 x 2 grid:
+Writes into DIR (default demo-out) the ONNX graph of each row, DIR/<loss>_<data>.onnx (every
+character other than letters and digits replaced by `_`, e.g. wce_beta_2_binary.onnx,
+distance_bce_bin_edt.onnx), and, as PNG pictures of the 4 images in a 2 x 2 grid:
   mask.png        the binary mask (legend: 0, 1)
   labels.png      the 3-class labels (legend: 0, 1, 2)
   prediction.png  sigmoid of the binary logits (heat map, colour bar from 0 to 1)
@@ -67,6 +73,9 @@ pub struct Row {
     pub ms: f64,
     /// Millions of pred elements per second.
     pub melem: f64,
+    /// |onnx - native| of the value: the row's exported graph run in tract on the same data
+    /// (`None` until [`check_onnx`] ran, or when the export or the run failed).
+    pub onnx_diff: Option<f64>,
 }
 
 /// The distance map (`edt` of each image's mask, `[N, H, W]`) and the U-Net weight map (from
@@ -119,7 +128,7 @@ pub fn table(
     let with_edt = edt.map(|d| ("bin+edt", Batch::new(&cells.logits, &cells.mask).with_weight(d)));
     let mut push = |spec: &str, data: &'static str, r: (f32, f64, f64), len: usize| {
         let (value, grad_l2, ms) = r;
-        rows.push(Row { spec: spec.to_string(), data, value, grad_l2, ms, melem: len as f64 / (ms / 1e3) / 1e6 });
+        rows.push(Row { spec: spec.to_string(), data, value, grad_l2, ms, melem: len as f64 / (ms / 1e3) / 1e6, onnx_diff: None });
     };
     for info in catalogue {
         let mut keys = Vec::new();
@@ -179,14 +188,89 @@ pub fn table(
     (rows, skipped)
 }
 
-/// The table as text.
+/// The table as text (`-` in the `onnx diff` column of a row whose graph was not checked).
 pub fn format_table(rows: &[Row]) -> String {
     let w = rows.iter().map(|r| r.spec.len()).max().unwrap_or(4).max(4);
-    let mut s = format!("{:w$}  {:8}  {:>10}  {:>10}  {:>9}  {:>9}\n", "loss", "data", "value", "grad L2", "time ms", "M elem/s");
+    let mut s = format!(
+        "{:w$}  {:8}  {:>10}  {:>10}  {:>9}  {:>9}  {:>9}\n",
+        "loss", "data", "value", "grad L2", "time ms", "M elem/s", "onnx diff"
+    );
     for r in rows {
-        s += &format!("{:w$}  {:8}  {:>10.6}  {:>10.4e}  {:>9.3}  {:>9.1}\n", r.spec, r.data, r.value, r.grad_l2, r.ms, r.melem);
+        let diff = r.onnx_diff.map_or("-".to_string(), |d| format!("{d:.1e}"));
+        s += &format!(
+            "{:w$}  {:8}  {:>10.6}  {:>10.4e}  {:>9.3}  {:>9.1}  {:>9}\n",
+            r.spec, r.data, r.value, r.grad_l2, r.ms, r.melem, diff
+        );
     }
     s
+}
+
+/// The file name of a row's ONNX graph: `<spec>_<data>.onnx` with every character other than
+/// ASCII letters and digits replaced by `_` (`wce:beta=2`, `binary` -> `wce_beta_2_binary.onnx`).
+pub fn onnx_file_name(spec: &str, data: &str) -> String {
+    let safe = |s: &str| -> String { s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect() };
+    format!("{}_{}.onnx", safe(spec), safe(data))
+}
+
+/// Exports one row's loss (rank 4; `with_weight` and a per-pixel `[N, H, W]` weight for the
+/// weighted rows, 3 classes for the 3-class rows), writes it to `path`, runs it in tract on the
+/// row's data and returns |onnx - native| of the value.
+fn check_row(cells: &Cells, edt: Option<&ArrayD<f32>>, unet: Option<&ArrayD<f32>>, row: &Row, path: &Path) -> Result<f64, CliError> {
+    let spec = parse_spec(&row.spec)?;
+    let weight = match row.data {
+        "bin+edt" => Some(edt.ok_or_else(|| CliError::new("no distance map"))?),
+        "bin+unet" => Some(unet.ok_or_else(|| CliError::new("no U-Net weight map"))?),
+        _ => None,
+    };
+    let multiclass = row.data == "3-class";
+    let opts = segloss_onnx::ExportOptions {
+        rank: 4,
+        classes: multiclass.then_some(3),
+        with_weight: weight.is_some(),
+        pixel_weight: weight.is_some(),
+        ..Default::default()
+    };
+    let model = segloss_onnx::export(&spec, &opts).map_err(|e| CliError::new(format!("export: {e}")))?;
+    std::fs::write(path, segloss_onnx::to_bytes(&model)).map_err(|e| CliError::new(format!("{}: cannot write: {e}", path.display())))?;
+    let mut inputs = Vec::new();
+    if multiclass {
+        inputs.push(Tensor::from(cells.class_logits.clone()));
+        inputs.push(Tensor::from(cells.labels.mapv(|l| l as i64)));
+    } else {
+        inputs.push(Tensor::from(cells.logits.clone()));
+        inputs.push(Tensor::from(cells.mask.clone()));
+    }
+    if let Some(w) = weight {
+        inputs.push(Tensor::from(w.clone()));
+    }
+    let outs = crate::export::run_model(&model, inputs)?;
+    let got = outs.first().and_then(|o| o.iter().next().copied()).ok_or_else(|| CliError::new("onnx: no `loss` output"))?;
+    Ok((got as f64 - row.value as f64).abs())
+}
+
+/// Exports every row's loss into `dir` ([`onnx_file_name`]), runs each graph in tract on the
+/// row's data and sets [`Row::onnx_diff`]. Returns the files written and the rows that failed
+/// with the reason.
+pub fn check_onnx(
+    cells: &Cells,
+    edt: Option<&ArrayD<f32>>,
+    unet: Option<&ArrayD<f32>>,
+    rows: &mut [Row],
+    dir: &Path,
+) -> (Vec<PathBuf>, Vec<(String, String)>) {
+    let mut written = Vec::new();
+    let mut failed = Vec::new();
+    for row in rows.iter_mut() {
+        let path = dir.join(onnx_file_name(&row.spec, row.data));
+        match check_row(cells, edt, unet, row, &path) {
+            Ok(d) => {
+                row.onnx_diff = Some(d);
+                written.push(path);
+            }
+            Err(e) => failed.push((format!("{} ({})", row.spec, row.data), e.0)),
+        }
+    }
+    (written, failed)
 }
 
 fn write_pictures(cells: &Cells, maps: Option<&(ArrayD<f32>, ArrayD<f32>)>, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
@@ -238,15 +322,34 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     );
     let cat = segloss::catalogue();
     let maps = pool.install(|| maps(&cells)).map_err(|e| CliError::new(format!("demo distance maps: {e}")))?;
-    let (rows, skipped) = table(&cells, &cat, Some(&maps.0), Some(&maps.1), &pool);
+    let (mut rows, skipped) = table(&cells, &cat, Some(&maps.0), Some(&maps.1), &pool);
+    std::fs::create_dir_all(&out).map_err(|e| CliError::new(format!("--out {}: cannot create: {e}", out.display())))?;
+    let (graphs, onnx_failed) = pool.install(|| check_onnx(&cells, Some(&maps.0), Some(&maps.1), &mut rows, &out));
     print!("{}", format_table(&rows));
     for (spec, why) in &skipped {
         println!("skipped {spec}: {why}");
     }
+    for (row, why) in &onnx_failed {
+        println!("onnx check failed for {row}: {why}");
+    }
     let written = write_pictures(&cells, Some(&maps), &out)?;
     println!();
+    println!("wrote {} ONNX graphs (one per row) into {}", graphs.len(), out.display());
     for f in written {
         println!("wrote {}", f.display());
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onnx_file_names_are_file_safe_and_distinct_per_row() {
+        assert_eq!(onnx_file_name("wce:beta=2", "binary"), "wce_beta_2_binary.onnx");
+        assert_eq!(onnx_file_name("bce", "bin+unet"), "bce_bin_unet.onnx");
+        assert_eq!(onnx_file_name("0.5*ce+dice", "3-class"), "0_5_ce_dice_3_class.onnx");
+        assert_ne!(onnx_file_name("focal", "binary"), onnx_file_name("focal", "3-class"));
+    }
 }

@@ -1,5 +1,6 @@
-//! The `segloss` command-line program: `list`, `eval`, `bench`, `demo` (and the distance verbs
-//! `edt` and `weight-map`) on top of the [`segloss`] facade.
+//! The `segloss` command-line program: `list`, `eval`, `bench`, `demo`, `export` (ONNX, through
+//! [`segloss_onnx`]) and the distance verbs `edt` and `weight-map`, on top of the [`segloss`]
+//! facade.
 //!
 //! Everything the binary does is here so that the tests can drive the readers directly: the
 //! `.npy` reader/writer ([`npy`]), the PNG reader and heat-map writer ([`image`]), the argument
@@ -12,6 +13,7 @@ pub mod data;
 pub mod demo;
 pub mod dist;
 pub mod eval;
+pub mod export;
 pub mod image;
 pub mod io;
 pub mod npy;
@@ -140,6 +142,7 @@ verbs:
   demo         a synthetic batch of cells: every loss of the catalogue, and PNG pictures
   edt          the exact Euclidean distance transform of a mask
   weight-map   the U-Net weight map of instance labels or a mask
+  export       a loss as an ONNX graph, standalone or attached to a model's output
 ";
 
 const LIST_HELP: &str = "\
@@ -170,7 +173,7 @@ fn wants_help(argv: &[String]) -> bool {
 
 fn dispatch(argv: &[String]) -> Result<i32, CliError> {
     let Some(verb) = argv.first() else {
-        return Err(CliError::new("no verb given (one of list, eval, bench, demo, edt, weight-map; see segloss --help)"));
+        return Err(CliError::new("no verb given (one of list, eval, bench, demo, edt, weight-map, export; see segloss --help)"));
     };
     let rest = &argv[1..];
     let help = wants_help(rest);
@@ -213,9 +216,14 @@ fn dispatch(argv: &[String]) -> Result<i32, CliError> {
             Ok(0)
         }
         "weight-map" => dist::run_weight_map(rest),
-        other => {
-            Err(CliError::new(format!("unknown verb `{other}` (one of list, eval, bench, demo, edt, weight-map; see segloss --help)")))
+        "export" if help => {
+            print!("{}", export::HELP);
+            Ok(0)
         }
+        "export" => export::run(rest),
+        other => Err(CliError::new(format!(
+            "unknown verb `{other}` (one of list, eval, bench, demo, edt, weight-map, export; see segloss --help)"
+        ))),
     }
 }
 

@@ -416,6 +416,16 @@ fn weight_map_npy_and_png_outputs() {
 
 // ---------------------------------------------------------------- demo
 
+/// Bound on the demo's `onnx diff` column: |value of the exported graph in tract (float32) -
+/// native value| for every row but the Lovász ones.
+const ONNX_DIFF_TOL: f64 = 1e-4;
+/// Relative bound for the Lovász rows: their graphs sum 262144 products `e_i * g_i` (the whole
+/// 4 x 256 x 256 batch per class) with float32 `ReduceSum` in tract; the native kernel sums in
+/// f64. Measured: lovasz_softmax 1.4e-4 on 0.391 (3.6e-4 relative), lovasz_hinge 3e-8.
+/// (A sequential float32 sum of 262144 such products is off by ~2e-5 per class in a numpy model
+/// of it, a pairwise sum by ~1e-9.)
+const ONNX_LOVASZ_REL_TOL: f64 = 1e-3;
+
 #[test]
 fn demo_prints_the_table_and_writes_pictures() {
     let d = tmpdir("demo");
@@ -438,6 +448,40 @@ fn demo_prints_the_table_and_writes_pictures() {
     let (want, _) = library("bce", &Batch::new(&cells.logits, &cells.mask));
     assert!((value - want).abs() <= 1e-6, "{value} vs {want}");
 
+    // Every row's ONNX graph was written, decodes, and agrees with the native value in tract.
+    assert!(out.lines().nth(header).unwrap().trim_end().ends_with("onnx diff"), "{out}");
+    let rows: Vec<&str> = out.lines().skip(header + 1).take_while(|l| !l.is_empty() && !l.starts_with("skipped ")).collect();
+    assert!(rows.len() >= segloss::catalogue().len(), "{out}");
+    assert!(!out.contains("onnx check failed"), "{out}");
+    for row in &rows {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let diff: f64 = cols.last().unwrap().parse().unwrap_or_else(|_| panic!("onnx diff of {row}"));
+        let value: f64 = cols[2].parse().unwrap();
+        let tol = if cols[0].starts_with("lovasz") { ONNX_LOVASZ_REL_TOL * value.abs() } else { ONNX_DIFF_TOL };
+        assert!(diff < tol, "onnx diff above {tol:e}: {row}");
+        let file = d.join(segloss_cli::demo::onnx_file_name(cols[0], cols[1]));
+        let model = segloss_onnx::from_bytes(&std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))).unwrap();
+        let inputs: Vec<&str> = model.graph.as_ref().unwrap().input.iter().map(|i| i.name.as_str()).collect();
+        let weighted = cols[1] == "bin+edt" || cols[1] == "bin+unet";
+        assert_eq!(inputs.len(), 2 + weighted as usize, "{row}: {inputs:?}");
+    }
+    for name in ["bce_binary.onnx", "wce_beta_2_binary.onnx", "focal_3_class.onnx", "distance_bce_bin_edt.onnx", "bce_bin_unet.onnx"] {
+        assert!(d.join(name).is_file(), "{name}");
+    }
+    assert!(out.contains(&format!("wrote {} ONNX graphs", rows.len())), "{out}");
+    // Two of the written graphs, run again on the demo data, give the library's value.
+    use tract_onnx::prelude::Tensor;
+    let run = |file: &str, inputs: Vec<Tensor>| -> f64 {
+        let model = segloss_onnx::from_bytes(&std::fs::read(d.join(file)).unwrap()).unwrap();
+        segloss_cli::export::run_model(&model, inputs).unwrap()[0].iter().next().copied().unwrap() as f64
+    };
+    let got = run("bce_binary.onnx", vec![Tensor::from(cells.logits.clone()), Tensor::from(cells.mask.clone())]);
+    assert!((got - want as f64).abs() <= 1e-5 * want as f64, "bce graph {got} vs {want}");
+    let labels = cells.labels.mapv(|l| l as i64);
+    let got = run("ce_3_class.onnx", vec![Tensor::from(cells.class_logits.clone()), Tensor::from(labels)]);
+    let (want_ce, _) = library("ce", &Batch::new(&cells.class_logits, &cells.labels));
+    assert!((got - want_ce as f64).abs() <= 1e-5 * want_ce as f64, "ce graph {got} vs {want_ce}");
+
     use segloss_cli::image::{colormap, label_colour, MARGIN};
     for f in ["mask.png", "labels.png", "prediction.png", "distance.png", "unet_weights.png"] {
         let img = read_rgb_png(&d.join(f));
@@ -459,7 +503,7 @@ fn demo_prints_the_table_and_writes_pictures() {
 
 #[test]
 fn every_verb_has_help() {
-    for verb in ["list", "eval", "bench", "demo", "edt", "weight-map"] {
+    for verb in ["list", "eval", "bench", "demo", "edt", "weight-map", "export"] {
         let out = ok(&[verb, "--help"]);
         assert!(out.starts_with(&format!("usage: segloss {verb}")), "{verb}: {out}");
     }

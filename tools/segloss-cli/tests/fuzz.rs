@@ -1,7 +1,8 @@
 //! Fuzzing of the input readers and the spec parser with proptest: mutations of valid `.npy` and
 //! `.png` files (truncation, bit flips, overwritten and inserted bytes, random header text; for
 //! PNG also with the chunk CRCs repaired so the mutation reaches the decoder) and random spec
-//! strings. Nothing may panic; what is accepted must be consistent.
+//! strings, and of `.onnx` models read for `segloss export --attach` (decoded, then the loss
+//! attached). Nothing may panic; what is accepted must be consistent.
 //!
 //! The number of cases per property is `SEGLOSS_FUZZ_CASES` (default 2000):
 //! `SEGLOSS_FUZZ_CASES=350000 cargo test -p segloss-cli --release --test fuzz` runs 1,050,000.
@@ -366,4 +367,87 @@ fn fuzz_spec_parser() {
         })
         .unwrap();
     report("fuzz_spec_parser", before);
+}
+
+/// `.onnx` models for `export --attach`: mutations of exported models; whatever decodes is
+/// handed to `segloss_onnx::attach` (which must return, not panic); errors are one line naming
+/// the file.
+#[test]
+fn fuzz_onnx_model_reader() {
+    let before = (INPUTS.with(|c| c.get()), ACCEPTED.with(|c| c.get()));
+    let attached = Cell::new(0u64);
+    // Small models `y = Op(x)` with x, y declared [N, C, H, W] (or [N, H, W]), opset 17.
+    let seeds: Vec<Vec<u8>> =
+        [("Identity", vec!["N", "1", "H", "W"]), ("Relu", vec!["N", "1", "H", "W"]), ("Sigmoid", vec!["N", "H", "W"])]
+            .into_iter()
+            .map(|(op, dims)| segloss_onnx::to_bytes(&unary_model(op, &dims)))
+            .collect();
+    let strategy = (0..seeds.len(), prop::collection::vec(mutation(), 1..4));
+    TestRunner::new(config())
+        .run(&strategy, |(i, muts)| {
+            let mut b = seeds[i].clone();
+            for m in &muts {
+                apply(&mut b, m);
+            }
+            count();
+            match segloss_cli::export::model_from_bytes(&b, "fuzz.onnx") {
+                Ok(m) => {
+                    accepted();
+                    // Attach bce to the last output: [N, 1, H, W] with a channel, [N, H, W] or
+                    // any other rank without.
+                    let out = m.graph.as_ref().unwrap().output.last().unwrap().clone();
+                    let rank = match out.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+                        Some(segloss_onnx::pb::type_proto::Value::TensorType(t)) => t.shape.as_ref().map_or(4, |s| s.dim.len()),
+                        None => 4,
+                    };
+                    let opts = segloss_onnx::ExportOptions { rank, channel: rank == 4, prefix: "fz_".into(), ..Default::default() };
+                    let spec = LossSpec::parse(if rank == 4 { "bce" } else { "bce:mode=binary" }).unwrap();
+                    if let Ok(a) = segloss_onnx::attach(m, &out.name, &spec, &opts) {
+                        attached.set(attached.get() + 1);
+                        prop_assert!(a.graph.unwrap().output.iter().any(|o| o.name == "loss"));
+                    }
+                }
+                Err(e) => prop_assert!(e.0.starts_with("fuzz.onnx: ") && !e.to_string().contains('\n'), "{}", e.0),
+            }
+            Ok(())
+        })
+        .unwrap();
+    report("fuzz_onnx_model_reader", before);
+    eprintln!("fuzz_onnx_model_reader: the loss attached to {} decoded models", attached.get());
+    assert!(attached.get() > 0, "some mutations keep an attachable model");
+}
+
+/// A model `y = op(x)`, `x` and `y` float with these dims (numbers or symbols), opset 17.
+fn unary_model(op: &str, dims: &[&str]) -> segloss_onnx::pb::ModelProto {
+    use segloss_onnx::pb::tensor_shape_proto::{dimension, Dimension};
+    use segloss_onnx::pb::*;
+    let vi = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: tensor_proto::DataType::Float as i32,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(match d.parse::<i64>() {
+                                Ok(v) => dimension::Value::DimValue(v),
+                                Err(_) => dimension::Value::DimParam(d.to_string()),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = NodeProto { name: "op".into(), op_type: op.into(), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 17 }],
+        graph: Some(GraphProto { name: "m".into(), node: vec![node], input: vec![vi("x")], output: vec![vi("y")], ..Default::default() }),
+        ..Default::default()
+    }
 }

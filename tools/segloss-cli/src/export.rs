@@ -1,0 +1,338 @@
+//! `segloss export`: a loss spec as an ONNX graph ([`segloss_onnx`]), standalone or attached to
+//! an existing model's output; and [`run_model`], which runs such a graph in tract (the demo uses
+//! it to check the exported graphs against the native kernels).
+
+use crate::args::{self, switch, val, Flag};
+use crate::eval::parse_spec;
+use crate::CliError;
+use ndarray::ArrayD;
+use segloss::{LossError, Mode};
+use segloss_onnx::pb::tensor_proto::DataType;
+use segloss_onnx::pb::tensor_shape_proto::dimension;
+use segloss_onnx::pb::{type_proto, ModelProto, ValueInfoProto};
+use segloss_onnx::ExportOptions;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tract_onnx::prelude::*;
+
+/// `segloss export --help`.
+pub const HELP: &str = "\
+usage: segloss export SPEC [--rank R] [--with-weight] [--opset N] -o FILE.onnx
+       segloss export SPEC [--rank R] [--with-weight] [--opset N] -o FILE.onnx --attach MODEL.onnx --to OUTPUT
+
+Writes the loss SPEC (e.g. `bce`, `focal:gamma=2`, `0.5*ce+dice`; see `segloss list`) as an ONNX
+graph computing the same value as `segloss eval` (float32, opset 13 to 21).
+
+Without --attach: a standalone model with inputs `pred` (float [N, C, *S]), `target` (float of
+pred's shape for binary/multilabel, int64 labels [N, *S] for multiclass) and, with --with-weight,
+`weight`; output `loss` (a scalar; also `loss_map` for a single term with reduction=none). N and
+the spatial sizes are symbolic; C is symbolic unless fixed (1 for binary, --classes, or the length
+of class_weights).
+
+With --attach MODEL.onnx --to OUTPUT: MODEL's output OUTPUT becomes `pred`; `target` (and
+`weight`) are added as inputs and `loss` as an output (MODEL's outputs stay); every added name
+starts with the prefix. MODEL's opset is kept (13 or more); the rank defaults to OUTPUT's
+declared rank.
+
+  SPEC               a loss spec string
+  -o, --output F     the .onnx file to write
+  --rank R           the rank of pred with N and C: 3 to 5 (1 to 3 spatial axes; 2 to 4 with
+                     --no-channel); default 4, [N, C, H, W] (with --attach: OUTPUT's rank)
+  --with-weight      adds the input `weight` (the target's shape): a per-pixel weight for
+                     bce, wce, balanced_ce, focal and ce; the distance map d of distance_bce
+                     (which needs it)
+  --pixel-weight     `weight` is [N, *S], one value per pixel broadcast over the channels
+                     (binary/multilabel pred with a channel axis); needs --with-weight
+  --mode M           binary, multiclass or multilabel when the spec gives no mode (default:
+                     multiclass for ce and lovasz_softmax or --classes >= 2, else binary)
+  --classes C        the number of channels C, declared in the shapes
+  --no-channel       pred is [N, *S] without the channel axis (binary only)
+  --opset N          the ONNX opset, 13 to 21 (default 17; with --attach, MODEL's)
+  --prefix P         prefix of every internal node and value name (default segloss_)
+  --attach MODEL     the .onnx model to attach the loss to (needs --to)
+  --to OUTPUT        the output of MODEL that feeds the loss
+
+Prints one line: the file written, its inputs and outputs with their types and shapes.
+Exit codes: 0 success, 2 bad input (one `error: ...` line on stderr naming the file or flag).
+";
+
+const FLAGS: &[Flag] = &[
+    Flag { name: "--output", short: Some("-o"), value: true },
+    val("--rank"),
+    switch("--with-weight"),
+    switch("--pixel-weight"),
+    val("--mode"),
+    val("--classes"),
+    switch("--no-channel"),
+    val("--opset"),
+    val("--prefix"),
+    val("--attach"),
+    val("--to"),
+];
+
+/// The flag that sets an [`ExportOptions`] field, by the key the exporter's errors name.
+fn flag_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "rank" => "--rank",
+        "opset" => "--opset",
+        "mode" => "--mode",
+        "classes" => "--classes",
+        "with_weight" => "--with-weight",
+        "pixel_weight" => "--pixel-weight",
+        "channel" => "--no-channel",
+        "prefix" => "--prefix",
+        "to" => "--to",
+        _ => return None,
+    })
+}
+
+/// An exporter error as a CLI error naming the flag at fault when the user gave it, else the
+/// model file when attaching (its output fixed the rank or the channels), else the spec.
+fn export_error(e: LossError, spec: &str, p: &args::Parsed, model: Option<(&Path, &str)>) -> CliError {
+    let key = match &e {
+        LossError::InvalidConfig { key, .. } => Some(key.as_str()),
+        _ => None,
+    };
+    let flag = key.and_then(flag_of);
+    match (flag, model) {
+        (Some(flag), _) if p.has(flag) => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
+        (_, Some((m, to))) => CliError::new(format!("{}: cannot attach `{spec}` to output `{to}`: {e}", m.display())),
+        (Some(flag), None) if key != Some("mode") => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
+        _ => CliError::new(format!("bad loss spec `{spec}` for export: {e}")),
+    }
+}
+
+/// The declared rank of `model`'s output `name`, if it declares one.
+fn declared_rank(model: &ModelProto, name: &str) -> Option<usize> {
+    let out = model.graph.as_ref()?.output.iter().find(|o| o.name == name)?;
+    match out.r#type.as_ref()?.value.as_ref()? {
+        type_proto::Value::TensorType(t) => t.shape.as_ref().map(|s| s.dim.len()),
+    }
+}
+
+/// `name: float [N, 1, H, W]` for a declared value.
+fn describe(v: &ValueInfoProto) -> String {
+    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        return format!("{} (untyped)", v.name);
+    };
+    let ty = match DataType::try_from(t.elem_type) {
+        Ok(DataType::Float) => "float",
+        Ok(DataType::Int64) => "int64",
+        _ => "other",
+    };
+    let dims: Vec<String> = t
+        .shape
+        .iter()
+        .flat_map(|s| &s.dim)
+        .map(|d| match &d.value {
+            Some(dimension::Value::DimValue(v)) => v.to_string(),
+            Some(dimension::Value::DimParam(p)) => p.clone(),
+            None => "?".into(),
+        })
+        .collect();
+    format!("{} {ty} [{}]", v.name, dims.join(", "))
+}
+
+/// Reads and decodes an `.onnx` model, with errors naming the file.
+pub fn read_model(path: &Path) -> Result<ModelProto, CliError> {
+    model_from_bytes(&crate::read_file(path)?, &path.display().to_string())
+}
+
+/// Decodes the bytes of an `.onnx` model named `name` (for messages): errors on an empty file,
+/// bytes that are not a protobuf `ModelProto` (a truncated or corrupt file), and a model without
+/// a graph or without outputs.
+pub fn model_from_bytes(bytes: &[u8], name: &str) -> Result<ModelProto, CliError> {
+    if bytes.is_empty() {
+        return Err(CliError::new(format!("{name}: not an ONNX model: the file is empty")));
+    }
+    let m = segloss_onnx::from_bytes(bytes).map_err(|e| {
+        let why = match &e {
+            LossError::InvalidConfig { reason, .. } => reason.clone(),
+            e => e.to_string(),
+        };
+        CliError::new(format!("{name}: {why}"))
+    })?;
+    match &m.graph {
+        Some(g) if !g.output.is_empty() => Ok(m),
+        _ => Err(CliError::new(format!("{name}: not an ONNX model: it has no graph with outputs"))),
+    }
+}
+
+/// Runs `segloss export`.
+pub fn run(argv: &[String]) -> Result<i32, CliError> {
+    let p = args::parse("export", argv, FLAGS)?;
+    let spec_str = p.positionals(1, "one loss SPEC")?[0].clone();
+    let spec = parse_spec(&spec_str)?;
+    let out = PathBuf::from(p.require("--output")?);
+    if out.extension().and_then(|e| e.to_str()) != Some("onnx") {
+        return Err(CliError::new(format!("-o {}: expected a .onnx file name", out.display())));
+    }
+    let mode = match p.get("--mode") {
+        None => None,
+        Some(m) => {
+            Some(Mode::parse(m).ok_or_else(|| CliError::new(format!("--mode: expected binary, multiclass or multilabel, got `{m}`")))?)
+        }
+    };
+    let classes = p.positive("--classes")?;
+    let opset = p.positive("--opset")?;
+    if p.has("--pixel-weight") && !p.has("--with-weight") {
+        return Err(CliError::new("--pixel-weight needs --with-weight (it sets the shape of the `weight` input)"));
+    }
+    let attach = p.get("--attach").map(PathBuf::from);
+    let to = p.get("--to");
+    let model = match (&attach, to) {
+        (Some(m), Some(_)) => Some(read_model(m)?),
+        (Some(_), None) => return Err(CliError::new("--attach needs --to OUTPUT (the model output that feeds the loss)")),
+        (None, Some(_)) => return Err(CliError::new("--to needs --attach MODEL.onnx")),
+        (None, None) => None,
+    };
+    if let (Some(_), Some(n)) = (&model, opset) {
+        return Err(CliError::new(format!("--opset {n}: with --attach the model's opset is kept (drop --opset)")));
+    }
+    let rank = match (p.positive("--rank")?, &model, to) {
+        (Some(r), _, _) => r,
+        (None, Some(m), Some(to)) => declared_rank(m, to).unwrap_or(4),
+        _ => 4,
+    };
+    let mut opts = ExportOptions {
+        rank,
+        channel: !p.has("--no-channel"),
+        mode,
+        classes,
+        with_weight: p.has("--with-weight"),
+        pixel_weight: p.has("--pixel-weight"),
+        ..ExportOptions::default()
+    };
+    if let Some(o) = opset {
+        opts.opset = i64::try_from(o).unwrap_or(i64::MAX);
+    }
+    if let Some(prefix) = p.get("--prefix") {
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(CliError::new(format!("--prefix: expected ASCII letters, digits and `_`, got `{prefix}`")));
+        }
+        opts.prefix = prefix.to_string();
+    }
+    let result = match (model, to, &attach) {
+        (Some(m), Some(to), Some(path)) => {
+            segloss_onnx::attach(m, to, &spec, &opts).map_err(|e| export_error(e, &spec_str, &p, Some((path, to))))?
+        }
+        _ => segloss_onnx::export(&spec, &opts).map_err(|e| export_error(e, &spec_str, &p, None))?,
+    };
+    std::fs::write(&out, segloss_onnx::to_bytes(&result)).map_err(|e| CliError::new(format!("-o {}: cannot write: {e}", out.display())))?;
+    let (ins, outs): (Vec<String>, Vec<String>) = result
+        .graph
+        .as_ref()
+        .map(|g| (g.input.iter().map(describe).collect(), g.output.iter().map(describe).collect()))
+        .unwrap_or_default();
+    let opset = result.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version).unwrap_or(0);
+    println!("wrote {} (`{spec}`, opset {opset}): inputs {}; outputs {}", out.display(), ins.join(", "), outs.join(", "));
+    Ok(0)
+}
+
+/// Runs an ONNX model in tract on concrete `inputs` (in the order of the graph's inputs) and
+/// returns its outputs as float32 arrays.
+///
+/// The model is parsed and typed with its symbolic dims; the symbols are then bound from the
+/// declared dims of each input and the actual shapes (`set_symbols`) before optimizing, which is
+/// what lets tract 0.23 run the Lovász graphs (their `TopK` takes K from `Shape`). Errors, as one
+/// line: a model tract cannot parse, an input count, rank or declared size that disagrees with
+/// the data, a symbol bound to two sizes, or a non-float output.
+pub fn run_model(model: &ModelProto, inputs: Vec<Tensor>) -> Result<Vec<ArrayD<f32>>, CliError> {
+    let g = model.graph.as_ref().ok_or_else(|| CliError::new("onnx: the model has no graph"))?;
+    if g.input.len() != inputs.len() {
+        return Err(CliError::new(format!("onnx: the model takes {} inputs, {} given", g.input.len(), inputs.len())));
+    }
+    let mut bound: Vec<(String, i64)> = Vec::new();
+    for (vi, x) in g.input.iter().zip(&inputs) {
+        let Some(type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else { continue };
+        let Some(s) = &t.shape else { continue };
+        if s.dim.len() != x.rank() {
+            return Err(CliError::new(format!("onnx: input `{}` has rank {}, data {:?}", vi.name, s.dim.len(), x.shape())));
+        }
+        for (d, &n) in s.dim.iter().zip(x.shape()) {
+            match &d.value {
+                Some(dimension::Value::DimParam(p)) => match bound.iter().find(|(q, _)| q == p) {
+                    Some((_, v)) if *v != n as i64 => {
+                        return Err(CliError::new(format!("onnx: symbol {p} is {v} and {n} (input `{}`)", vi.name)));
+                    }
+                    Some(_) => {}
+                    None => bound.push((p.clone(), n as i64)),
+                },
+                Some(dimension::Value::DimValue(v)) if *v != n as i64 => {
+                    return Err(CliError::new(format!("onnx: input `{}` declares size {v}, data {:?}", vi.name, x.shape())));
+                }
+                _ => {}
+            }
+        }
+    }
+    let tract_err = |what: &str, e: TractError| CliError::new(format!("onnx: tract {what}: {e}"));
+    let bytes = segloss_onnx::to_bytes(model);
+    let typed = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .map_err(|e| tract_err("cannot read the model", e))?
+        .into_typed()
+        .map_err(|e| tract_err("cannot type the model", e))?;
+    let mut subs = HashMap::new();
+    for (name, v) in bound {
+        subs.insert(typed.symbols.sym(&name), TDim::Val(v));
+    }
+    let plan = typed
+        .set_symbols(&subs)
+        .map_err(|e| tract_err("cannot bind the sizes", e))?
+        .into_optimized()
+        .map_err(|e| tract_err("cannot optimize", e))?
+        .into_runnable()
+        .map_err(|e| tract_err("cannot plan", e))?;
+    let outs = plan.run(inputs.into_iter().map(|t| t.into_tvalue()).collect()).map_err(|e| tract_err("cannot run", e))?;
+    outs.into_iter()
+        .map(|t| {
+            let t = t.into_tensor();
+            t.into_plain_array::<f32>().map(|a| a.into_dyn()).map_err(|e| tract_err("output", e))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn bce() -> ModelProto {
+        segloss_onnx::export(&parse_spec("bce").unwrap(), &ExportOptions::default()).unwrap()
+    }
+
+    fn t(shape: &[usize], v: f32) -> Tensor {
+        Tensor::from(ArrayD::from_elem(IxDyn(shape), v))
+    }
+
+    #[test]
+    fn run_model_binds_symbols_and_matches_the_formula() {
+        // bce of logit 0 is ln 2 whatever the target.
+        let out = run_model(&bce(), vec![t(&[2, 1, 3, 5], 0.0), t(&[2, 1, 3, 5], 1.0)]).unwrap();
+        assert!((out[0].iter().next().unwrap() - std::f32::consts::LN_2).abs() < 1e-6, "{out:?}");
+    }
+
+    #[test]
+    fn run_model_rejects_inputs_that_disagree_with_the_model() {
+        let m = bce();
+        let e = run_model(&m, vec![t(&[2, 1, 3, 5], 0.0)]).unwrap_err();
+        assert!(e.0.contains("takes 2 inputs, 1 given"), "{e}");
+        let e = run_model(&m, vec![t(&[2, 1, 3], 0.0), t(&[2, 1, 3], 0.0)]).unwrap_err();
+        assert!(e.0.contains("input `pred` has rank 4"), "{e}");
+        let e = run_model(&m, vec![t(&[2, 3, 3, 5], 0.0), t(&[2, 3, 3, 5], 0.0)]).unwrap_err();
+        assert!(e.0.contains("declares size 1"), "{e}");
+        let e = run_model(&m, vec![t(&[2, 1, 3, 5], 0.0), t(&[2, 1, 4, 5], 0.0)]).unwrap_err();
+        assert!(e.0.contains("symbol H is 3 and 4"), "{e}");
+        let e = run_model(&ModelProto::default(), vec![]).unwrap_err();
+        assert!(e.0.contains("no graph"), "{e}");
+    }
+
+    #[test]
+    fn describe_prints_type_and_dims() {
+        let m = segloss_onnx::export(&parse_spec("ce").unwrap(), &ExportOptions { classes: Some(3), ..Default::default() }).unwrap();
+        let g = m.graph.unwrap();
+        assert_eq!(describe(&g.input[0]), "pred float [N, 3, H, W]");
+        assert_eq!(describe(&g.input[1]), "target int64 [N, H, W]");
+        assert_eq!(describe(&g.output[0]), "loss float []");
+    }
+}
