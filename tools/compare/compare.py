@@ -228,6 +228,9 @@ def main_inner(args):
         return median_ms(times)
 
     def bench(target, shape, n):
+        # let the reference's OpenMP workers stop spinning (they busy-wait for a while after each
+        # torch call and would otherwise share the two cores with segloss)
+        time.sleep(1.0)
         r = cli("bench", target, "--shape", ",".join(map(str, shape)), "--threads", T, "--iters", n, "--json")
         o = json.loads(r.stdout)
         spreads.append(o["median_ms"] / max(o["min_ms"], 1e-9))
