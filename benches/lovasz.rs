@@ -22,29 +22,8 @@ use segloss_lovasz::sort::{make_key, sort_keys, SortAlgo};
 use segloss_lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
 use std::time::Duration;
 
-fn lcg(seed: u64) -> impl FnMut() -> f32 {
-    let mut s = seed;
-    move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
-/// W1: logits [8, 1, 512, 512] and binary targets with 30% positives.
-pub fn w1() -> (ArrayD<f32>, ArrayD<f32>) {
-    let mut r = lcg(1);
-    let x = ArrayD::from_shape_simple_fn(IxDyn(&[8, 1, 512, 512]), || (r() - 0.5) * 8.0);
-    let y = ArrayD::from_shape_simple_fn(IxDyn(&[8, 1, 512, 512]), || (r() < 0.3) as u8 as f32);
-    (x, y)
-}
-
-/// W2: logits [4, 21, 256, 256] and integer labels.
-pub fn w2() -> (ArrayD<f32>, ArrayD<i64>) {
-    let mut r = lcg(2);
-    let x = ArrayD::from_shape_simple_fn(IxDyn(&[4, 21, 256, 256]), || (r() - 0.5) * 8.0);
-    let l = ArrayD::from_shape_simple_fn(IxDyn(&[4, 256, 256]), || (r() * 21.0) as i64 % 21);
-    (x, l)
-}
+mod common;
+use common::{lcg, w1, w2};
 
 fn group<'a>(c: &'a mut Criterion, name: &str, elements: usize) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
