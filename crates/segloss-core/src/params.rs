@@ -171,6 +171,9 @@ pub struct KeyInfo {
     pub doc: &'static str,
 }
 
+/// The `mode` key every loss has.
+pub const MODE_KEY: KeyInfo = KeyInfo { key: "mode", default: "inferred", doc: "binary, multiclass or multilabel (as the loss allows)" };
+
 /// One loss of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LossInfo {

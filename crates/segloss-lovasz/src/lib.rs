@@ -515,7 +515,7 @@ impl Loss for LovaszSoftmax {
     }
 }
 
-const MODE: KeyInfo = KeyInfo { key: "mode", default: "inferred", doc: "binary, multiclass or multilabel (as the loss allows)" };
+const MODE: KeyInfo = segloss_core::params::MODE_KEY;
 const IGNORE: KeyInfo = KeyInfo { key: "ignore_index", default: "none", doc: "target value of pixels left out" };
 
 static CATALOGUE: &[LossInfo] = &[

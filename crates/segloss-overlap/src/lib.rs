@@ -532,7 +532,7 @@ impl OverlapLoss {
     }
 }
 
-const MODE: KeyInfo = KeyInfo { key: "mode", default: "inferred", doc: "binary, multiclass or multilabel" };
+const MODE: KeyInfo = segloss_core::params::MODE_KEY;
 const FROM_LOGITS: KeyInfo =
     KeyInfo { key: "from_logits", default: "true", doc: "false: pred holds probabilities (softmax/sigmoid skipped), used unclipped" };
 const SMOOTH: KeyInfo = KeyInfo { key: "smooth", default: "none", doc: "sets smooth_nr and smooth_dr (an error with either)" };

@@ -620,7 +620,7 @@ impl Loss for XentLoss {
     }
 }
 
-const MODE: KeyInfo = KeyInfo { key: "mode", default: "inferred", doc: "binary, multiclass or multilabel" };
+const MODE: KeyInfo = segloss_core::params::MODE_KEY;
 const REDUCTION: KeyInfo =
     KeyInfo { key: "reduction", default: "mean", doc: "mean, sum or none (the per-element map; its sum through Loss)" };
 const FROM_LOGITS: KeyInfo =
