@@ -11,7 +11,7 @@
 //! (same numbers, checked by the printed checksums), so the Python side (the `edt` package,
 //! OpenCV's `distanceTransform`, the per-object scipy construction) times the same inputs:
 //!
-//! splitmix64 stream from `seed`: `state += 0x9E3779B97F4A7C15; z = state;
+//! splitmix64 stream from `seed` (segloss-core's `rng::Rng`): `state += 0x9E3779B97F4A7C15; z = state;
 //! z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9; z = (z ^ z >> 27) * 0x94D049BB133111EB; z ^ z >> 31`.
 //! For each shape `k = 1..=count` in order: one draw per axis for the centre (`next % size`),
 //! then the radius `r = r0 + next % r_span`; every pixel with `sum (x_a - c_a)^2 <= r^2`
@@ -21,31 +21,19 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn};
+use segloss_core::rng::Rng;
 use segloss_distance::{edt, unet_weights_from_instances, EdtOptions, UnetWeightConfig};
 use std::time::Duration;
-
-/// The splitmix64 stream of the module docs.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// Paints `count` balls into an array of `shape` (see the module docs); `value(k)` is the value
 /// of the k-th ball (1-based).
 fn balls<T: Copy + Default>(shape: &[usize], count: usize, r0: u64, r_span: u64, seed: u64, value: impl Fn(usize) -> T) -> ArrayD<T> {
-    let mut rng = SplitMix(seed);
+    let mut rng = Rng::new(seed);
     let mut a = ArrayD::<T>::default(IxDyn(shape));
     let rank = shape.len();
     for k in 1..=count {
-        let c: Vec<i64> = shape.iter().map(|&s| (rng.next() % s as u64) as i64).collect();
-        let r = (r0 + rng.next() % r_span) as i64;
+        let c: Vec<i64> = shape.iter().map(|&s| (rng.next_u64() % s as u64) as i64).collect();
+        let r = (r0 + rng.next_u64() % r_span) as i64;
         let lo: Vec<usize> = (0..rank).map(|ax| (c[ax] - r).max(0) as usize).collect();
         let hi: Vec<usize> = (0..rank).map(|ax| ((c[ax] + r + 1) as usize).min(shape[ax])).collect();
         let v = value(k);

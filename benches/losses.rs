@@ -7,24 +7,23 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn};
-use segloss::xent::driver::Backend;
-use segloss::xent::{BceConfig, CeConfig, FocalConfig, XentLoss};
+use segloss::core::kernel::{with_backend, Backend};
+use segloss::xent::{BceConfig, CeConfig, FocalConfig};
 use segloss::{Batch, Loss};
 use std::time::Duration;
 
 mod common;
 use common::{w1, w2};
 
-fn run(c: &mut Criterion, group: &str, losses: Vec<(&str, XentLoss)>, batch: &Batch<'_>) {
+fn run(c: &mut Criterion, group: &str, losses: Vec<(&str, Box<dyn Loss>)>, batch: &Batch<'_>) {
     let mut g = c.benchmark_group(group);
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(batch.pred.len() as u64));
     let mut grad = ArrayD::<f32>::zeros(IxDyn(batch.pred.shape()));
     for (name, loss) in losses {
         for backend in [Backend::Simd, Backend::Scalar] {
-            let l = loss.clone().with_backend(backend);
             g.bench_function(BenchmarkId::new(name, format!("{backend:?}")), |b| {
-                b.iter(|| l.forward_backward_into(batch, grad.view_mut(), 1.0).unwrap())
+                with_backend(backend, || b.iter(|| loss.forward_backward_into(batch, grad.view_mut(), 1.0).unwrap()))
             });
         }
     }
@@ -34,10 +33,26 @@ fn run(c: &mut Criterion, group: &str, losses: Vec<(&str, XentLoss)>, batch: &Ba
 fn benches(c: &mut Criterion) {
     let (x, y) = w1();
     let b1 = Batch::new(&x, &y);
-    run(c, "W1", vec![("bce", BceConfig::default().build().unwrap()), ("focal", FocalConfig::default().build().unwrap())], &b1);
+    run(
+        c,
+        "W1",
+        vec![
+            ("bce", Box::new(BceConfig::default().build().unwrap()) as Box<dyn Loss>),
+            ("focal", Box::new(FocalConfig::default().build().unwrap()) as Box<dyn Loss>),
+        ],
+        &b1,
+    );
     let (x, l) = w2();
     let b2 = Batch::new(&x, &l);
-    run(c, "W2", vec![("ce", CeConfig::default().build().unwrap()), ("focal", FocalConfig::default().build().unwrap())], &b2);
+    run(
+        c,
+        "W2",
+        vec![
+            ("ce", Box::new(CeConfig::default().build().unwrap()) as Box<dyn Loss>),
+            ("focal", Box::new(FocalConfig::default().build().unwrap()) as Box<dyn Loss>),
+        ],
+        &b2,
+    );
 }
 
 criterion_group!(xent, benches);

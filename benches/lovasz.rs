@@ -17,13 +17,13 @@
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss};
-use segloss_lovasz::kernels::Backend;
+use segloss_core::kernel::{with_backend, Backend};
 use segloss_lovasz::sort::{make_key, sort_keys, SortAlgo};
 use segloss_lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
 use std::time::Duration;
 
 mod common;
-use common::{lcg, w1, w2};
+use common::{uniform, w1, w2};
 
 fn group<'a>(c: &'a mut Criterion, name: &str, elements: usize) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
@@ -50,9 +50,9 @@ fn losses(c: &mut Criterion) {
     let mut grad = ArrayD::<f32>::zeros(IxDyn(x.shape()));
     let mut g = group(c, "W2", x.len());
     for (backend, algo) in [(Backend::Simd, SortAlgo::Radix), (Backend::Scalar, SortAlgo::Radix), (Backend::Simd, SortAlgo::Unstable)] {
-        let loss = LovaszSoftmaxConfig::default().build().unwrap().with_backend(backend).with_sort(algo);
+        let loss = LovaszSoftmaxConfig::default().build().unwrap().with_sort(algo);
         g.bench_function(BenchmarkId::new("lovasz_softmax", format!("{backend:?}-{algo:?}")), |b| {
-            b.iter(|| loss.forward_backward_into(&b2, grad.view_mut(), 1.0).unwrap())
+            with_backend(backend, || b.iter(|| loss.forward_backward_into(&b2, grad.view_mut(), 1.0).unwrap()))
         });
     }
     g.finish();
@@ -60,7 +60,7 @@ fn losses(c: &mut Criterion) {
 
 fn sorts(c: &mut Criterion) {
     for (label, n) in [("64K", 1usize << 16), ("1M", 1 << 20), ("4M", 1 << 22)] {
-        let mut r = lcg(n as u64);
+        let mut r = uniform(n as u64);
         let keys: Vec<u64> = (0..n).map(|i| make_key(r() * 4.0 - 1.0, i as u32)).collect();
         let mut g = group(c, &format!("sort/{label}"), n);
         for algo in [SortAlgo::Radix, SortAlgo::Unstable] {

@@ -20,9 +20,9 @@
 pub mod registry;
 pub mod spec;
 
-pub use registry::{catalogue, info};
+pub use registry::{catalogue, info, registry};
 pub use segloss_core as core;
-pub use segloss_core::{Batch, Layout, Loss, LossError, LossInfo, Mode, Reduction, Result, Target};
+pub use segloss_core::{Batch, Layout, Loss, LossConfig, LossDecl, LossError, Mode, Reduction, Result, Target};
 pub use segloss_distance as distance;
 pub use segloss_lovasz as lovasz;
 pub use segloss_overlap as overlap;

@@ -1,48 +1,51 @@
-//! The catalogue: every loss of every family, found by name.
+//! The registry: every loss of every family, found by name. It is the only door: the spec
+//! parser, the CLI, the demo, the ONNX exporter, the docs and the tests ask it which losses
+//! exist, which modes each accepts, whether it takes a weight, and its keys and defaults.
 //!
-//! A family crate exposes `catalogue() -> &'static [LossInfo]` and
-//! `build(name, &mut Params) -> Option<Result<Box<dyn Loss>>>` (`None` when the name is not its
-//! own); plugging a family in is one line in [`FAMILIES`].
+//! Each family crate lists its losses in one constant (`segloss_xent::LOSSES`, ...), one line per
+//! loss; plugging a family in is one line in [`FAMILIES`].
 
-use segloss_core::{Loss, LossError, LossInfo, Params, Result};
+use segloss_core::spec::Registry;
+use segloss_core::LossDecl;
+use std::sync::LazyLock;
 
-/// A family's builder: `None` when the name is not its own.
-pub type BuildFn = fn(&str, &mut Params) -> Option<Result<Box<dyn Loss>>>;
+/// Every family's losses, in catalogue order.
+pub const FAMILIES: &[&[LossDecl]] = &[segloss_xent::LOSSES, segloss_overlap::LOSSES, segloss_lovasz::LOSSES];
 
-/// A family of losses.
-pub struct Family {
-    /// Its crate name.
-    pub name: &'static str,
-    /// Its losses.
-    pub catalogue: fn() -> &'static [LossInfo],
-    /// Its builder.
-    pub build: BuildFn,
+static ALL: LazyLock<Vec<LossDecl>> = LazyLock::new(|| FAMILIES.iter().flat_map(|f| f.iter().copied()).collect());
+
+/// The registry of every loss.
+pub fn registry() -> Registry<'static> {
+    Registry::new(&ALL)
 }
 
-/// Every family, in catalogue order.
-pub const FAMILIES: &[Family] = &[
-    Family { name: "segloss-xent", catalogue: segloss_xent::catalogue, build: segloss_xent::build },
-    Family { name: "segloss-overlap", catalogue: segloss_overlap::catalogue, build: segloss_overlap::build },
-    Family { name: "segloss-lovasz", catalogue: segloss_lovasz::catalogue, build: segloss_lovasz::build },
-];
-
-/// Every loss of the catalogue.
-pub fn catalogue() -> Vec<&'static LossInfo> {
-    FAMILIES.iter().flat_map(|f| (f.catalogue)().iter()).collect()
+/// Every loss of the catalogue, in order.
+pub fn catalogue() -> &'static [LossDecl] {
+    &ALL
 }
 
 /// Looks a loss up by name.
-pub fn info(name: &str) -> Option<&'static LossInfo> {
-    catalogue().into_iter().find(|i| i.name == name)
+pub fn info(name: &str) -> Option<&'static LossDecl> {
+    registry().get(name)
 }
 
-/// Builds the loss `name` from its parameters.
-pub fn build(name: &str, params: &mut Params) -> Result<Box<dyn Loss>> {
-    for f in FAMILIES {
-        if let Some(r) = (f.build)(name, params) {
-            return r;
-        }
+/// The Markdown key table of a loss, as `docs/LOSSES.md` shows it between the markers
+/// `<!-- registry:NAME -->` and `<!-- /registry -->` (a test keeps the two equal).
+pub fn key_table(decl: &LossDecl) -> String {
+    use segloss_core::WeightUse;
+    let modes: Vec<&str> = decl.modes.iter().map(|m| m.name()).collect();
+    let weight = match decl.weight {
+        WeightUse::None => "no `weight` input",
+        WeightUse::Optional => "optional `weight` input",
+        WeightUse::Required => "`weight` input required",
+    };
+    let mut s = format!("Modes: {}; {weight}. Rust: `{}` in `{}`.\n\n", modes.join(", "), decl.name, decl.family);
+    s += "| key | default | meaning |\n|---|---|---|\n";
+    for k in decl.keys() {
+        s += &format!("| `{}` | `{}` | {} |\n", k.key, k.default, k.doc.replace('|', "\\|"));
     }
-    let names: Vec<&str> = catalogue().iter().map(|i| i.name).collect();
-    Err(LossError::config("name", name, format!("unknown loss (known: {})", names.join(", "))))
+    for a in decl.aliases {
+        s += &format!("| `{}` | | old name of `{}`, still accepted; prints as `{}` |\n", a.old, a.new, a.new);
+    }
+    s
 }

@@ -1,4 +1,5 @@
-//! `LossSpec`: the text form of a loss or a weighted sum of losses (`LOSSES.md`, "Spec strings").
+//! `LossSpec`: the text form of a loss or a weighted sum of losses (`docs/LOSSES.md`, "Spec
+//! strings"), parsed and built through the [registry](crate::registry).
 //!
 //! ```text
 //! name[:key=value[,key=value]...]          focal:gamma=2,alpha=0.25
@@ -7,53 +8,25 @@
 //! ```
 //! Numbers are plain decimals or exponents without a sign after `e` (`+` separates terms).
 //! Parsing also validates every name, key and value by building the loss, so an accepted spec
-//! always builds. Printing gives a string that parses to the same spec.
+//! always builds. Old key names (`per_image=true`) are accepted and replaced by their new ones
+//! (`reduce=image`); printing gives a string that parses to the same spec.
 
-use crate::registry;
-use segloss_core::params::fmt_num;
-use segloss_core::{Batch, Loss, LossError, Params, Result, Value};
+use crate::registry::registry;
+use segloss_core::spec::print_terms;
+pub use segloss_core::spec::{Combination, Term};
+use segloss_core::{LossDecl, LossError, Result};
 use std::fmt;
-
-/// One weighted term of a spec.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Term {
-    /// The weight (1 when not written).
-    pub weight: f64,
-    /// The loss name.
-    pub name: String,
-    /// The parameters, in the order written.
-    pub params: Vec<(String, Value)>,
-}
 
 /// A parsed, validated spec: one loss or a weighted sum of losses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LossSpec {
-    /// The terms.
+    /// The terms, with canonical keys.
     pub terms: Vec<Term>,
-}
-
-impl fmt::Display for Term {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.weight != 1.0 {
-            write!(f, "{}*", fmt_num(self.weight))?;
-        }
-        f.write_str(&self.name)?;
-        for (i, (k, v)) in self.params.iter().enumerate() {
-            write!(f, "{}{k}={v}", if i == 0 { ":" } else { "," })?;
-        }
-        Ok(())
-    }
 }
 
 impl fmt::Display for LossSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, t) in self.terms.iter().enumerate() {
-            if i > 0 {
-                f.write_str("+")?;
-            }
-            write!(f, "{t}")?;
-        }
-        Ok(())
+        f.write_str(&print_terms(&self.terms))
     }
 }
 
@@ -64,161 +37,10 @@ impl std::str::FromStr for LossSpec {
     }
 }
 
-struct Parser<'s> {
-    src: &'s str,
-    pos: usize,
-}
-
-impl<'s> Parser<'s> {
-    fn err(&self, reason: impl Into<String>) -> LossError {
-        LossError::Parse { spec: self.src.to_string(), position: self.pos, reason: reason.into() }
-    }
-    fn peek(&self) -> Option<u8> {
-        self.src.as_bytes().get(self.pos).copied()
-    }
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(|c| c == b' ' || c == b'\t') {
-            self.pos += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) -> bool {
-        self.skip_ws();
-        if self.peek() == Some(c) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-    fn ident(&mut self) -> Option<&'s str> {
-        self.skip_ws();
-        let start = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
-            self.pos += 1;
-        }
-        (self.pos > start && !self.src.as_bytes()[start].is_ascii_digit()).then(|| &self.src[start..self.pos])
-    }
-    /// A number: `-?digits[.digits][e[-]digits]` (also `.5`).
-    fn number(&mut self) -> Option<f64> {
-        self.skip_ws();
-        let b = self.src.as_bytes();
-        let start = self.pos;
-        let mut p = self.pos;
-        if b.get(p) == Some(&b'-') {
-            p += 1;
-        }
-        let digits = |p: &mut usize| {
-            let s = *p;
-            while b.get(*p).is_some_and(|c| c.is_ascii_digit()) {
-                *p += 1;
-            }
-            *p > s
-        };
-        let int = digits(&mut p);
-        let mut frac = false;
-        if b.get(p) == Some(&b'.') {
-            p += 1;
-            frac = digits(&mut p);
-        }
-        if !int && !frac {
-            return None;
-        }
-        if matches!(b.get(p), Some(b'e') | Some(b'E')) {
-            let mut q = p + 1;
-            if b.get(q) == Some(&b'-') {
-                q += 1;
-            }
-            if digits(&mut q) {
-                p = q;
-            } else {
-                return None;
-            }
-        }
-        let x: f64 = self.src[start..p].parse().ok()?;
-        self.pos = p;
-        Some(x)
-    }
-    fn value(&mut self) -> Result<Value> {
-        self.skip_ws();
-        if self.eat(b'[') {
-            let mut v = Vec::new();
-            if !self.eat(b']') {
-                loop {
-                    let x = self.number().ok_or_else(|| self.err("expected a number in the list"))?;
-                    v.push(x);
-                    if self.eat(b']') {
-                        break;
-                    }
-                    if !self.eat(b',') {
-                        return Err(self.err("expected `,` or `]` in the list"));
-                    }
-                }
-            }
-            return Ok(Value::List(v));
-        }
-        if let Some(x) = self.number() {
-            if !x.is_finite() {
-                return Err(self.err("number out of range"));
-            }
-            return Ok(Value::Num(x));
-        }
-        match self.ident() {
-            Some("true") => Ok(Value::Bool(true)),
-            Some("false") => Ok(Value::Bool(false)),
-            Some(w) => Ok(Value::Word(w.to_string())),
-            None => Err(self.err("expected a value (a number, true/false, a word or a [list])")),
-        }
-    }
-    fn term(&mut self) -> Result<Term> {
-        let save = self.pos;
-        let mut weight = 1.0;
-        if let Some(w) = self.number() {
-            if self.eat(b'*') {
-                if !(w.is_finite()) {
-                    return Err(self.err("the weight must be finite"));
-                }
-                weight = w;
-            } else {
-                self.pos = save;
-            }
-        }
-        let name = self.ident().ok_or_else(|| self.err("expected a loss name"))?.to_string();
-        let mut params = Vec::new();
-        if self.eat(b':') {
-            loop {
-                let key = self.ident().ok_or_else(|| self.err("expected a key"))?.to_string();
-                if !self.eat(b'=') {
-                    return Err(self.err(format!("expected `=` after the key `{key}`")));
-                }
-                let v = self.value()?;
-                if params.iter().any(|(k, _): &(String, Value)| *k == key) {
-                    return Err(LossError::config(&key, &v, format!("the key `{key}` is given twice")));
-                }
-                params.push((key, v));
-                if !self.eat(b',') {
-                    break;
-                }
-            }
-        }
-        Ok(Term { weight, name, params })
-    }
-}
-
 impl LossSpec {
     /// Parses and validates a spec string.
     pub fn parse(src: &str) -> Result<LossSpec> {
-        let mut p = Parser { src, pos: 0 };
-        let mut terms = vec![p.term()?];
-        while p.eat(b'+') {
-            terms.push(p.term()?);
-        }
-        p.skip_ws();
-        if p.pos != src.len() {
-            return Err(p.err("unexpected character"));
-        }
-        let spec = LossSpec { terms };
-        spec.build()?;
-        Ok(spec)
+        Ok(LossSpec { terms: registry().parse(src)? })
     }
 
     /// A spec of a single loss with no keys.
@@ -228,60 +50,11 @@ impl LossSpec {
 
     /// Builds the loss (a [`Combination`] of its terms).
     pub fn build(&self) -> Result<Combination> {
-        let mut terms = Vec::with_capacity(self.terms.len());
-        for t in &self.terms {
-            let mut params = Params::new(&t.name, t.params.iter().cloned())?;
-            let loss = registry::build(&t.name, &mut params)?;
-            terms.push((t.weight as f32, loss));
-        }
-        Ok(Combination { spec: self.to_string(), terms })
-    }
-}
-
-/// A weighted sum of losses: the weighted sum of their values and of their gradients.
-#[derive(Debug)]
-pub struct Combination {
-    spec: String,
-    terms: Vec<(f32, Box<dyn Loss>)>,
-}
-
-impl Combination {
-    /// The spec this was built from.
-    pub fn spec(&self) -> &str {
-        &self.spec
+        registry().build(&self.terms)
     }
 
-    /// The weighted terms.
-    pub fn terms(&self) -> impl Iterator<Item = (f32, &dyn Loss)> {
-        self.terms.iter().map(|(w, l)| (*w, l.as_ref()))
-    }
-}
-
-impl Loss for Combination {
-    fn name(&self) -> &'static str {
-        match self.terms.as_slice() {
-            [(_, l)] => l.name(),
-            _ => "combination",
-        }
-    }
-
-    /// A single term writes straight into `grad`; further terms go through one temporary buffer.
-    fn eval_slice(&self, batch: &Batch<'_>, mut grad: Option<&mut [f32]>, upstream: f32) -> Result<f32> {
-        let mut total = 0.0f64;
-        let mut tmp: Vec<f32> = Vec::new();
-        for (i, (w, loss)) in self.terms.iter().enumerate() {
-            let v = match grad.as_deref_mut() {
-                None => loss.eval_slice(batch, None, 0.0)?,
-                Some(g) if i == 0 => loss.eval_slice(batch, Some(g), upstream * w)?,
-                Some(g) => {
-                    tmp.resize(g.len(), 0.0);
-                    let v = loss.eval_slice(batch, Some(&mut tmp), upstream * w)?;
-                    g.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
-                    v
-                }
-            };
-            total += *w as f64 * v as f64;
-        }
-        Ok(total as f32)
+    /// The registry entry of each term, in order.
+    pub fn decls(&self) -> Result<Vec<&'static LossDecl>> {
+        self.terms.iter().map(|t| registry().find(&t.name)).collect()
     }
 }

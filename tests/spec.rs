@@ -115,12 +115,40 @@ fn the_catalogue_lists_every_family_loss_with_its_keys() {
     for n in ["bce", "wce", "balanced_ce", "focal", "distance_bce", "ce"] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
         let info = segloss::info(n).unwrap();
-        assert!(info.keys.iter().any(|k| k.key == "mode"), "{n}");
-        // every key of the catalogue is accepted by the builder
-        for k in info.keys {
+        assert!(info.keys().iter().any(|k| k.key == "mode"), "{n}");
+        for k in info.keys() {
             assert!(!k.doc.is_empty() && !k.default.is_empty(), "{n}.{}", k.key);
         }
     }
+}
+
+#[test]
+fn every_key_at_its_default_builds_and_prints_back() {
+    // each key given at its default parses, prints as given, and builds the default loss
+    for d in segloss::catalogue() {
+        for k in d.keys().iter().filter(|k| k.key != "mode" && k.default != "required") {
+            // wce's beta has no default: give it
+            let req: String = d.keys().iter().filter(|r| r.default == "required").map(|r| format!(",{}=2", r.key)).collect();
+            let spec = format!("{}:{}={}{req}", d.name, k.key, k.value);
+            let s = LossSpec::parse(&spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+            assert_eq!(s.to_string(), spec);
+        }
+    }
+}
+
+#[test]
+fn old_key_names_parse_and_print_as_the_new_ones() {
+    for d in segloss::catalogue() {
+        for a in d.aliases {
+            let k = d.key(a.new).unwrap_or_else(|| panic!("{}: alias {} names no key {}", d.name, a.old, a.new));
+            let _ = k;
+        }
+    }
+    let s = LossSpec::parse("lovasz_hinge:per_image=false+0.5*lovasz_softmax:per_image=true").unwrap();
+    assert_eq!(s.to_string(), "lovasz_hinge:reduce=batch+0.5*lovasz_softmax:reduce=image");
+    assert_eq!(s, LossSpec::parse(&s.to_string()).unwrap());
+    expect_err("lovasz_hinge:per_image=true,reduce=image", "given twice");
+    expect_err("lovasz_hinge:per_image=2", "per_image");
 }
 
 #[test]

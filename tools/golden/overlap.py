@@ -219,6 +219,42 @@ add("smp_multilabel_log", "dice", {"reduce": "batch", "smooth": "0", "log": "tru
     "smp.losses.DiceLoss('multilabel', smooth=0, log_loss=True)(pred, target)",
     smp.losses.DiceLoss("multilabel", smooth=0.0, log_loss=True), p, t)
 
+# --- log-cosh Dice (Jadon 2020): log(cosh(L)), L the Dice loss -----------------------------------
+def log_cosh(loss):
+    """log(cosh(loss(x, t))), as Jadon applies it to the final Dice scalar."""
+    return lambda x, t: torch.log(torch.cosh(loss(x, t)))
+
+
+def jadon_log_cosh_dice_loss(y_pred, y_true):
+    """Jadon's `log_cosh_dice_loss(y_true, y_pred)` (loss-functions repository), in torch."""
+    smooth = 1.0
+    y_true_f = torch.flatten(y_true)
+    y_pred_f = torch.flatten(y_pred)
+    intersection = torch.sum(y_true_f * y_pred_f)
+    score = (2.0 * intersection + smooth) / (torch.sum(y_true_f) + torch.sum(y_pred_f) + smooth)
+    x = 1 - score
+    return torch.log((torch.exp(x) + torch.exp(-x)) / 2.0)
+
+
+p = logits((2, 1, 8, 8)); t = binary((2, 1, 8, 8))
+add("log_cosh_dice_binary", "log_cosh_dice", {}, "log(cosh(DiceLoss(sigmoid=True)(pred, target)))",
+    log_cosh(DiceLoss(sigmoid=True)), p, t)
+
+p = logits((2, 3, 7, 7)); t = labels((2, 1, 7, 7), 3); t[rng.random(t.shape) < 0.25] = 255
+add("log_cosh_dice_ignored_pixels", "log_cosh_dice", {"ignore_index": "255"},
+    "log(cosh(DiceLoss(softmax=True, to_onehot_y=True, ignore_index=255)(pred, target)))",
+    log_cosh(DiceLoss(softmax=True, to_onehot_y=True, ignore_index=255)), p, t)
+
+p = logits((2, 3, 4, 5, 6)); t = soft((2, 3, 4, 5, 6))
+add("log_cosh_dice_3d_multilabel_soft_batch_squared", "log_cosh_dice", {"reduce": "batch", "squared": "true"},
+    "log(cosh(DiceLoss(sigmoid=True, batch=True, squared_pred=True)(pred, target)))",
+    log_cosh(DiceLoss(sigmoid=True, batch=True, squared_pred=True)), p, t)
+
+p = f32(rng.random((3, 1, 6, 6))); t = binary((3, 1, 6, 6))
+add("log_cosh_dice_jadon", "log_cosh_dice", {"reduce": "batch", "smooth": "1", "from_logits": "false"},
+    "log_cosh_dice_loss(target, probs)  # Jadon's code: log((exp(x) + exp(-x)) / 2), x = 1 - (2 I + 1)/(G + P + 1) over the batch",
+    jadon_log_cosh_dice_loss, p, t)
+
 meta = {
     "generator": "tools/golden/overlap.py",
     "versions": {"python": sys.version.split()[0], "torch": torch.__version__, "monai": monai.__version__,

@@ -1,5 +1,5 @@
 //! Inputs: the prediction, the target (float or integer labels), an optional per-pixel weight,
-//! and the shape and mode rules of `LOSSES.md`.
+//! and the shape and mode rules of `docs/LOSSES.md`.
 
 use crate::error::{fmt_shape, unravel, LossError, Result};
 use crate::reduce::tree_reduce;
@@ -367,7 +367,7 @@ fn mismatch(what: &str, pred: &[usize], target: &[usize]) -> LossError {
     }
 }
 
-/// Resolves the mode and layout of a batch by the rules of `LOSSES.md`.
+/// Resolves the mode and layout of a batch by the rules of `docs/LOSSES.md`.
 ///
 /// `requested` is the loss's `mode` key, if given. Integer binary targets must be 0 or 1 (checked
 /// here); multiclass labels are checked by the loss (it knows `ignore_index`).

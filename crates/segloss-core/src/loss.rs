@@ -18,6 +18,12 @@ pub trait Loss: Send + Sync + fmt::Debug {
     /// receives `upstream * d loss / d pred`, every element written.
     fn eval_slice(&self, batch: &Batch<'_>, grad: Option<&mut [f32]>, upstream: f32) -> Result<f32>;
 
+    /// The validated typed config the loss was built from (`FocalConfig`, ...), for consumers
+    /// such as the ONNX exporter that downcast it; `None` for losses without one (combinations).
+    fn config(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// The loss value.
     fn forward(&self, batch: &Batch<'_>) -> Result<f32> {
         self.eval_slice(batch, None, 1.0)
@@ -58,6 +64,9 @@ impl<L: Loss + ?Sized> Loss for Box<L> {
     }
     fn eval_slice(&self, batch: &Batch<'_>, grad: Option<&mut [f32]>, upstream: f32) -> Result<f32> {
         (**self).eval_slice(batch, grad, upstream)
+    }
+    fn config(&self) -> Option<&dyn std::any::Any> {
+        (**self).config()
     }
 }
 

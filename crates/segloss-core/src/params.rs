@@ -76,6 +76,11 @@ impl Params {
         self.entries.iter().any(|(k, _, _)| k == key)
     }
 
+    /// Takes the value of `key`, marking it used.
+    pub fn take_value(&mut self, key: &str) -> Option<Value> {
+        self.take(key)
+    }
+
     fn take(&mut self, key: &str) -> Option<Value> {
         self.entries.iter_mut().find(|(k, _, _)| k == key).map(|(_, v, used)| {
             *used = true;
@@ -150,6 +155,9 @@ impl Params {
 
     /// Errors on the first key no getter consumed (an unknown key for this loss).
     pub fn finish(&self, known: &[KeyInfo]) -> Result<()> {
+        if self.entries.iter().all(|(_, _, used)| *used) {
+            return Ok(());
+        }
         match self.entries.iter().find(|(_, _, used)| !used) {
             None => Ok(()),
             Some((k, v, _)) => {
@@ -160,31 +168,42 @@ impl Params {
     }
 }
 
-/// One key of a loss in the catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One key of a loss in the registry, generated from the loss's declaration.
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyInfo {
     /// The key.
     pub key: &'static str,
-    /// Its default, as text (`required` when there is none).
-    pub default: &'static str,
-    /// What it does.
-    pub doc: &'static str,
+    /// Its default, as text (`required` when there is none, `inferred` for `mode`).
+    pub default: String,
+    /// Its default as a spec value.
+    pub value: Value,
+    /// What it does (its doc line in the declaration).
+    pub doc: String,
+    /// Values worth testing besides the default (words, booleans; see `KeyValue::examples`).
+    pub examples: Vec<Value>,
 }
 
-/// The `mode` key every loss has.
-pub const MODE_KEY: KeyInfo = KeyInfo { key: "mode", default: "inferred", doc: "binary, multiclass or multilabel (as the loss allows)" };
+/// The `mode` key every loss has, listing the modes `modes` it accepts.
+pub fn mode_key(modes: &[Mode]) -> KeyInfo {
+    let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
+    KeyInfo {
+        key: "mode",
+        default: "inferred".into(),
+        value: Value::Word("inferred".into()),
+        doc: format!("{} (inferred from the shapes when not given)", names.join(", ")),
+        examples: Vec::new(),
+    }
+}
 
-/// One loss of the catalogue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LossInfo {
-    /// The loss name.
-    pub name: &'static str,
-    /// The crate that implements it.
-    pub family: &'static str,
-    /// Its keys.
-    pub keys: &'static [KeyInfo],
-    /// A one-line formula.
-    pub formula: &'static str,
+/// Errors when `mode` is given and is not one of the loss's `modes`.
+pub fn check_mode(loss: &str, mode: Option<Mode>, modes: &[Mode]) -> Result<()> {
+    match mode {
+        Some(m) if !modes.contains(&m) => {
+            let names: Vec<&str> = modes.iter().map(|m| m.name()).collect();
+            Err(LossError::config("mode", m, format!("`{loss}` supports mode {} only", names.join(", "))))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks a number against a predicate, naming key and value on failure.

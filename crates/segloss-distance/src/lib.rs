@@ -2,7 +2,7 @@
 //!
 //! The maps that `distance_bce` (its `d` is [`edt`] of the mask) and the per-pixel `weight`
 //! input of the losses (the U-Net maps of [`unet_weights_from_instances`] and
-//! [`unet_weights_from_mask`]) consume, as defined in `LOSSES.md`, section "Distance transforms
+//! [`unet_weights_from_mask`]) consume, as defined in `docs/LOSSES.md`, section "Distance transforms
 //! and weight maps":
 //!
 //! - [`edt`]: the exact Euclidean distance transform of 2D and 3D masks, with per-axis spacing and

@@ -35,7 +35,7 @@ pub enum ClassWeights {
     Fixed(f32, f32),
 }
 
-/// Configuration of the U-Net weight map (`LOSSES.md`, `unet_weights`).
+/// Configuration of the U-Net weight map (`docs/LOSSES.md`, `unet_weights`).
 ///
 /// Defaults (Ronneberger et al. 2015): `w0 = 10`, `sigma = 5` pixels, balanced class weights,
 /// connectivity 4 in 2D and 6 in 3D (used only by [`unet_weights_from_mask`]).

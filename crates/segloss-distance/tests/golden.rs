@@ -9,7 +9,7 @@ use serde_json::Value;
 /// With spacing, scipy and segloss may pick different nearest zeros at exact ties, whose f64 sums
 /// differ in the last bits (see `SPACING_ULPS` in tests/edt.rs).
 const SPACING_ULPS: u32 = 2;
-/// The U-Net contract (LOSSES.md): 1e-3 absolute.
+/// The U-Net contract (docs/LOSSES.md): 1e-3 absolute.
 const UNET_TOL: f64 = 1e-3;
 
 /// (case, the Python line that produced its expected output).

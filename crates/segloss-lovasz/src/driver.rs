@@ -20,10 +20,12 @@
 //! and from logits without a gradient buffer it keeps the probabilities (4 bytes per element; with
 //! a gradient buffer they live in it).
 
-use crate::kernels::{scalar, simd, Backend};
+use crate::kernels::{scalar, simd};
 use crate::sort::{desc_bits_positive, key_payload, positive_error_of_bits, sort_keys_vec, SortAlgo};
 use segloss_core::input::Labels;
+use segloss_core::kernel::Backend;
 use segloss_core::reduce::{par_for, tree_reduce, tree_sum, SharedMut};
+use segloss_core::{Batch, LossError, Result};
 
 /// Largest local pixel index of one problem (the local index takes 31 bits of the key).
 pub const MAX_PROBLEM: usize = (1 << 31) - 1;
@@ -106,6 +108,24 @@ pub fn local_shift(s: usize) -> u32 {
 pub fn fits(segments: usize, s: usize) -> bool {
     let sh = local_shift(s);
     sh <= 31 && segments <= (MAX_PROBLEM + 1) >> sh
+}
+
+/// Why both losses reject a `weight` tensor (the reason of their `Unsupported` error).
+pub const REJECT_WEIGHT: &str = "the Lovász losses are not per-pixel sums";
+
+/// Errors unless a problem of `segments` segments of `s` pixels fits the 31-bit local index
+/// ([`fits`]); the message names the loss `name` and suggests `reduce=image`.
+pub fn check_problem(name: &str, segments: usize, s: usize, batch: &Batch<'_>) -> Result<()> {
+    if !fits(segments, s) {
+        return Err(LossError::InvalidShape {
+            name: "pred",
+            shape: batch.pred.shape().to_vec(),
+            reason: format!(
+                "{name} indexes the pixels of one problem in 31 bits: {segments} image(s) of {s} pixels (rounded up to a power of two) do not fit (try reduce=image)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Integer label types read by the softmax problems.

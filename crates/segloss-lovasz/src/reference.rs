@@ -1,4 +1,4 @@
-//! Reference implementations, written from the definitions of `LOSSES.md` and Berman et al.
+//! Reference implementations, written from the definitions of `docs/LOSSES.md` and Berman et al.
 //! (2018) Alg. 1 the way the reference code (bermanmaxim/LovaszSoftmax) states them: a comparator
 //! sort, `g` as the first differences of the Jaccard loss along the sorted labels, the gradient
 //! by the chain rule with `g` constant. Generic over `num_traits::Float`, so tests run them in

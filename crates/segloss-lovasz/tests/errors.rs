@@ -1,8 +1,9 @@
 //! Bad input gets a `LossError`, one test per case; build-time errors name key and value.
 
 use ndarray::{ArrayD, IxDyn};
-use segloss_core::{Batch, Loss, LossError, Mode, Params, Value};
-use segloss_lovasz::{Classes, LovaszHingeConfig, LovaszSoftmaxConfig};
+use segloss_core::spec::print_terms;
+use segloss_core::{Batch, Classes, Loss, LossError, Mode, Reduce, Registry, Value};
+use segloss_lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
 
 fn a<T: Clone>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(shape), v).unwrap()
@@ -16,9 +17,12 @@ fn softmax() -> segloss_lovasz::LovaszSoftmax {
     LovaszSoftmaxConfig::default().build().unwrap()
 }
 
+fn registry() -> Registry<'static> {
+    Registry::new(segloss_lovasz::LOSSES)
+}
+
 fn build(name: &str, pairs: &[(&str, Value)]) -> Result<Box<dyn Loss>, LossError> {
-    let mut p = Params::new(name, pairs.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap();
-    segloss_lovasz::build(name, &mut p).expect("our name")
+    registry().build_one(name, pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
 #[test]
@@ -178,22 +182,73 @@ fn build_errors_name_key_and_value() {
     bad("lovasz_softmax", &[("classes", Value::Word("some".into()))], "classes");
     bad("lovasz_softmax", &[("from_logits", Value::Word("yes".into()))], "from_logits");
     bad("lovasz_softmax", &[("reduction", Value::Word("sum".into()))], "reduction");
-    assert!(segloss_lovasz::build("dice", &mut Params::default()).is_none());
+    assert!(registry().get("dice").is_none());
     assert!(LovaszSoftmaxConfig { mode: Some(Mode::Multilabel), ..Default::default() }.build().is_err());
     assert!(LovaszHingeConfig { mode: Some(Mode::Multiclass), ..Default::default() }.build().is_err());
     // the defaults through the spec keys
     let l = build("lovasz_softmax", &[("classes", Value::Word("all".into())), ("per_image", Value::Bool(true))]).unwrap();
     assert_eq!(l.name(), "lovasz_softmax");
     assert_eq!(LovaszSoftmaxConfig::default().classes, Classes::Present);
-    assert!(LovaszHingeConfig::default().per_image);
+    assert_eq!(LovaszHingeConfig::default().reduce, Reduce::Image);
+    assert_eq!(LovaszSoftmaxConfig::default().reduce, Reduce::Batch);
 }
 
 #[test]
 fn catalogue_lists_both_losses() {
-    let names: Vec<&str> = segloss_lovasz::catalogue().iter().map(|i| i.name).collect();
+    let names: Vec<&str> = registry().decls().iter().map(|d| d.name).collect();
     assert_eq!(names, vec!["lovasz_hinge", "lovasz_softmax"]);
-    for info in segloss_lovasz::catalogue() {
-        assert!(info.keys.iter().any(|k| k.key == "mode"));
-        assert!(info.keys.iter().any(|k| k.key == "ignore_index"));
+    for decl in registry().decls() {
+        assert!(decl.keys().iter().any(|k| k.key == "mode"));
+        assert!(decl.keys().iter().any(|k| k.key == "ignore_index"));
+        assert!(decl.keys().iter().any(|k| k.key == "reduce"));
+        assert!(decl.key("per_image").is_none(), "per_image is an alias, not a key");
     }
+}
+
+/// `per_image` is the old name of `reduce`: it parses as `reduce=image|batch` and prints as it.
+#[test]
+fn per_image_is_an_alias_of_reduce() {
+    let r = registry();
+    for (src, printed) in [
+        ("lovasz_hinge:per_image=true", "lovasz_hinge:reduce=image"),
+        ("lovasz_hinge:per_image=false", "lovasz_hinge:reduce=batch"),
+        ("lovasz_softmax:per_image=true", "lovasz_softmax:reduce=image"),
+        ("lovasz_softmax:classes=all,per_image=false", "lovasz_softmax:classes=all,reduce=batch"),
+        ("lovasz_hinge:reduce=image", "lovasz_hinge:reduce=image"),
+    ] {
+        let terms = r.parse(src).unwrap_or_else(|e| panic!("{src}: {e}"));
+        assert_eq!(print_terms(&terms), printed, "{src}");
+        // the printed spec parses to the same terms
+        assert_eq!(r.parse(printed).unwrap(), terms, "{src}");
+    }
+    // the built config holds the new key
+    let l = r.build_str("lovasz_hinge:per_image=false").unwrap();
+    let (_, term) = l.terms().next().unwrap();
+    let config = term.config().unwrap().downcast_ref::<LovaszHingeConfig>().unwrap();
+    assert_eq!(config.reduce, Reduce::Batch);
+    let l = r.build_str("lovasz_softmax:per_image=true").unwrap();
+    let (_, term) = l.terms().next().unwrap();
+    let config = term.config().unwrap().downcast_ref::<LovaszSoftmaxConfig>().unwrap();
+    assert_eq!(config.reduce, Reduce::Image);
+    assert_eq!(LovaszSoftmaxConfig { reduce: Reduce::Image, ..Default::default() }.to_spec(), "lovasz_softmax:reduce=image");
+}
+
+#[test]
+fn per_image_and_reduce_together_is_an_error_naming_the_key() {
+    let r = registry();
+    for src in [
+        "lovasz_hinge:per_image=true,reduce=image",
+        "lovasz_hinge:reduce=batch,per_image=true",
+        "lovasz_softmax:per_image=false,reduce=image",
+    ] {
+        match r.parse(src) {
+            Err(LossError::InvalidConfig { key, reason, .. }) => {
+                assert_eq!(key, "reduce", "{src}");
+                assert!(reason.contains("per_image"), "{src}: {reason}");
+            }
+            other => panic!("{src}: expected InvalidConfig on reduce, got {other:?}"),
+        }
+    }
+    let both = vec![("per_image".to_string(), Value::Bool(true)), ("reduce".to_string(), Value::Word("image".into()))];
+    assert!(matches!(r.build_one("lovasz_hinge", both), Err(LossError::InvalidConfig { key, .. }) if key == "reduce"));
 }

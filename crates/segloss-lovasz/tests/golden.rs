@@ -1,14 +1,15 @@
 //! Golden values from `tools/golden/lovasz.py`: the reference algorithm of
 //! bermanmaxim/LovaszSoftmax re-stated in float64 PyTorch (autograd gradients), checked there
 //! against segmentation_models_pytorch 0.6 `LovaszLoss` where it applies (binary, multiclass with
-//! `classes='present'`, two or more spatial axes). Every loss is built through
-//! `segloss_lovasz::build(name, &mut Params)`.
+//! `classes='present'`, two or more spatial axes). Every loss is built through the family's
+//! registry (`Registry::new(segloss_lovasz::LOSSES)`) from the fixture's spec keys (`per_image`
+//! there is the old name of `reduce`, so the alias is exercised too).
 //!
 //! Tolerances (inputs are tie-free float32 values): value `|v - ref| <= 1e-5 |ref| + 1e-7`,
 //! gradient `max |g - ref| <= 1e-4 max |ref|`.
 
 use ndarray::{ArrayD, IxDyn};
-use segloss_core::{Batch, Params, Value};
+use segloss_core::{Batch, Registry, Value};
 use serde_json::Value as J;
 
 const VALUE_REL: f64 = 1e-5;
@@ -61,17 +62,21 @@ fn floats(v: &J) -> Vec<f64> {
     v.as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect()
 }
 
-fn params(name: &str, case: &J) -> Params {
-    let pairs = case["params"].as_object().unwrap().iter().map(|(k, v)| {
-        let val = match v {
-            J::Bool(b) => Value::Bool(*b),
-            J::Number(n) => Value::Num(n.as_f64().unwrap()),
-            J::String(s) => Value::Word(s.clone()),
-            other => panic!("unexpected parameter {other}"),
-        };
-        (k.clone(), val)
-    });
-    Params::new(name, pairs).unwrap()
+fn params(case: &J) -> Vec<(String, Value)> {
+    case["params"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let val = match v {
+                J::Bool(b) => Value::Bool(*b),
+                J::Number(n) => Value::Num(n.as_f64().unwrap()),
+                J::String(s) => Value::Word(s.clone()),
+                other => panic!("unexpected parameter {other}"),
+            };
+            (k.clone(), val)
+        })
+        .collect()
 }
 
 struct Case {
@@ -128,8 +133,9 @@ fn fixture_lists_the_python_calls() {
 #[test]
 fn built_losses_match_the_reference_values_and_gradients() {
     let (mut worst_value, mut worst_grad) = (0.0f64, 0.0f64);
+    let registry = Registry::new(segloss_lovasz::LOSSES);
     for case in cases() {
-        let loss = segloss_lovasz::build(&case.loss, &mut params(&case.loss, &case.raw)).expect("our name").expect("valid params");
+        let loss = registry.build_one(&case.loss, params(&case.raw)).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let batch = match (&case.target_f32, &case.target_i64) {
             (Some(t), _) => Batch::new(&case.pred, t),
             (_, Some(t)) => Batch::new(&case.pred, t),

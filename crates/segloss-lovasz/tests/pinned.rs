@@ -1,10 +1,10 @@
-//! Small cases with literal values worked out by hand from the definitions (LOSSES.md, Berman et
-//! al. 2018 Alg. 1), including the edge cases the property tests shrink to: one pixel, no
+//! Small cases with literal values worked out by hand from the definitions (`docs/LOSSES.md`,
+//! Berman et al. 2018 Alg. 1), including the edge cases the property tests shrink to: one pixel, no
 //! positive (g = e_1), full ties (order by index), probabilities outside [0, 1].
 
 use ndarray::{ArrayD, IxDyn};
-use segloss_core::{Batch, Loss};
-use segloss_lovasz::{Classes, LovaszHingeConfig, LovaszSoftmaxConfig};
+use segloss_core::{Batch, Classes, Loss, Reduce};
+use segloss_lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
 
 const TOL: f32 = 1e-6;
 
@@ -82,7 +82,8 @@ fn softmax_unclipped_probabilities_outside_unit_interval() {
 #[test]
 fn softmax_all_ignored_image_counts_in_the_per_image_mean() {
     // image 0 all ignored (contributes 0), image 1 = the two-pixel case above (0.175): mean 0.0875
-    let l = LovaszSoftmaxConfig { from_logits: false, per_image: true, ignore_index: Some(255), ..Default::default() }.build().unwrap();
+    let l =
+        LovaszSoftmaxConfig { from_logits: false, reduce: Reduce::Image, ignore_index: Some(255), ..Default::default() }.build().unwrap();
     let p = a(&[2, 2, 2], vec![0.5f32, 0.5, 0.5, 0.5, 0.9, 0.2, 0.1, 0.8]);
     let lab = a(&[2, 2], vec![255i64, 255, 0, 1]);
     let (v, g) = l.forward_backward(&Batch::new(&p, &lab)).unwrap();

@@ -4,6 +4,7 @@
 //! `jaccard_grad` and on the gradient the built `lovasz_hinge` writes.
 
 use ndarray::{ArrayD, IxDyn};
+use segloss_core::rng::Rng;
 use segloss_core::{Batch, Loss};
 use segloss_lovasz::jaccard::jaccard_grad;
 use segloss_lovasz::reference::{argsort_desc, lovasz_grad};
@@ -13,14 +14,6 @@ use segloss_lovasz::LovaszHingeConfig;
 const G_BOUND: f64 = 1e-6;
 const PIXELS: usize = 1 << 22; // 4 M
 
-fn lcg(seed: u64) -> impl FnMut() -> f32 {
-    let mut s = seed;
-    move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
 fn worst(g: &[f32], g64: &[f64]) -> f64 {
     let gmax = g64.iter().fold(0.0f64, |m, v| m.max(*v));
     g.iter().zip(g64).fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs())) / gmax
@@ -28,8 +21,8 @@ fn worst(g: &[f32], g64: &[f64]) -> f64 {
 
 #[test]
 fn integer_counts_hold_the_bound_where_float32_differences_fail() {
-    let mut r = lcg(11);
-    let gt: Vec<bool> = (0..PIXELS).map(|_| r() < 0.3).collect();
+    let mut r = Rng::new(11);
+    let gt: Vec<bool> = (0..PIXELS).map(|_| r.next_f32() < 0.3).collect();
     let g64 = lovasz_grad::<f64>(&gt);
     let mut ours = vec![0.0f32; PIXELS];
     jaccard_grad(&gt, &mut ours).unwrap();
@@ -44,9 +37,9 @@ fn integer_counts_hold_the_bound_where_float32_differences_fail() {
 /// order of the errors: compare it with `g` computed in f64 along an independent comparison sort.
 #[test]
 fn hinge_gradient_at_4m_pixels_is_g_to_the_bound() {
-    let mut r = lcg(12);
-    let x: Vec<f32> = (0..PIXELS).map(|_| (r() - 0.5) * 1.9).collect();
-    let y: Vec<f32> = (0..PIXELS).map(|_| (r() < 0.3) as u8 as f32).collect();
+    let mut r = Rng::new(12);
+    let x: Vec<f32> = (0..PIXELS).map(|_| (r.next_f32() - 0.5) * 1.9).collect();
+    let y: Vec<f32> = (0..PIXELS).map(|_| (r.next_f32() < 0.3) as u8 as f32).collect();
     let e: Vec<f32> = x.iter().zip(&y).map(|(&xv, &yv)| if yv == 1.0 { 1.0 - xv } else { 1.0 + xv }).collect();
     assert!(e.iter().all(|&v| v > 0.0));
     let order = argsort_desc(&e);

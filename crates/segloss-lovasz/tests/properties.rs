@@ -4,14 +4,16 @@
 
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
+use segloss_core::kernel::{with_backend, Backend};
+use segloss_core::rng::Rng;
 use segloss_core::testing::{assert_all_written, central_diff, max_abs_diff, Layouts};
-use segloss_core::{Batch, Loss};
+use segloss_core::{Batch, Classes, Loss, Reduce};
 use segloss_lovasz::driver::walk_keys;
 use segloss_lovasz::jaccard::jaccard_grad;
-use segloss_lovasz::kernels::{scalar, simd, Backend};
+use segloss_lovasz::kernels::{scalar, simd};
 use segloss_lovasz::reference;
 use segloss_lovasz::sort::{make_key, sort_keys, SortAlgo};
-use segloss_lovasz::{Classes, LovaszHingeConfig, LovaszSoftmaxConfig};
+use segloss_lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
 
 /// Gradient of the f32 loss against central differences of the f64 reference value:
 /// `max |analytic - numeric| <= GRAD_REL * max |numeric| + GRAD_ABS`.
@@ -28,12 +30,20 @@ const VALUE_ABS: f64 = 1e-6;
 /// SIMD softmax kernels against the scalar ones (absolute, probabilities and gradients are O(1)).
 const SIMD_TOL: f64 = 2e-6;
 
+fn reduce(per_image: bool) -> Reduce {
+    if per_image {
+        Reduce::Image
+    } else {
+        Reduce::Batch
+    }
+}
+
 fn hinge(per_image: bool, ignore: Option<i64>, mode: Option<segloss_core::Mode>) -> segloss_lovasz::LovaszHinge {
-    LovaszHingeConfig { per_image, ignore_index: ignore, mode }.build().unwrap()
+    LovaszHingeConfig { reduce: reduce(per_image), ignore_index: ignore, mode }.build().unwrap()
 }
 
 fn softmax(classes: Classes, per_image: bool, ignore: Option<i64>, from_logits: bool) -> segloss_lovasz::LovaszSoftmax {
-    LovaszSoftmaxConfig { classes, per_image, ignore_index: ignore, from_logits, mode: None }.build().unwrap()
+    LovaszSoftmaxConfig { classes, reduce: reduce(per_image), ignore_index: ignore, from_logits, mode: None }.build().unwrap()
 }
 
 fn arr<T: Clone>(shape: &[usize], v: Vec<T>) -> ArrayD<T> {
@@ -255,8 +265,8 @@ proptest! {
     /// SIMD softmax kernels against the scalar reference kernels.
     #[test]
     fn simd_softmax_kernels_match_scalar(c in 2usize..6, len in 0usize..40, seed in any::<u64>()) {
-        let mut s = seed | 1;
-        let mut next = move || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 60.0 };
+        let mut r = Rng::new(seed);
+        let mut next = move || r.uniform(-30.0, 30.0);
         let z: Vec<Vec<f32>> = (0..c).map(|_| (0..len).map(|_| next()).collect()).collect();
         let dp: Vec<Vec<f32>> = (0..c).map(|_| (0..len).map(|_| next() / 30.0).collect()).collect();
         let zs: Vec<&[f32]> = z.iter().map(|v| v.as_slice()).collect();
@@ -273,25 +283,18 @@ proptest! {
     }
 }
 
-fn lcg(seed: u64) -> impl FnMut() -> f32 {
-    let mut s = seed;
-    move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (s >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
 fn hinge_batch() -> (ArrayD<f32>, ArrayD<f32>) {
-    let mut r = lcg(7);
-    let x = ArrayD::from_shape_simple_fn(IxDyn(&[3, 2, 37, 41]), || (r() - 0.5) * 6.0);
-    let y = ArrayD::from_shape_simple_fn(IxDyn(&[3, 2, 37, 41]), || if r() < 0.1 { 255.0 } else { (r() < 0.3) as u8 as f32 });
+    let mut r = Rng::new(7);
+    let x = ArrayD::from_shape_simple_fn(IxDyn(&[3, 2, 37, 41]), || r.uniform(-3.0, 3.0));
+    let y =
+        ArrayD::from_shape_simple_fn(IxDyn(&[3, 2, 37, 41]), || if r.next_f32() < 0.1 { 255.0 } else { (r.next_f32() < 0.3) as u8 as f32 });
     (x, y)
 }
 
 fn softmax_batch() -> (ArrayD<f32>, ArrayD<i64>) {
-    let mut r = lcg(8);
-    let z = ArrayD::from_shape_simple_fn(IxDyn(&[3, 5, 37, 41]), || (r() - 0.5) * 8.0);
-    let l = ArrayD::from_shape_simple_fn(IxDyn(&[3, 37, 41]), || if r() < 0.1 { 255 } else { (r() * 4.0) as i64 });
+    let mut r = Rng::new(8);
+    let z = ArrayD::from_shape_simple_fn(IxDyn(&[3, 5, 37, 41]), || r.uniform(-4.0, 4.0));
+    let l = ArrayD::from_shape_simple_fn(IxDyn(&[3, 37, 41]), || if r.next_f32() < 0.1 { 255 } else { r.below(4) as i64 });
     (z, l)
 }
 
@@ -395,8 +398,8 @@ fn scalar_and_simd_backends_agree() {
     let (z, lab) = softmax_batch();
     for per_image in [true, false] {
         let l = softmax(Classes::Present, per_image, Some(255), true);
-        let (v1, g1) = l.clone().with_backend(Backend::Scalar).forward_backward(&Batch::new(&z, &lab)).unwrap();
-        let (v2, g2) = l.with_backend(Backend::Simd).forward_backward(&Batch::new(&z, &lab)).unwrap();
+        let (v1, g1) = with_backend(Backend::Scalar, || l.forward_backward(&Batch::new(&z, &lab))).unwrap();
+        let (v2, g2) = with_backend(Backend::Simd, || l.forward_backward(&Batch::new(&z, &lab))).unwrap();
         assert!((v1 - v2).abs() <= 1e-6, "{v1} vs {v2}");
         let scale = g1.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
         assert!(max_abs_diff(g1.as_slice().unwrap(), g2.as_slice().unwrap()) <= 1e-3 * scale);
@@ -417,8 +420,8 @@ fn upstream_scales_the_gradient() {
 
 #[test]
 fn sort_algorithms_agree_on_keys() {
-    let mut r = lcg(3);
-    let e: Vec<f32> = (0..5000).map(|_| (r() * 8.0).round() / 4.0).collect(); // many ties
+    let mut r = Rng::new(3);
+    let e: Vec<f32> = (0..5000).map(|_| (r.next_f32() * 8.0).round() / 4.0).collect(); // many ties
     let mk = || e.iter().enumerate().map(|(i, &v)| make_key(v, i as u32)).collect::<Vec<u64>>();
     let (mut a, mut b) = (mk(), mk());
     sort_keys(&mut a, &mut Vec::new(), SortAlgo::Radix);

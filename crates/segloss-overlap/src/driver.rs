@@ -8,21 +8,12 @@
 //! the rows it touches, and neighbouring blocks' results are added row by row as the tree combines
 //! them.
 
-use crate::kernels::{self, Coef, KParams, SoftBlock, Stats, StridedOut};
+use crate::kernels::{self, Coef, KParams, SoftBlock, Stats};
 use segloss_core::input::{contiguous, DenseTarget, Labels};
+use segloss_core::kernel::{Backend, StridedOut};
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut, BLOCK};
 use segloss_core::{Batch, Layout, Mode, TargetLayout};
 use std::borrow::Cow;
-
-/// Which kernel implementation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
-    /// The SIMD kernels (default).
-    #[default]
-    Simd,
-    /// The scalar reference kernels (for tests and comparisons).
-    Scalar,
-}
 
 /// Pixels per block of the softmax kernels.
 pub const SOFTMAX_BLOCK: usize = 1024;

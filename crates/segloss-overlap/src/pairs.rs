@@ -1,70 +1,10 @@
 //! From the statistics of every (image, channel) row to the loss and the per-row gradient
-//! coefficients: the formulas of `LOSSES.md`, in `f64`, shared by every backend.
+//! coefficients: the formulas of `docs/LOSSES.md` (section Overlap family), in `f64`, shared by
+//! every backend.
 
+use crate::generalized_dice::WeightType;
 use crate::kernels::{Coef, Stats};
-
-/// Which pairs are averaged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Reduce {
-    /// One pair per (image, channel) (default).
-    #[default]
-    Image,
-    /// One pair per channel, the sums running over the batch too.
-    Batch,
-}
-
-impl Reduce {
-    /// The spec-string name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Reduce::Image => "image",
-            Reduce::Batch => "batch",
-        }
-    }
-}
-
-/// Which pairs count (`classes` key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Classes {
-    /// Every pair (default).
-    #[default]
-    All,
-    /// Only pairs whose target sum G is positive.
-    Present,
-}
-
-impl Classes {
-    /// The spec-string name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Classes::All => "all",
-            Classes::Present => "present",
-        }
-    }
-}
-
-/// The weights of `generalized_dice`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WeightType {
-    /// `w_c = 1 / G_c^2` (default).
-    #[default]
-    Square,
-    /// `w_c = 1 / G_c`.
-    Simple,
-    /// `w_c = 1`.
-    Uniform,
-}
-
-impl WeightType {
-    /// The spec-string name.
-    pub fn name(self) -> &'static str {
-        match self {
-            WeightType::Square => "square",
-            WeightType::Simple => "simple",
-            WeightType::Uniform => "uniform",
-        }
-    }
-}
+use segloss_core::{Classes, Reduce};
 
 /// The loss of a pair, as a function of its statistics.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,7 +1,7 @@
 //! Bad input: every case is a `LossError` naming the problem, never a panic.
 
 use ndarray::{ArrayD, IxDyn};
-use segloss_core::{Batch, Loss, LossError, Mode, Params, Value};
+use segloss_core::{Batch, Loss, LossConfig, LossError, Mode, Registry, Value};
 use segloss_overlap::*;
 
 fn arr(shape: &[usize], f: impl Fn(usize) -> f32) -> ArrayD<f32> {
@@ -15,8 +15,7 @@ fn labels(shape: &[usize], f: impl Fn(usize) -> i64) -> ArrayD<i64> {
 }
 
 fn spec(name: &str, pairs: &[(&str, Value)]) -> Result<Box<dyn Loss>, LossError> {
-    let mut p = Params::new(name, pairs.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap();
-    build(name, &mut p).expect("a loss of this family")
+    Registry::new(LOSSES).build_one(name, pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
 }
 
 fn config_key(e: &LossError) -> &str {
@@ -101,6 +100,40 @@ fn smooth_given_with_smooth_nr_or_smooth_dr() {
 }
 
 #[test]
+fn smooth_with_smooth_nr_or_smooth_dr_at_their_defaults_is_accepted() {
+    // a typed config cannot tell a key at its default from a key left out: `smooth` wins
+    let keys = OverlapKeys { smooth: Some(0.5), ..OverlapKeys::default() };
+    assert_eq!(keys.smoothing().unwrap(), (0.5, 0.5));
+    let d = OverlapKeys::default();
+    let keys = OverlapKeys { smooth: Some(0.5), smooth_nr: d.smooth_nr, smooth_dr: d.smooth_dr, ..OverlapKeys::default() };
+    assert_eq!(keys.smoothing().unwrap(), (0.5, 0.5));
+    assert_eq!(d.smoothing().unwrap(), (d.smooth_nr, d.smooth_dr));
+    let e = OverlapKeys { smooth: Some(0.5), smooth_dr: 0.1, ..OverlapKeys::default() }.smoothing().unwrap_err();
+    assert_eq!(config_key(&e), "smooth");
+    assert!(e.to_string().contains("smooth_dr"), "{e}");
+    assert_eq!(config_key(&OverlapKeys { smooth: Some(-1.0), ..d }.smoothing().unwrap_err()), "smooth");
+}
+
+#[test]
+fn log_cosh_dice_checks_the_keys_of_dice() {
+    let e = spec("log_cosh_dice", &[("smooth", Value::Num(0.1)), ("smooth_nr", Value::Num(0.2))]).unwrap_err();
+    assert_eq!(config_key(&e), "smooth");
+    assert_eq!(
+        config_key(&spec("log_cosh_dice", &[("pixelwise", Value::Bool(true)), ("log", Value::Bool(true))]).unwrap_err()),
+        "pixelwise"
+    );
+    assert_eq!(config_key(&spec("log_cosh_dice", &[("alpha", Value::Num(0.5))]).unwrap_err()), "alpha");
+    assert_eq!(config_key(&spec("log_cosh_dice", &[("eps", Value::Num(-1.0))]).unwrap_err()), "eps");
+    let pred = arr(&[2, 3, 4, 4], |i| i as f32 * 0.1);
+    let t = labels(&[2, 4, 4], |i| if i == 21 { 7 } else { (i % 3) as i64 });
+    let e = LogCoshDiceConfig::default().build().unwrap().forward(&Batch::new(&pred, &t)).unwrap_err();
+    assert!(matches!(&e, LossError::LabelOutOfRange { label, .. } if label == "7"), "{e:?}");
+    let mut g = ArrayD::<f32>::zeros(IxDyn(&[2, 3, 4, 5]));
+    let e = LogCoshDiceConfig::default().build().unwrap().forward_backward_into(&Batch::new(&pred, &t), g.view_mut(), 1.0).unwrap_err();
+    assert!(matches!(&e, LossError::ShapeMismatch { left_name: "grad", .. }), "{e:?}");
+}
+
+#[test]
 fn negative_smoothing_and_eps() {
     assert_eq!(config_key(&spec("dice", &[("smooth_nr", Value::Num(-1.0))]).unwrap_err()), "smooth_nr");
     assert_eq!(config_key(&spec("dice", &[("smooth_dr", Value::Num(-1e-3))]).unwrap_err()), "smooth_dr");
@@ -114,10 +147,11 @@ fn weight_tensor_is_rejected() {
     let t = arr(&[2, 1, 3, 3], |i| (i % 2) as f32);
     let w = arr(&[2, 1, 3, 3], |_| 1.0);
     for loss in [
-        DiceConfig::default().build().unwrap(),
-        TverskyConfig::default().build().unwrap(),
-        JaccardConfig::default().build().unwrap(),
-        GeneralizedDiceConfig::default().build().unwrap(),
+        DiceConfig::default().build_boxed().unwrap(),
+        TverskyConfig::default().build_boxed().unwrap(),
+        JaccardConfig::default().build_boxed().unwrap(),
+        GeneralizedDiceConfig::default().build_boxed().unwrap(),
+        LogCoshDiceConfig::default().build_boxed().unwrap(),
     ] {
         let e = loss.forward(&Batch::new(&pred, &t).with_weight(&w)).unwrap_err();
         assert!(matches!(&e, LossError::Unsupported { .. }), "{e:?}");
@@ -132,11 +166,10 @@ fn mode_and_shape_disagree() {
     // (a 4-D pred with mode=binary reads as [N, *S] with three spatial axes; a 5-D one has channels)
     let pred5 = arr(&[2, 3, 4, 4, 2], |i| i as f32 * 0.01);
     let soft5 = arr(&[2, 3, 4, 4, 2], |_| 0.5);
-    let binary = DiceConfig { common: CommonConfig { mode: Some(Mode::Binary), ..CommonConfig::default() }, ..DiceConfig::default() };
+    let binary = DiceConfig { mode: Some(Mode::Binary), ..DiceConfig::default() };
     let e = binary.build().unwrap().forward(&Batch::new(&pred5, &soft5)).unwrap_err();
     assert!(matches!(&e, LossError::InvalidShape { name: "pred", .. }) && e.to_string().contains("one channel"), "{e}");
-    let multilabel =
-        DiceConfig { common: CommonConfig { mode: Some(Mode::Multilabel), ..CommonConfig::default() }, ..DiceConfig::default() };
+    let multilabel = DiceConfig { mode: Some(Mode::Multilabel), ..DiceConfig::default() };
     let e = multilabel.build().unwrap().forward(&Batch::new(&pred, &lab)).unwrap_err();
     assert!(matches!(&e, LossError::ShapeMismatch { .. }) && e.to_string().contains("[2, 4, 4]"), "{e}");
     let one = arr(&[2, 1, 4, 4], |i| i as f32);

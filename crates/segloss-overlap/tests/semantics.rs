@@ -1,9 +1,10 @@
-//! The rules of `LOSSES.md` checked one by one, thread independence on multi-block inputs, and
+//! The rules of `docs/LOSSES.md` (section Overlap family) checked one by one, thread independence on multi-block inputs, and
 //! cases worked out by hand.
 
 use ndarray::{ArrayD, IxDyn};
+use segloss_core::rng::Rng;
 use segloss_core::testing::assert_all_written;
-use segloss_core::{Batch, Loss, Mode, Params, Value};
+use segloss_core::{Batch, Loss, LossConfig, Mode, Registry, Value};
 use segloss_overlap::*;
 
 fn arr(shape: &[usize], f: impl Fn(usize) -> f32) -> ArrayD<f32> {
@@ -16,18 +17,14 @@ fn labels(shape: &[usize], f: impl Fn(usize) -> i64) -> ArrayD<i64> {
     ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(f).collect()).unwrap()
 }
 
-/// A deterministic pseudo-random value in [0, 1) per index.
+/// A deterministic pseudo-random value in [0, 1) per index: the first value of core's generator
+/// seeded with the salt and the index.
 fn h(i: usize, salt: u64) -> f32 {
-    let mut x = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt;
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 29;
-    (x >> 40) as f32 / (1u64 << 24) as f32
+    Rng::new((salt << 40) ^ i as u64).next_f32()
 }
 
 fn spec(name: &str, pairs: &[(&str, Value)]) -> Box<dyn Loss> {
-    let mut p = Params::new(name, pairs.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap();
-    build(name, &mut p).expect("ours").expect("valid")
+    Registry::new(LOSSES).build_one(name, pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()).expect("valid")
 }
 
 fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
@@ -107,7 +104,7 @@ fn tversky_gamma_below_one_at_perfect_prediction_has_zero_gradient() {
     // probabilities equal to the targets: TI = 1 exactly, (1 - TI)^0.5 has an infinite slope there
     let t = arr(&[2, 1, 4, 4], |i| (h(i, 13) < 0.4) as u8 as f32);
     let loss =
-        TverskyConfig { gamma: 0.5, common: CommonConfig { from_logits: false, ..CommonConfig::default() }, ..TverskyConfig::default() }
+        TverskyConfig { gamma: 0.5, common: OverlapKeys { from_logits: false, ..OverlapKeys::default() }, ..TverskyConfig::default() }
             .build()
             .unwrap();
     let (v, g) = loss.forward_backward(&Batch::new(&t, &t)).unwrap();
@@ -219,9 +216,7 @@ fn generalized_dice_by_hand() {
 fn layouts_of_binary_and_multiclass_targets_agree() {
     let pred = arr(&[2, 1, 4, 5], |i| h(i, 20) * 4.0 - 2.0);
     let t = arr(&[2, 1, 4, 5], |i| (h(i, 21) < 0.5) as u8 as f32);
-    let loss = DiceConfig { common: CommonConfig { mode: Some(Mode::Binary), ..CommonConfig::default() }, ..DiceConfig::default() }
-        .build()
-        .unwrap();
+    let loss = DiceConfig { mode: Some(Mode::Binary), ..DiceConfig::default() }.build().unwrap();
     let (v, g) = loss.forward_backward(&Batch::new(&pred, &t)).unwrap();
     // pred [N, *S] without channel axis, targets [N, *S]; integer u8 targets
     let pred2 = pred.clone().into_shape_with_order(IxDyn(&[2, 4, 5])).unwrap();
@@ -243,9 +238,7 @@ fn layouts_of_binary_and_multiclass_targets_agree() {
         let (i, k, j) = (e / 60, (e / 20) % 3, e % 20);
         (lab.as_slice().unwrap()[i * 20 + j] == k as i64) as u8 as f32
     });
-    let mc = JaccardConfig { common: CommonConfig { mode: Some(Mode::Multiclass), ..CommonConfig::default() }, ..JaccardConfig::default() }
-        .build()
-        .unwrap();
+    let mc = JaccardConfig { mode: Some(Mode::Multiclass), ..JaccardConfig::default() }.build().unwrap();
     let (va, ga) = mc.forward_backward(&Batch::new(&pred, &onehot)).unwrap();
     let (vb, gb) = loss.forward_backward(&Batch::new(&pred, &lab)).unwrap();
     assert!((va - vb).abs() < 1e-6);
@@ -268,7 +261,7 @@ fn classes_present_and_background() {
     // class 2 absent from image 0: with classes=present image 0 averages classes 0 and 1 only
     let pred = arr(&[2, 3, 2, 2], |i| h(i, 26) * 4.0 - 2.0);
     let lab = labels(&[2, 2, 2], |i| [0, 1, 1, 0, 2, 1, 0, 2][i]);
-    let rows = DiceConfig::default().build().unwrap().row_stats(&Batch::new(&pred, &lab)).unwrap();
+    let rows = reference::row_stats(&DiceConfig::default().build().unwrap(), &Batch::new(&pred, &lab)).unwrap();
     let pair = |r: usize| 1.0 - (2.0 * rows[r].i + 1e-5) / (rows[r].p + rows[r].g + 1e-5);
     let present = spec("dice", &[("classes", Value::Word("present".into()))]).forward(&Batch::new(&pred, &lab)).unwrap();
     let want = (pair(0) + pair(1) + pair(3) + pair(4) + pair(5)) / 5.0;
@@ -283,11 +276,10 @@ fn classes_present_and_background() {
 
 #[test]
 fn catalogue_and_build() {
-    let names: Vec<&str> = catalogue().iter().map(|i| i.name).collect();
-    assert_eq!(names, ["dice", "tversky", "jaccard", "generalized_dice"]);
-    assert!(catalogue().iter().all(|i| i.family == "segloss-overlap" && i.keys.iter().any(|k| k.key == "mode")));
-    let mut p = Params::new("ce", []).unwrap();
-    assert!(build("ce", &mut p).is_none());
+    let names: Vec<&str> = LOSSES.iter().map(|d| d.name).collect();
+    assert_eq!(names, ["dice", "tversky", "jaccard", "generalized_dice", "log_cosh_dice"]);
+    assert!(LOSSES.iter().all(|d| d.family == "segloss-overlap" && d.keys().iter().any(|k| k.key == "mode")));
+    assert!(Registry::new(LOSSES).find("ce").is_err());
     for name in names {
         let loss = spec(name, &[]);
         assert_eq!(loss.name(), name);
@@ -332,16 +324,16 @@ fn long_rows_match_the_f64_reference() {
     let t = arr(&[2, 1, 120, 90], |i| if h(i, 35) < 0.05 { 255.0 } else { (h(i, 36) < 0.3) as u8 as f32 });
     let x64: Vec<f64> = pred.iter().map(|&v| v as f64).collect();
     let t64: Vec<f64> = t.iter().map(|&v| v as f64).collect();
-    let common = CommonConfig { ignore_index: Some(255), ..CommonConfig::default() };
+    let common = OverlapKeys { ignore_index: Some(255), ..OverlapKeys::default() };
     let losses = [
-        ("dice", DiceConfig { common: common.clone(), ..DiceConfig::default() }.build().unwrap()),
-        ("tversky", TverskyConfig { gamma: 1.5, common: common.clone(), ..TverskyConfig::default() }.build().unwrap()),
-        ("jaccard", JaccardConfig { log: true, common, ..JaccardConfig::default() }.build().unwrap()),
+        ("dice", DiceConfig { common: common.clone(), ..DiceConfig::default() }.build_boxed().unwrap()),
+        ("tversky", TverskyConfig { gamma: 1.5, common: common.clone(), ..TverskyConfig::default() }.build_boxed().unwrap()),
+        ("jaccard", JaccardConfig { log: true, common, ..JaccardConfig::default() }.build_boxed().unwrap()),
     ];
     for (name, loss) in losses {
         let b = Batch::new(&pred, &t);
         let (v, g) = loss.forward_backward(&b).unwrap();
-        let (v_ref, g_ref) = reference::eval(&loss, &b, &x64, reference::RefTarget::Dense(&t64)).unwrap();
+        let (v_ref, g_ref) = reference::eval(loss.as_ref(), &b, &x64, reference::RefTarget::Dense(&t64)).unwrap();
         assert!((v as f64 - v_ref).abs() <= 1e-5 * v_ref.abs() + 1e-7, "{name}: {v} vs {v_ref}");
         let scale = g_ref.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let worst = g.iter().zip(&g_ref).fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
@@ -355,14 +347,12 @@ fn integer_binary_targets_with_ignore_index_equal_float_ones() {
     let x = ArrayD::from_shape_fn(IxDyn(&[2, 1, 3, 4]), |ix| (ix[2] as f32 - 1.0) * 0.8 + ix[3] as f32 * 0.3 - ix[0] as f32);
     let yi = ArrayD::from_shape_fn(IxDyn(&[2, 1, 3, 4]), |ix| [0u8, 1, 255][(ix[2] + 2 * ix[3] + ix[0]) % 3]);
     let yf = yi.mapv(|v| v as f32);
-    let mut p = Params::new("dice", [("ignore_index".to_string(), Value::Num(255.0))]).unwrap();
-    let loss = segloss_overlap::build("dice", &mut p).unwrap().unwrap();
+    let loss = spec("dice", &[("ignore_index", Value::Num(255.0))]);
     let a = loss.forward_backward(&Batch::new(&x, &yi)).unwrap();
     let b = loss.forward_backward(&Batch::new(&x, &yf)).unwrap();
     assert_eq!(a.0, b.0);
     assert_eq!(a.1, b.1);
     // without the key, 255 is out of range
-    let mut p = Params::new("dice", []).unwrap();
-    let plain = segloss_overlap::build("dice", &mut p).unwrap().unwrap();
+    let plain = spec("dice", &[]);
     assert!(plain.forward(&Batch::new(&x, &yi)).is_err());
 }

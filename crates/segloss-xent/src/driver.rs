@@ -1,20 +1,11 @@
 //! Drivers: cut a batch into fixed blocks, run a kernel on each in parallel, add the block sums
 //! along the fixed tree of `segloss_core::reduce` (same bits for any thread count).
 
-use crate::kernels::{self, Aux, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};
+use crate::kernels::{self, Aux, ElemParams, SoftmaxBlock, SoftmaxParams};
 use segloss_core::input::{contiguous, DenseTarget, Labels};
+use segloss_core::kernel::StridedOut;
 use segloss_core::reduce::{n_blocks, tree_reduce, tree_sum, SharedMut, BLOCK};
-use segloss_core::{Batch, Layout, Result, WeightLayout};
-
-/// Which kernel implementation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
-    /// The SIMD kernels (default).
-    #[default]
-    Simd,
-    /// The scalar reference kernels (for tests and comparisons).
-    Scalar,
-}
+use segloss_core::{Backend, Batch, Layout, Result, WeightLayout};
 
 /// Pixels per block of the softmax kernels.
 pub const SOFTMAX_BLOCK: usize = 1024;

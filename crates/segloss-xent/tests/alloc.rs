@@ -39,7 +39,8 @@ fn forward_backward_into_allocates_nothing_proportional_to_the_input() {
     let x = ArrayD::<f32>::from_shape_fn(IxDyn(&[4, 1, 512, 512]), |ix| ((ix[2] * 7 + ix[3] * 3) % 17) as f32 - 8.0);
     let y = ArrayD::<f32>::from_shape_fn(IxDyn(&[4, 1, 512, 512]), |ix| ((ix[2] + ix[3]) % 3 == 0) as u8 as f32);
     let mut g = ArrayD::<f32>::zeros(IxDyn(&[4, 1, 512, 512]));
-    for loss in [BceConfig::default().build().unwrap(), FocalConfig::default().build().unwrap()] {
+    let losses: [Box<dyn Loss>; 2] = [Box::new(BceConfig::default().build().unwrap()), Box::new(FocalConfig::default().build().unwrap())];
+    for loss in losses {
         let b = Batch::new(&x, &y);
         loss.forward_backward_into(&b, g.view_mut(), 1.0).unwrap();
         let bytes = allocated(|| {

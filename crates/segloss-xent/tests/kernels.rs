@@ -1,9 +1,11 @@
 //! SIMD kernels against the scalar reference kernels, and both against f64 finite differences.
 
 use proptest::prelude::*;
+use segloss_core::kernel::StridedOut;
 use segloss_core::reduce::SharedMut;
+use segloss_core::rng::Rng;
 use segloss_core::testing::{check_gradient, logit, probability};
-use segloss_xent::kernels::{scalar, simd, Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};
+use segloss_xent::kernels::{scalar, simd, Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams};
 
 /// SIMD vs scalar, elementwise: |sum_simd - sum_scalar| <= SUM_TOL * (sum of |l_i|) + tiny.
 const SUM_TOL: f64 = 2e-6;
@@ -143,13 +145,8 @@ proptest! {
 }
 
 fn softmax_case(cc: usize, len: usize, seed: u64, weights: bool, ignore_some: bool) {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    let mut rnd = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s % 10_000) as f32 / 10_000.0
-    };
+    let mut r = Rng::new(seed);
+    let mut rnd = || r.next_f32();
     let z: Vec<f32> = (0..cc * len).map(|_| (rnd() - 0.5) * 16.0).collect();
     let labels: Vec<i32> = (0..len).map(|_| if ignore_some && rnd() < 0.2 { -1 } else { (rnd() * cc as f32) as i32 % cc as i32 }).collect();
     let mut probs: Vec<f32> = (0..cc * len).map(|_| rnd()).collect();

@@ -2,9 +2,10 @@
 //! differences, thread independence, memory layouts, gradient buffers, and bad input.
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use segloss_core::kernel::with_backend;
+use segloss_core::rng::Rng;
 use segloss_core::testing::{assert_all_written, check_gradient, max_abs_diff, Layouts};
-use segloss_core::{Batch, Loss, LossError, Mode, Params, Reduction, Value};
-use segloss_xent::driver::Backend;
+use segloss_core::{Backend, Batch, Loss, LossError, Mode, Params, Reduction, Registry, Value};
 use segloss_xent::kernels::{scalar, ElemKind, ElemParams, SoftmaxParams};
 use segloss_xent::*;
 
@@ -14,13 +15,8 @@ const LOSS_FD_REL_TOL: f64 = 2e-4;
 const LOSS_VALUE_REL_TOL: f64 = 2e-6;
 
 fn rng(seed: u64) -> impl FnMut() -> f32 {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f32 / (1u64 << 53) as f32
-    }
+    let mut r = Rng::new(seed);
+    move || r.next_f32()
 }
 
 fn arr(shape: &[usize], f: impl FnMut() -> f32) -> ArrayD<f32> {
@@ -28,19 +24,7 @@ fn arr(shape: &[usize], f: impl FnMut() -> f32) -> ArrayD<f32> {
 }
 
 fn build(spec: &str) -> Box<dyn Loss> {
-    let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    let pairs = rest.split(',').filter(|s| !s.is_empty()).map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap();
-        let v = match v {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ if v.starts_with('[') => Value::List(v.trim_matches(['[', ']']).split(';').map(|x| x.parse().unwrap()).collect()),
-            _ => v.parse().map(Value::Num).unwrap_or_else(|_| Value::Word(v.to_string())),
-        };
-        (k.to_string(), v)
-    });
-    let mut p = Params::new(name, pairs).unwrap();
-    segloss_xent::build(name, &mut p).expect("a loss of the family").unwrap()
+    Box::new(Registry::new(LOSSES).build_str(spec).unwrap_or_else(|e| panic!("{spec}: {e}")))
 }
 
 /// The f64 re-statement of an elementwise loss with `reduction` over a dense batch.
@@ -194,9 +178,9 @@ fn softmax_losses_match_f64_restatement_and_finite_differences() {
     let cw = [0.5f32, 1.0, 2.0, 1.5];
     for (spec, gamma, smoothing, class_w, with_pw) in [
         ("ce:ignore_index=255", None, 0.0, false, false),
-        ("ce:ignore_index=255,class_weights=[0.5;1;2;1.5],label_smoothing=0.2", None, 0.2, true, true),
+        ("ce:ignore_index=255,class_weights=[0.5,1,2,1.5],label_smoothing=0.2", None, 0.2, true, true),
         ("focal:ignore_index=255,gamma=2", Some(2.0), 0.0, false, true),
-        ("focal:ignore_index=255,gamma=0.7,class_weights=[0.5;1;2;1.5]", Some(0.7), 0.0, true, false),
+        ("focal:ignore_index=255,gamma=0.7,class_weights=[0.5,1,2,1.5]", Some(0.7), 0.0, true, false),
     ] {
         let loss = build(spec);
         let mut batch = Batch::new(&z, &labels);
@@ -322,20 +306,21 @@ fn scalar_backend_agrees_with_simd_on_whole_batches() {
         }
         let (name, _) = spec.split_once(':').unwrap_or((spec, ""));
         let simd_loss = build(spec);
-        let cfg_loss: XentLoss = match name {
-            "bce" => BceConfig::default().build().unwrap(),
-            "ce" => CeConfig { label_smoothing: 0.1, ..Default::default() }.build().unwrap(),
-            "focal" if spec.contains("alpha=none") => FocalConfig { gamma: 0.5, alpha: Alpha::None, ..Default::default() }.build().unwrap(),
-            "focal" => FocalConfig::default().build().unwrap(),
+        let scalar_loss: Box<dyn Loss> = match name {
+            "bce" => Box::new(BceConfig::default().build().unwrap()),
+            "ce" => Box::new(CeConfig { label_smoothing: 0.1, ..Default::default() }.build().unwrap()),
+            "focal" if spec.contains("alpha=none") => {
+                Box::new(FocalConfig { gamma: 0.5, alpha: Alpha::None, ..Default::default() }.build().unwrap())
+            }
+            "focal" => Box::new(FocalConfig::default().build().unwrap()),
             _ => unreachable!(),
         };
-        let scalar_loss = cfg_loss.with_backend(Backend::Scalar);
         let batch = match &labels {
             Some(l) => Batch::new(&x, l),
             None => Batch::new(&x, &y),
         };
         let (v1, g1) = simd_loss.forward_backward(&batch).unwrap();
-        let (v2, g2) = scalar_loss.forward_backward(&batch).unwrap();
+        let (v2, g2) = with_backend(Backend::Scalar, || scalar_loss.forward_backward(&batch)).unwrap();
         assert!((v1 - v2).abs() <= 1e-5 * v2.abs(), "{spec}: {v1} vs {v2}");
         let gmax = g2.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(max_abs_diff(g1.as_slice().unwrap(), g2.as_slice().unwrap()) <= 1e-4 * gmax as f64, "{spec}");
@@ -347,7 +332,7 @@ fn reduction_none_map_sums_to_the_value() {
     let mut r = rng(9);
     let x = arr(&[2, 3, 4, 5], || (r() - 0.5) * 6.0);
     let y = arr(&[2, 3, 4, 5], &mut r);
-    let loss = BceConfig { reduction: Reduction::None, ..Default::default() }.build().unwrap();
+    let loss = BceConfig { common: XentKeys { reduction: Reduction::None, ..Default::default() }, ..Default::default() }.build().unwrap();
     let b = Batch::new(&x, &y);
     let map = loss.forward_map(&b).unwrap();
     assert_eq!(map.shape(), x.shape());
@@ -357,7 +342,7 @@ fn reduction_none_map_sums_to_the_value() {
     assert!((v / x.len() as f32 - mean).abs() <= 1e-6 * mean);
     // multiclass map is per pixel, 0 at ignored pixels
     let l = ArrayD::from_shape_vec(IxDyn(&[2, 4, 5]), (0..40).map(|i| if i % 7 == 0 { -100i64 } else { i % 3 }).collect()).unwrap();
-    let ce = CeConfig { reduction: Reduction::None, ..Default::default() }.build().unwrap();
+    let ce = CeConfig { common: ReductionKey { reduction: Reduction::None }, ..Default::default() }.build().unwrap();
     let map = ce.forward_map(&Batch::new(&x, &l)).unwrap();
     assert_eq!(map.shape(), &[2, 4, 5]);
     assert_eq!(map[[0, 0, 0]], 0.0);
@@ -393,24 +378,7 @@ fn check_finite_turns_nan_into_an_error() {
 }
 
 fn err(spec: &str) -> LossError {
-    let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    let pairs: Vec<(String, Value)> = rest
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            let v = match v {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                _ => v.parse().map(Value::Num).unwrap_or_else(|_| Value::Word(v.to_string())),
-            };
-            (k.to_string(), v)
-        })
-        .collect();
-    match Params::new(name, pairs) {
-        Err(e) => e,
-        Ok(mut p) => segloss_xent::build(name, &mut p).expect("family").unwrap_err(),
-    }
+    Registry::new(LOSSES).build_str(spec).map(|_| ()).unwrap_err()
 }
 
 #[test]
@@ -505,6 +473,6 @@ fn bad_input_gets_a_clear_error() {
     let x1 = ArrayD::<f32>::zeros(IxDyn(&[4]));
     assert!(matches!(bce.forward(&Batch::new(&x1, &x1)).unwrap_err(), LossError::InvalidShape { .. }));
     // ignore_index with class-probability targets
-    let e = CeConfig { ignore_index: Some(1), ..Default::default() }.build().unwrap().forward(&Batch::new(&xm, &xm)).unwrap_err();
+    let e = CeConfig { ignore_index: 1, ..Default::default() }.build().unwrap().forward(&Batch::new(&xm, &xm)).unwrap_err();
     assert!(matches!(&e, LossError::InvalidConfig { key, .. } if key == "ignore_index"), "{e}");
 }

@@ -75,7 +75,7 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
         pix.extend(&shape[2..]);
         let mut rng = data::Rng::new(17);
         let n = pix.iter().product();
-        ArrayD::from_shape_vec(IxDyn(&pix), (0..n).map(|_| rng.uniform() * 5.0).collect()).expect("shape")
+        ArrayD::from_shape_vec(IxDyn(&pix), (0..n).map(|_| rng.next_f32() * 5.0).collect()).expect("shape")
     });
     let mut batch = Batch::new(&pred, tgt.view());
     if let Some(w) = &weight {

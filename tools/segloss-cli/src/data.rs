@@ -3,42 +3,7 @@
 use crate::io::OwnedTarget;
 use ndarray::{Array3, ArrayD, IxDyn};
 
-/// SplitMix64: a small, fast, deterministic generator (Steele, Lea and Flood 2014).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Standard normal (Box-Muller).
-    pub fn normal(&mut self) -> f32 {
-        let u1 = (self.uniform() as f64).max(1e-12);
-        let u2 = self.uniform() as f64;
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-    }
-
-    /// Uniform integer in `[0, n)`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-}
+pub use segloss::core::rng::Rng;
 
 /// Bench data: `pred` of `shape` (`[N, C, *S]`) and its target. For `C = 1`, float targets of
 /// pred's shape with 30% positives; otherwise integer labels `[N, *S]` in `[0, C)` (uint8 when
@@ -49,7 +14,7 @@ pub fn bench_batch(shape: &[usize], seed: u64) -> (ArrayD<f32>, OwnedTarget) {
     let len: usize = shape.iter().product();
     let c = shape.get(1).copied().unwrap_or(1);
     if c == 1 || shape.len() < 2 {
-        let t: Vec<f32> = (0..len).map(|_| (rng.uniform() < 0.3) as u8 as f32).collect();
+        let t: Vec<f32> = (0..len).map(|_| (rng.next_f32() < 0.3) as u8 as f32).collect();
         let p: Vec<f32> = t.iter().map(|&y| (2.0 * y - 1.0) + rng.normal()).collect();
         let pred = ArrayD::from_shape_vec(IxDyn(shape), p).expect("shape");
         let target = ArrayD::from_shape_vec(IxDyn(shape), t).expect("shape");
@@ -106,20 +71,20 @@ pub fn cells(n: usize, h: usize, w: usize, seed: u64) -> Cells {
         let cols = (w as f32 / step).ceil() as usize;
         for gy in 0..rows {
             for gx in 0..cols {
-                if rng.uniform() < 0.15 {
+                if rng.next_f32() < 0.15 {
                     continue;
                 }
                 id += 1;
-                let cy = (gy as f32 + 0.5) * step + (rng.uniform() - 0.5) * 10.0;
-                let cx = (gx as f32 + 0.5) * step + (rng.uniform() - 0.5) * 10.0;
-                let ellipse = rng.uniform() < 0.5;
+                let cy = (gy as f32 + 0.5) * step + (rng.next_f32() - 0.5) * 10.0;
+                let cx = (gx as f32 + 0.5) * step + (rng.next_f32() - 0.5) * 10.0;
+                let ellipse = rng.next_f32() < 0.5;
                 let (ra, rb) = if ellipse {
-                    (13.0 + rng.uniform() * 9.0, 10.0 + rng.uniform() * 4.0)
+                    (13.0 + rng.next_f32() * 9.0, 10.0 + rng.next_f32() * 4.0)
                 } else {
-                    let r = 14.0 + rng.uniform() * 6.0;
+                    let r = 14.0 + rng.next_f32() * 6.0;
                     (r, r)
                 };
-                let th = rng.uniform() * std::f32::consts::PI;
+                let th = rng.next_f32() * std::f32::consts::PI;
                 let (s, c) = th.sin_cos();
                 let y0 = (cy - ra).floor().max(0.0) as usize;
                 let y1 = ((cy + ra).ceil() as usize + 1).min(h);
@@ -155,7 +120,7 @@ pub fn cells(n: usize, h: usize, w: usize, seed: u64) -> Cells {
         }
     }
     // A smooth field (a few random plane waves) plus white noise.
-    let waves: Vec<(f32, f32, f32)> = (0..6).map(|_| (rng.normal() * 0.05, rng.normal() * 0.05, rng.uniform() * 6.3)).collect();
+    let waves: Vec<(f32, f32, f32)> = (0..6).map(|_| (rng.normal() * 0.05, rng.normal() * 0.05, rng.next_f32() * 6.3)).collect();
     let smooth =
         |y: usize, x: usize| -> f32 { waves.iter().map(|&(a, b, ph)| (a * y as f32 + b * x as f32 + ph).sin()).sum::<f32>() * 0.6 };
     let mut logits = ArrayD::<f32>::zeros(IxDyn(&[n, 1, h, w]));
@@ -194,8 +159,8 @@ pub fn blobs(shape: &[usize], seed: u64) -> ArrayD<u8> {
     for gz in 0..nz {
         for gy in 0..cells(dims3[1]) {
             for gx in 0..cells(dims3[2]) {
-                let r = 8.0 + rng.uniform() * 5.0;
-                let jit = |rng: &mut Rng| (rng.uniform() - 0.5) * 6.0;
+                let r = 8.0 + rng.next_f32() * 5.0;
+                let jit = |rng: &mut Rng| (rng.next_f32() - 0.5) * 6.0;
                 let cz = if flat { 0.0 } else { (gz as f32 + 0.5) * step + jit(&mut rng) };
                 let cy = (gy as f32 + 0.5) * step + jit(&mut rng);
                 let cx = (gx as f32 + 0.5) * step + jit(&mut rng);
@@ -223,16 +188,6 @@ pub fn blobs(shape: &[usize], seed: u64) -> ArrayD<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rng_is_deterministic_and_uniform() {
-        let mut a = Rng::new(7);
-        let mut b = Rng::new(7);
-        assert_eq!(a.next_u64(), b.next_u64());
-        let m: f32 = (0..10000).map(|_| a.uniform()).sum::<f32>() / 10000.0;
-        assert!((m - 0.5).abs() < 0.02, "{m}");
-        assert!((0..1000).all(|_| a.below(3) < 3));
-    }
 
     #[test]
     fn bench_batch_shapes_and_rate() {

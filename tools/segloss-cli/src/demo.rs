@@ -6,7 +6,8 @@ use crate::data::{self, Cells};
 use crate::eval::parse_spec;
 use crate::{bench, image, CliError};
 use ndarray::{ArrayD, IxDyn};
-use segloss::{Batch, Loss, LossInfo};
+use segloss::core::WeightUse;
+use segloss::{Batch, Loss, LossDecl, Mode};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tract_onnx::prelude::Tensor;
@@ -116,7 +117,7 @@ fn time_loss(loss: &dyn Loss, batch: &Batch<'_>, pool: &rayon::ThreadPool) -> se
 /// Returns the rows and the skipped losses with their reasons.
 pub fn table(
     cells: &Cells,
-    catalogue: &[&LossInfo],
+    catalogue: &[LossDecl],
     edt: Option<&ArrayD<f32>>,
     unet: Option<&ArrayD<f32>>,
     pool: &rayon::ThreadPool,
@@ -130,20 +131,20 @@ pub fn table(
         let (value, grad_l2, ms) = r;
         rows.push(Row { spec: spec.to_string(), data, value, grad_l2, ms, melem: len as f64 / (ms / 1e3) / 1e6, onnx_diff: None });
     };
-    for info in catalogue {
+    for decl in catalogue {
         let mut keys = Vec::new();
         let mut missing = None;
-        for k in info.keys.iter().filter(|k| k.default == "required") {
+        for k in decl.keys().iter().filter(|k| k.default == "required") {
             match required_value(k.key) {
                 Some(v) => keys.push(format!("{}={v}", k.key)),
                 None => missing = Some(k.key),
             }
         }
         if let Some(k) = missing {
-            skipped.push((info.name.to_string(), format!("needs a value for `{k}`")));
+            skipped.push((decl.name.to_string(), format!("needs a value for `{k}`")));
             continue;
         }
-        let spec_str = if keys.is_empty() { info.name.to_string() } else { format!("{}:{}", info.name, keys.join(",")) };
+        let spec_str = if keys.is_empty() { decl.name.to_string() } else { format!("{}:{}", decl.name, keys.join(",")) };
         let loss = match parse_spec(&spec_str).and_then(|s| s.build().map_err(|e| CliError::new(e.to_string()))) {
             Ok(l) => l,
             Err(e) => {
@@ -151,28 +152,24 @@ pub fn table(
                 continue;
             }
         };
-        let mut reasons = Vec::new();
-        let mut any = false;
-        for (data, batch) in &datasets {
-            match time_loss(&loss, batch, pool) {
-                Ok(r) => {
-                    any = true;
-                    push(&spec_str, data, r, batch.pred.len());
-                }
-                Err(e) => reasons.push(format!("{data}: {e}")),
+        // the registry says which data the loss accepts: its modes, and whether it needs a weight
+        let runs: Vec<&(&'static str, Batch<'_>)> = match (decl.weight, &with_edt) {
+            (WeightUse::Required, Some(d)) if decl.accepts(Mode::Binary) => vec![d],
+            (WeightUse::Required, _) => Vec::new(),
+            _ => {
+                datasets.iter().filter(|(data, _)| decl.accepts(if *data == "binary" { Mode::Binary } else { Mode::Multiclass })).collect()
             }
+        };
+        if runs.is_empty() {
+            let modes: Vec<&str> = decl.modes.iter().map(|m| m.name()).collect();
+            skipped.push((spec_str, format!("no demo data for its modes ({}) and weight", modes.join(", "))));
+            continue;
         }
-        if let (false, Some((data, batch))) = (any, &with_edt) {
+        for (data, batch) in runs {
             match time_loss(&loss, batch, pool) {
-                Ok(r) => {
-                    any = true;
-                    push(&spec_str, data, r, batch.pred.len());
-                }
-                Err(e) => reasons.push(format!("{data}: {e}")),
+                Ok(r) => push(&spec_str, data, r, batch.pred.len()),
+                Err(e) => skipped.push((format!("{spec_str} ({data})"), e.to_string())),
             }
-        }
-        if !any {
-            skipped.push((spec_str, reasons.join("; ")));
         }
     }
     if let Some(u) = unet {
@@ -322,7 +319,7 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     );
     let cat = segloss::catalogue();
     let maps = pool.install(|| maps(&cells)).map_err(|e| CliError::new(format!("demo distance maps: {e}")))?;
-    let (mut rows, skipped) = table(&cells, &cat, Some(&maps.0), Some(&maps.1), &pool);
+    let (mut rows, skipped) = table(&cells, cat, Some(&maps.0), Some(&maps.1), &pool);
     std::fs::create_dir_all(&out).map_err(|e| CliError::new(format!("--out {}: cannot create: {e}", out.display())))?;
     let (graphs, onnx_failed) = pool.install(|| check_onnx(&cells, Some(&maps.0), Some(&maps.1), &mut rows, &out));
     print!("{}", format_table(&rows));

@@ -234,26 +234,40 @@ fn list(argv: &[String]) -> Result<i32, CliError> {
     if p.has("--json") {
         let v: Vec<serde_json::Value> = cat
             .iter()
-            .map(|i| {
+            .map(|d| {
                 serde_json::json!({
-                    "name": i.name,
-                    "family": i.family,
-                    "formula": i.formula,
-                    "keys": i.keys.iter().map(|k| serde_json::json!({"key": k.key, "default": k.default, "doc": k.doc})).collect::<Vec<_>>(),
+                    "name": d.name,
+                    "family": d.family,
+                    "formula": d.formula,
+                    "anchor": d.anchor,
+                    "modes": d.modes.iter().map(|m| m.name()).collect::<Vec<_>>(),
+                    "weight": weight_text(d.weight),
+                    "keys": d.keys().iter().map(|k| serde_json::json!({"key": k.key, "default": k.default, "doc": k.doc})).collect::<Vec<_>>(),
+                    "aliases": d.aliases.iter().map(|a| serde_json::json!({"old": a.old, "new": a.new})).collect::<Vec<_>>(),
                 })
             })
             .collect();
         println!("{}", serde_json::Value::Array(v));
         return Ok(0);
     }
-    let width = cat.iter().map(|i| i.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:14}  formula / keys (default)", "loss", "family");
-    for i in &cat {
-        println!("{:width$}  {:14}  {}", i.name, i.family, i.formula);
-        let keys: Vec<String> = i.keys.iter().map(|k| format!("{}={}", k.key, k.default)).collect();
-        println!("{:width$}  {:14}  keys: {}", "", "", keys.join(", "));
+    let width = cat.iter().map(|d| d.name.len()).max().unwrap_or(4).max(4);
+    println!("{:width$}  {:16}  formula / modes, weight / keys (default)", "loss", "family");
+    for d in cat {
+        println!("{:width$}  {:16}  {}", d.name, d.family, d.formula);
+        let modes: Vec<&str> = d.modes.iter().map(|m| m.name()).collect();
+        println!("{:width$}  {:16}  modes: {}; weight: {}", "", "", modes.join(", "), weight_text(d.weight));
+        let keys: Vec<String> = d.keys().iter().map(|k| format!("{}={}", k.key, k.default)).collect();
+        println!("{:width$}  {:16}  keys: {}", "", "", keys.join(", "));
     }
     Ok(0)
+}
+
+fn weight_text(w: segloss::core::WeightUse) -> &'static str {
+    match w {
+        segloss::core::WeightUse::None => "none",
+        segloss::core::WeightUse::Optional => "optional",
+        segloss::core::WeightUse::Required => "required",
+    }
 }
 
 #[cfg(test)]

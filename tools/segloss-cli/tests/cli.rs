@@ -26,7 +26,7 @@ fn list_prints_every_loss_with_keys_and_formula() {
     for info in segloss::catalogue() {
         let line = out.lines().find(|l| l.split_whitespace().next() == Some(info.name)).expect(info.name);
         assert!(line.contains(info.formula), "{line}");
-        for k in info.keys {
+        for k in info.keys() {
             assert!(out.contains(&format!("{}={}", k.key, k.default)), "{} {}", info.name, k.key);
         }
     }
@@ -35,7 +35,7 @@ fn list_prints_every_loss_with_keys_and_formula() {
     let want: Vec<&str> = segloss::catalogue().iter().map(|i| i.name).collect();
     assert_eq!(names, want);
     let first = &v[0];
-    assert_eq!(first["keys"][0]["key"], segloss::catalogue()[0].keys[0].key);
+    assert_eq!(first["keys"][0]["key"], segloss::catalogue()[0].keys()[0].key);
     assert_eq!(first["formula"], segloss::catalogue()[0].formula);
 }
 

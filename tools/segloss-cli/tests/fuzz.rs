@@ -314,7 +314,7 @@ fn fuzz_png_reader() {
 fn fuzz_spec_parser() {
     let before = (INPUTS.with(|c| c.get()), ACCEPTED.with(|c| c.get()));
     let names: Vec<String> = segloss::catalogue().iter().map(|i| i.name.to_string()).collect();
-    let mut keys: Vec<String> = segloss::catalogue().iter().flat_map(|i| i.keys.iter().map(|k| k.key.to_string())).collect();
+    let mut keys: Vec<String> = segloss::catalogue().iter().flat_map(|i| i.keys().iter().map(|k| k.key.to_string())).collect();
     keys.sort();
     keys.dedup();
     let valid = [

@@ -6,9 +6,49 @@
 use crate::pb::attribute_proto::AttributeType;
 use crate::pb::tensor_proto::DataType;
 use crate::pb::{AttributeProto, NodeProto, TensorProto};
+use segloss::{Mode, Reduction};
 
 /// ONNX `FLOAT`.
 pub(crate) const FLOAT: i64 = DataType::Float as i64;
+/// ONNX `DOUBLE`.
+pub(crate) const DOUBLE: i64 = DataType::Double as i64;
+
+/// The prepared inputs of a loss body.
+#[derive(Debug, Clone)]
+pub(crate) struct Io {
+    /// `[N, C, *S]` float.
+    pub pred: String,
+    /// Float `[N, C, *S]` (binary, multilabel) or int64 `[N, *S]` (multiclass).
+    pub target: String,
+    /// The target's shape (or broadcastable to it), float.
+    pub weight: Option<String>,
+    /// Rank of `pred` (with the channel axis).
+    pub rank: usize,
+    /// The mode.
+    pub mode: Mode,
+}
+
+impl Io {
+    /// The spatial axes of `pred`.
+    pub fn spatial(&self) -> Vec<i64> {
+        (2..self.rank as i64).collect()
+    }
+}
+
+/// What a term produces: the name of its scalar loss, and of its per-element map with
+/// `reduction=none`.
+#[derive(Debug, Clone)]
+pub(crate) struct TermOut {
+    pub loss: String,
+    pub map: Option<String>,
+}
+
+impl TermOut {
+    /// A scalar loss without a map.
+    pub fn scalar(loss: String) -> Self {
+        TermOut { loss, map: None }
+    }
+}
 
 /// Nodes under construction.
 #[derive(Debug, Clone)]
@@ -87,6 +127,12 @@ impl Graph {
         self.cf_dims(&[], &[v])
     }
 
+    /// A double scalar constant.
+    pub fn cd(&mut self, v: f64) -> String {
+        let t = TensorProto { dims: vec![], data_type: DataType::Double as i32, double_data: vec![v], ..Default::default() };
+        self.op("Constant", &[], vec![attr_t("value", t)])
+    }
+
     /// An int64 constant of the given dims.
     pub fn ci_dims(&mut self, dims: &[i64], v: &[i64]) -> String {
         let t = TensorProto { dims: dims.to_vec(), data_type: DataType::Int64 as i32, int64_data: v.to_vec(), ..Default::default() };
@@ -161,6 +207,9 @@ impl Graph {
     pub fn cast_f(&mut self, a: &str) -> String {
         self.op("Cast", &[a], vec![attr_i("to", FLOAT)])
     }
+    pub fn cast_d(&mut self, a: &str) -> String {
+        self.op("Cast", &[a], vec![attr_i("to", DOUBLE)])
+    }
     pub fn where_(&mut self, c: &str, a: &str, b: &str) -> String {
         self.op("Where", &[c, a, b], vec![])
     }
@@ -212,6 +261,23 @@ impl Graph {
         let q = self.div(num, &d);
         self.where_(&pos, &q, &zero)
     }
+    /// Reduces a per-element loss `map` by `reduction`: the sum, the sum with the map kept
+    /// (`none`), or the mean: the sum over `norm` (when given) or over the element count, 0 when
+    /// that is 0.
+    pub fn reduction(&mut self, map: &str, reduction: Reduction, norm: Option<&str>) -> TermOut {
+        let sum = self.rsum(map, None, false);
+        match reduction {
+            Reduction::Sum => TermOut::scalar(sum),
+            Reduction::None => TermOut { loss: sum, map: Some(map.to_string()) },
+            Reduction::Mean => {
+                let n = match norm {
+                    Some(n) => n.to_string(),
+                    None => self.count_f(map),
+                };
+                TermOut::scalar(self.safe_div(&sum, &n))
+            }
+        }
+    }
     /// `softplus(a) = max(a, 0) + ln(1 + e^-|a|)` and `softplus(-a)`, stably.
     pub fn softplus_pair(&mut self, a: &str) -> (String, String) {
         let abs = self.un("Abs", a);
@@ -223,5 +289,95 @@ impl Graph {
         let neg = self.un("Neg", a);
         let rn = self.un("Relu", &neg);
         (self.add(&r, &base), self.add(&rn, &base))
+    }
+}
+
+/// The labels of a multiclass problem: the labels with ignored pixels set to 0 (`[N, *S]`), and
+/// the valid pixels as floats (`None` when nothing is ignored).
+pub(crate) struct Labels {
+    pub safe: String,
+    pub valid_f: Option<String>,
+}
+
+pub(crate) fn labels(g: &mut Graph, t: &str, ignore: Option<i64>) -> Labels {
+    match ignore {
+        None => Labels { safe: t.to_string(), valid_f: None },
+        Some(i) => {
+            let c = g.ci0(i);
+            let eq = g.bin("Equal", t, &c);
+            let valid = g.un("Not", &eq);
+            let zero = g.ci0(0);
+            let safe = g.where_(&valid, t, &zero);
+            let valid_f = g.cast_f(&valid);
+            Labels { safe, valid_f: Some(valid_f) }
+        }
+    }
+}
+
+/// `[1, C, 1, ...]` constant of per-class values, broadcastable against `[N, C, *S]`.
+pub(crate) fn per_class(g: &mut Graph, w: &[f32], rank: usize) -> String {
+    let mut dims = vec![1i64; rank];
+    dims[1] = w.len() as i64;
+    g.cf_dims(&dims, w)
+}
+
+/// The class index `[C]` (int64) of `pred`'s channel axis.
+pub(crate) fn channel_range(g: &mut Graph, pred: &str) -> String {
+    let c = g.dim(pred, 1);
+    let c0 = g.squeeze(&c, &[0]);
+    let zero = g.ci0(0);
+    let one = g.ci0(1);
+    g.op("Range", &[&zero, &c0, &one], vec![])
+}
+
+/// One-hot `[N, C, *S]` float of labels `[N, *S]` (`safe`: no ignored value).
+fn one_hot(g: &mut Graph, io: &Io, safe: &str) -> String {
+    let r = channel_range(g, &io.pred);
+    let mut shape = vec![1i64; io.rank];
+    shape[1] = -1;
+    let sh = g.ci(&shape);
+    let r = g.op("Reshape", &[&r, &sh], vec![]);
+    let tu = g.unsqueeze(safe, &[1]);
+    let eq = g.bin("Equal", &tu, &r);
+    g.cast_f(&eq)
+}
+
+/// Probabilities, target and mask of an overlap or Lovász-softmax problem, all `[N, C, *S]`
+/// float (`mask` broadcastable: `[N, 1, *S]` for multiclass).
+pub(crate) struct Dense {
+    pub p: String,
+    pub y: String,
+    pub mask: Option<String>,
+}
+
+/// The [`Dense`] form of the inputs: the softmax (multiclass) or sigmoid of logits, or `pred`
+/// itself; the one-hot of multiclass labels; pixels whose target is `ignore` masked out.
+pub(crate) fn dense(g: &mut Graph, io: &Io, from_logits: bool, ignore: Option<i64>) -> Dense {
+    if io.mode == Mode::Multiclass {
+        let p = if from_logits { g.op("Softmax", &[&io.pred], vec![attr_i("axis", 1)]) } else { io.pred.clone() };
+        let lab = labels(g, &io.target, ignore);
+        let y = one_hot(g, io, &lab.safe);
+        match lab.valid_f {
+            None => Dense { p, y, mask: None },
+            Some(v) => {
+                let m = g.unsqueeze(&v, &[1]);
+                let y = g.mul(&y, &m);
+                Dense { p, y, mask: Some(m) }
+            }
+        }
+    } else {
+        let p = if from_logits { g.un("Sigmoid", &io.pred) } else { io.pred.clone() };
+        match ignore {
+            None => Dense { p, y: io.target.clone(), mask: None },
+            Some(i) => {
+                let c = g.cf(i as f32);
+                let eq = g.bin("Equal", &io.target, &c);
+                let valid = g.un("Not", &eq);
+                let zero = g.cf(0.0);
+                let y = g.where_(&valid, &io.target, &zero);
+                let m = g.cast_f(&valid);
+                Dense { p, y, mask: Some(m) }
+            }
+        }
     }
 }

@@ -1,11 +1,12 @@
-//! Every loss of the catalogue and every one of its keys: a case per (loss, key), exported, run
+//! Every loss of the registry and every one of its keys: a case per (loss, key), exported, run
 //! in tract on odd 2-D shapes, a 3-D volume and an image with an empty target, and compared with
-//! the native kernel. A loss or key added to a catalogue without a case here fails the test.
+//! the native kernel. A loss or key added to the registry without a case here fails the test, and
+//! so does a loss without an exporter.
 
 mod common;
 
 use common::{check, shapes, Data, Setup};
-use segloss::{LossInfo, Mode};
+use segloss::{LossSpec, Mode};
 use segloss_onnx::ExportOptions;
 
 /// One case: the spec, the mode, the data and the channel count.
@@ -68,7 +69,7 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
         ("ce", Some("label_smoothing")) => c("ce:label_smoothing=0.1", Multiclass, lab(None, false), 3),
         ("ce", Some("reduction")) => c("ce:reduction=sum", Multiclass, lab(None, false), 3),
         ("ce", Some("mode")) => c("ce:mode=multiclass", Multiclass, lab(None, false), 2),
-        ("dice" | "tversky" | "jaccard" | "generalized_dice", key) => {
+        ("dice" | "tversky" | "jaccard" | "generalized_dice" | "log_cosh_dice", key) => {
             let kv = match key {
                 None => return c(loss, Multiclass, lab(None, false), 3),
                 Some("reduce") => "reduce=batch",
@@ -94,14 +95,14 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
             c(&format!("{loss}:{kv}"), Multiclass, lab(None, false), 3)
         }
         ("lovasz_hinge", None) => c("lovasz_hinge", Binary, bin(false, false), 1),
-        ("lovasz_hinge", Some("per_image")) => c("lovasz_hinge:per_image=false", Binary, bin(false, false), 1),
+        ("lovasz_hinge", Some("reduce")) => c("lovasz_hinge:reduce=batch", Binary, bin(false, false), 1),
         ("lovasz_hinge", Some("ignore_index")) => {
             c("lovasz_hinge:ignore_index=255", Binary, Setup { float_ignore: Some(255.0), ..bin(false, false) }, 1)
         }
         ("lovasz_hinge", Some("mode")) => c("lovasz_hinge:mode=multilabel", Multilabel, bin(false, false), 3),
         ("lovasz_softmax", None) => c("lovasz_softmax", Multiclass, lab(None, false), 3),
         ("lovasz_softmax", Some("classes")) => c("lovasz_softmax:classes=all", Multiclass, lab(None, false), 3),
-        ("lovasz_softmax", Some("per_image")) => c("lovasz_softmax:per_image=true", Multiclass, lab(None, false), 4),
+        ("lovasz_softmax", Some("reduce")) => c("lovasz_softmax:reduce=image", Multiclass, lab(None, false), 4),
         ("lovasz_softmax", Some("ignore_index")) => c("lovasz_softmax:ignore_index=255", Multiclass, lab(Some(255), false), 3),
         ("lovasz_softmax", Some("from_logits")) => c("lovasz_softmax:from_logits=false", Multiclass, lab(None, true), 3),
         ("lovasz_softmax", Some("mode")) => c("lovasz_softmax:mode=multiclass", Multiclass, lab(None, false), 3),
@@ -109,29 +110,17 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
     }
 }
 
-/// The losses of the facade's catalogue and of the family crates (the facade registers families
-/// as they land), each once.
-fn all_losses() -> Vec<&'static LossInfo> {
-    let mut v: Vec<&'static LossInfo> = segloss::catalogue();
-    for l in segloss::xent::catalogue().iter().chain(segloss::overlap::catalogue()).chain(segloss::lovasz::catalogue()) {
-        if !v.iter().any(|x| x.name == l.name) {
-            v.push(l);
-        }
-    }
-    v
-}
-
 #[test]
 fn every_loss_and_key_of_the_catalogue() {
-    let losses = all_losses();
-    assert!(losses.len() >= 12, "the catalogue of LOSSES.md has 12 losses, found {}", losses.len());
+    let losses = segloss::catalogue();
+    assert!(losses.len() >= 13, "the catalogue has at least 13 losses, found {}", losses.len());
     let mut missing = Vec::new();
     let mut run = 0;
-    for info in &losses {
-        let keys = std::iter::once(None).chain(info.keys.iter().map(|k| Some(k.key)));
+    for decl in losses {
+        let keys = std::iter::once(None).chain(decl.keys().iter().map(|k| Some(k.key)));
         for key in keys {
-            match case_for(info.name, key) {
-                None => missing.push(format!("{}:{}", info.name, key.unwrap_or("(defaults)"))),
+            match case_for(decl.name, key) {
+                None => missing.push(format!("{}:{}", decl.name, key.unwrap_or("(defaults)"))),
                 Some(cs) => {
                     let opts = ExportOptions { mode: Some(cs.mode), ..ExportOptions::default() };
                     check(&cs.spec, &opts, &cs.setup, &shapes(cs.c, true));
@@ -142,6 +131,27 @@ fn every_loss_and_key_of_the_catalogue() {
     }
     assert!(missing.is_empty(), "no ONNX case for {missing:?}");
     assert!(run > 60, "{run} cases");
+}
+
+/// Every loss of the registry has an exporter: its defaults (0.5 for a key without one) export in
+/// each mode it accepts.
+#[test]
+fn every_loss_has_an_exporter() {
+    for decl in segloss::catalogue() {
+        let required: Vec<String> = decl.keys().iter().filter(|k| k.default == "required").map(|k| format!("{}=0.5", k.key)).collect();
+        let spec = if required.is_empty() { decl.name.to_string() } else { format!("{}:{}", decl.name, required.join(",")) };
+        let spec = LossSpec::parse(&spec).unwrap();
+        for &mode in decl.modes {
+            let opts = ExportOptions {
+                mode: Some(mode),
+                with_weight: decl.weight == segloss::core::WeightUse::Required,
+                ..ExportOptions::default()
+            };
+            if let Err(e) = segloss_onnx::export(&spec, &opts) {
+                panic!("`{}` in mode {mode}: {e}", decl.name);
+            }
+        }
+    }
 }
 
 /// The same graphs at the other accepted opsets: 13 (the lowest), 15, 18 (`ReduceMax` takes its

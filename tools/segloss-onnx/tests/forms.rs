@@ -214,7 +214,7 @@ fn attach_to_a_convolution() {
         let t = Typed::new(&attached);
         for (i, (h, wd)) in [(5usize, 7usize), (3, 1)].into_iter().enumerate() {
             let mut r = common::Rng::new(90 + i as u64);
-            let img: Vec<f32> = (0..2 * 2 * h * wd).map(|_| r.f(-2.0, 2.0)).collect();
+            let img: Vec<f32> = (0..2 * 2 * h * wd).map(|_| r.uniform(-2.0, 2.0)).collect();
             let img = ArrayD::from_shape_vec(IxDyn(&[2, 2, h, wd]), img).unwrap();
             let logits = conv_native(&img, &w, &b, cout);
             let mut s2 = setup.clone();

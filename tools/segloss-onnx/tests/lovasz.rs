@@ -43,6 +43,22 @@ fn lovasz_softmax() {
     check("lovasz_softmax:from_logits=false", &o, &Setup { probs: true, ..Setup::labels() }, &shapes(3, true));
 }
 
+/// The old key `per_image` is an alias: `per_image=false` exports the very graph of
+/// `reduce=batch` (and `true` that of `reduce=image`).
+#[test]
+fn per_image_is_an_alias_of_reduce() {
+    for (old, new, mode) in [
+        ("lovasz_hinge:per_image=false", "lovasz_hinge:reduce=batch", Mode::Binary),
+        ("lovasz_hinge:per_image=true", "lovasz_hinge:reduce=image", Mode::Multilabel),
+        ("lovasz_softmax:per_image=true,classes=all", "lovasz_softmax:reduce=image,classes=all", Mode::Multiclass),
+    ] {
+        let o = ExportOptions { mode: Some(mode), ..ExportOptions::default() };
+        let a = segloss_onnx::export(&common::spec(old), &o).unwrap();
+        let b = segloss_onnx::export(&common::spec(new), &o).unwrap();
+        assert_eq!(a, b, "{old} vs {new}");
+    }
+}
+
 /// Every pixel of the batch ignored: 0.
 #[test]
 fn lovasz_all_ignored() {

@@ -1,4 +1,5 @@
-//! The overlap family (`dice`, `tversky`, `jaccard`, `generalized_dice`): every key that changes
+//! The overlap family (`dice`, `tversky`, `jaccard`, `generalized_dice`, `log_cosh_dice`): every
+//! key that changes
 //! the graph, in binary, multilabel and multiclass modes, run in tract on odd 2-D shapes, a 3-D
 //! volume and an image with an empty target, against the native kernels.
 
@@ -116,6 +117,46 @@ fn generalized_dice() {
     check("generalized_dice:include_background=false,classes=present", &multiclass(), &Setup::labels(), &shapes(4, true));
     check("generalized_dice:ignore_index=255,class_weights=[1,3,2]", &multiclass(), &labels_ignoring(255), &shapes(3, true));
     check("generalized_dice:smooth=0,weight_type=simple", &multilabel(), &soft(), &shapes(3, true));
+}
+
+/// `log_cosh_dice`: log cosh of the Dice value, with every Dice key.
+#[test]
+fn log_cosh_dice() {
+    for s in [
+        "log_cosh_dice",
+        "log_cosh_dice:reduce=batch",
+        "log_cosh_dice:squared=true",
+        "log_cosh_dice:log=true",
+        "log_cosh_dice:pixelwise=true",
+        "log_cosh_dice:smooth=1,classes=present",
+        "log_cosh_dice:include_background=false",
+    ] {
+        all_modes(s);
+    }
+    check("log_cosh_dice:ignore_index=255,class_weights=[2,1,1]", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    check("log_cosh_dice:from_logits=false,reduce=batch,smooth=1", &binary(), &probs(Setup::binary()), &shapes(1, true));
+    check("log_cosh_dice:mode=binary", &ExportOptions { channel: false, ..binary() }, &Setup::binary(), &shapes(1, false));
+    check("bce+log_cosh_dice", &binary(), &Setup::binary(), &shapes(1, true));
+}
+
+/// Small Dice values, where the float form of log cosh would cancel: the prediction nearly equals
+/// the target, so the loss is about `L^2 / 2` with `L` near 0; held to 1e-5 relative without the
+/// absolute floor.
+#[test]
+fn log_cosh_dice_near_zero() {
+    let spec = common::spec("log_cosh_dice:from_logits=false,smooth=0");
+    let m = segloss_onnx::export(&spec, &binary()).unwrap();
+    let t = common::Typed::new(&m);
+    for (hi, lo) in [(0.99f32, 0.01f32), (0.999, 0.001)] {
+        let mut inp = common::inputs(&[2, 1, 5, 7], &Setup { empty_first: false, ..Setup::binary() }, 5);
+        let common::Input::F32(y) = &inp[1] else { unreachable!() };
+        let p = y.mapv(|v| if v > 0.5 { hi } else { lo });
+        inp[0] = common::Input::F32(p);
+        let want = common::native(&spec, &inp) as f64;
+        assert!(want > 0.0 && want < 1e-4, "a small loss: {want}");
+        let got = t.run(&inp)[0].iter().next().copied().unwrap() as f64;
+        assert!((got - want).abs() <= 1e-5 * want, "log_cosh_dice near 0: graph {got} vs native {want}");
+    }
 }
 
 #[test]

@@ -135,44 +135,31 @@ fn ce_all_ignored_is_zero() {
 /// `loss_map` element by element against the native `forward_map`.
 #[test]
 fn loss_maps_match_forward_map() {
-    let cases: Vec<(&str, segloss::xent::XentLoss, ExportOptions, Setup, Vec<usize>)> = vec![
-        (
-            "bce:pos_weight=2,reduction=none",
-            segloss::xent::BceConfig { pos_weight: 2.0, reduction: Reduction::None, ..Default::default() }.build().unwrap(),
-            opts(),
-            weighted(),
-            vec![2, 1, 5, 7],
-        ),
-        (
-            "focal:reduction=none,gamma=1.5",
-            segloss::xent::FocalConfig { gamma: 1.5, reduction: Reduction::None, ..Default::default() }.build().unwrap(),
-            multilabel(),
-            Setup::binary(),
-            vec![2, 3, 3, 5],
-        ),
+    use segloss::xent::{BceConfig, CeConfig, DistanceBceConfig, FocalConfig, ReductionKey, XentKeys};
+    type MapFn = Box<dyn Fn(&Batch<'_>) -> segloss::Result<ndarray::ArrayD<f32>>>;
+    let none = XentKeys { reduction: Reduction::None, ..Default::default() };
+    let bce = BceConfig { pos_weight: 2.0, common: none, ..Default::default() }.build().unwrap();
+    let focal = FocalConfig { gamma: 1.5, common: none, ..Default::default() }.build().unwrap();
+    let ce = CeConfig {
+        class_weights: Some(vec![1.0, 2.0, 3.0]),
+        ignore_index: 255,
+        common: ReductionKey { reduction: Reduction::None },
+        ..Default::default()
+    }
+    .build()
+    .unwrap();
+    let distance = DistanceBceConfig { common: none, mode: Some(Mode::Binary), ..Default::default() }.build().unwrap();
+    let cases: Vec<(&str, MapFn, ExportOptions, Setup, Vec<usize>)> = vec![
+        ("bce:pos_weight=2,reduction=none", Box::new(move |b| bce.forward_map(b)), opts(), weighted(), vec![2, 1, 5, 7]),
+        ("focal:reduction=none,gamma=1.5", Box::new(move |b| focal.forward_map(b)), multilabel(), Setup::binary(), vec![2, 3, 3, 5]),
         (
             "ce:reduction=none,class_weights=[1,2,3],ignore_index=255",
-            segloss::xent::CeConfig {
-                class_weights: Some(vec![1.0, 2.0, 3.0]),
-                ignore_index: Some(255),
-                reduction: Reduction::None,
-                ..Default::default()
-            }
-            .build()
-            .unwrap(),
+            Box::new(move |b| ce.forward_map(b)),
             opts(),
             labels_ignoring(255),
             vec![2, 3, 4, 3, 3],
         ),
-        (
-            "distance_bce:reduction=none,mode=binary",
-            segloss::xent::DistanceBceConfig { reduction: Reduction::None, mode: Some(Mode::Binary), ..Default::default() }
-                .build()
-                .unwrap(),
-            no_channel(),
-            weighted(),
-            vec![3, 5, 7],
-        ),
+        ("distance_bce:reduction=none,mode=binary", Box::new(move |b| distance.forward_map(b)), no_channel(), weighted(), vec![3, 5, 7]),
     ];
     for (s, native, o, setup, shape) in cases {
         let spec = segloss::LossSpec::parse(s).unwrap();
@@ -188,7 +175,7 @@ fn loss_maps_match_forward_map() {
             Some(Input::F32(w)) => b.with_weight(w.view()),
             _ => b,
         };
-        let want = native.forward_map(&b).unwrap();
+        let want = native(&b).unwrap();
         assert_eq!(outs[1].shape(), want.shape(), "{s}: loss_map shape");
         for (i, (g, w)) in outs[1].iter().zip(want.iter()).enumerate() {
             common::assert_close(*g as f64, *w as f64, &format!("{s}: loss_map[{i}]"));

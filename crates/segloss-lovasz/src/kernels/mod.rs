@@ -9,16 +9,8 @@
 //! - `softmax(z, p)`: `p_c = exp(z_c - m) / sum_k exp(z_k - m)`, `m = max_k z_k`.
 //! - `softmax_backward(z, g)`: `g` holds `d loss / d p` and receives `d loss / d z` through the
 //!   softmax Jacobian, `dz_c = p_c (dp_c - sum_k p_k dp_k)`, with `p` recomputed from `z`.
+//!
+//! Which of the two runs is `segloss_core::Backend::current()`, read once per evaluation.
 
 pub mod scalar;
 pub mod simd;
-
-/// Which kernels run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
-    /// [`scalar`]: the reference.
-    Scalar,
-    /// [`simd`]: the fast path (default).
-    #[default]
-    Simd,
-}

@@ -1,6 +1,6 @@
 //! The two passes of the family, each twice with the same signature on slices:
-//! [`scalar`] (the readable reference, written from the formulas of `LOSSES.md`, generic over
-//! `f32`/`f64` so tests can finite-difference it in `f64`) and [`simd`] (on `wide` lanes).
+//! [`scalar`] (the readable reference, written from the formulas of `docs/LOSSES.md`, generic
+//! over `f32`/`f64` so tests can finite-difference it in `f64`) and [`simd`] (on `wide` lanes).
 //!
 //! - The **statistics pass** reads a segment of one (image, channel) row (sigmoid or identity
 //!   activation) or a block of pixels of one image across all channels (softmax) and returns the
@@ -19,8 +19,6 @@
 
 pub mod scalar;
 pub mod simd;
-
-use segloss_core::reduce::SharedMut;
 
 /// Sufficient statistics of one (image, channel) row, in `f64`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -102,38 +100,13 @@ pub struct SoftBlock<'a, T> {
     pub probs: Option<&'a [T]>,
 }
 
-/// Where a softmax gradient block is written: positions `base + c * stride + j`.
-#[derive(Clone, Copy)]
-pub struct StridedOut<'a> {
-    buf: SharedMut<'a>,
-    base: usize,
-    stride: usize,
-    len: usize,
-}
-
-impl<'a> StridedOut<'a> {
-    /// The gradient rows of a block of `len` pixels starting at `base`, channel stride `stride`.
-    pub fn new(buf: SharedMut<'a>, base: usize, stride: usize, len: usize) -> Self {
-        StridedOut { buf, base, stride, len }
-    }
-
-    /// The row of class `c`.
-    ///
-    /// # Safety
-    /// The caller holds no other live reference to this row, and no other block shares its range.
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn row(&self, c: usize) -> &'a mut [f32] {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.buf.slice(self.base + c * self.stride, self.len) }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! One harness, every kernel: the SIMD kernels against the scalar ones on every length from 0
     //! to 40 (all tail sizes), every parameter combination, including ignored elements.
     use super::*;
+    use segloss_core::kernel::StridedOut;
+    use segloss_core::reduce::SharedMut;
 
     /// Statistics: relative tolerance of SIMD (f32 lanes) against scalar (f64 per element).
     const STATS_REL: f64 = 1e-6;
@@ -141,9 +114,9 @@ mod tests {
     /// of `|dL/dp|`), since `a + b g` may cancel.
     const GRAD_REL: f64 = 1e-6;
 
+    /// A value in [0, 1) per index: the first value of core's generator seeded with salt and index.
     fn val(i: usize, salt: u32) -> f32 {
-        let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(salt.wrapping_mul(40503)) >> 8;
-        x as f32 / (1u32 << 24) as f32
+        segloss_core::rng::Rng::new(((salt as u64) << 40) ^ i as u64).next_f32()
     }
 
     fn params() -> Vec<KParams> {

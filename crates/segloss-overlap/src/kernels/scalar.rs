@@ -1,9 +1,10 @@
-//! Reference kernels, written from the formulas of `LOSSES.md`, generic over `f32` and `f64`.
+//! Reference kernels, written from the formulas of `docs/LOSSES.md`, generic over `f32` and `f64`.
 //! Readability over speed: one element (or pixel) at a time, textbook expressions, every sum in
 //! `f64` in element order.
 
-use super::{Coef, KParams, SoftBlock, Stats, StridedOut};
+use super::{Coef, KParams, SoftBlock, Stats};
 use num_traits::Float;
+use segloss_core::kernel::StridedOut;
 
 fn f<T: Float>(x: T) -> f64 {
     x.to_f64().unwrap_or(f64::NAN)

@@ -9,7 +9,8 @@
 //! no extra accumulator) and `C` (write the cache). Every exponential has an argument `<= 0`
 //! (`-|x|` for the sigmoid, `z - max` for the softmax) and goes through [`exp_nonpos`].
 
-use super::{Coef, KParams, SoftBlock, Stats, StridedOut};
+use super::{Coef, KParams, SoftBlock, Stats};
+use segloss_core::kernel::StridedOut;
 use segloss_core::simd::{f32x8, first_lanes, lanes_sum_f64, load, load_padded, store, LANES};
 
 /// Elements (or pixels) accumulated in `f32` lanes before the lanes are added into `f64`.

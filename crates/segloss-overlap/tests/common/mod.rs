@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use segloss_core::testing;
-use segloss_core::{Batch, Mode};
+use segloss_core::{Batch, Loss, LossConfig, Mode};
 use segloss_overlap::reference::{self, RefTarget};
 use segloss_overlap::*;
 
@@ -64,7 +64,7 @@ impl Problem {
     }
 
     /// The f64 reference value and gradient at `x` (f64 values of `pred`).
-    pub fn reference(&self, loss: &OverlapLoss, batch: &Batch<'_>, x: &[f64]) -> (f64, Vec<f64>) {
+    pub fn reference(&self, loss: &dyn Loss, batch: &Batch<'_>, x: &[f64]) -> (f64, Vec<f64>) {
         let dense64: Vec<f64>;
         let t = match &self.t {
             Tgt::Dense(v) => {
@@ -197,31 +197,47 @@ pub fn cfg(allow_log: bool, nr_le_dr: bool, gammas: Vec<f64>) -> impl Strategy<V
 
 impl Cfg {
     /// Builds the loss for a problem with `c` channels.
-    pub fn build(&self, p: &Problem, from_logits: bool) -> OverlapLoss {
+    pub fn build(&self, p: &Problem, from_logits: bool) -> Box<dyn Loss> {
+        let common = self.overlap_keys(p, from_logits);
+        let mode = Some(p.mode());
+        let reduce = if self.batch { Reduce::Batch } else { Reduce::Image };
+        match self.kind {
+            0 => DiceConfig { dice: self.dice_keys(), common, mode }.build_boxed(),
+            1 => TverskyConfig { alpha: self.alpha, beta: self.beta, gamma: self.gamma, reduce, common, mode }.build_boxed(),
+            2 => JaccardConfig { reduce, log: self.log, common, mode }.build_boxed(),
+            _ => GeneralizedDiceConfig {
+                weight_type: [WeightType::Square, WeightType::Simple, WeightType::Uniform][self.weight_type as usize],
+                reduce,
+                common,
+                mode,
+            }
+            .build_boxed(),
+        }
+        .expect("valid config")
+    }
+
+    /// The shared keys of this configuration for a problem.
+    pub fn overlap_keys(&self, p: &Problem, from_logits: bool) -> OverlapKeys {
         let c = p.classes();
-        let common = CommonConfig {
-            smooth_nr: Some(self.nr),
-            smooth_dr: Some(self.dr),
+        OverlapKeys {
+            smooth_nr: self.nr,
+            smooth_dr: self.dr,
             classes: if self.present { Classes::Present } else { Classes::All },
             include_background: !self.no_background,
             ignore_index: p.ignore.then_some(IGNORE),
             class_weights: self.weights.as_ref().map(|w| w.iter().cycle().take(c).copied().collect()),
             from_logits,
-            mode: Some(p.mode()),
-            ..CommonConfig::default()
-        };
-        let reduce = if self.batch { Reduce::Batch } else { Reduce::Image };
-        match self.kind {
-            0 => DiceConfig { reduce, squared: self.squared, log: self.log, pixelwise: self.pixelwise, common }.build(),
-            1 => TverskyConfig { alpha: self.alpha, beta: self.beta, gamma: self.gamma, reduce, common }.build(),
-            2 => JaccardConfig { reduce, log: self.log, common }.build(),
-            _ => GeneralizedDiceConfig {
-                weight_type: [WeightType::Square, WeightType::Simple, WeightType::Uniform][self.weight_type as usize],
-                reduce,
-                common,
-            }
-            .build(),
+            ..OverlapKeys::default()
         }
-        .expect("valid config")
+    }
+
+    /// The `dice` keys of this configuration (whatever its kind).
+    pub fn dice_keys(&self) -> DiceKeys {
+        DiceKeys {
+            reduce: if self.batch { Reduce::Batch } else { Reduce::Image },
+            squared: self.squared,
+            log: self.log,
+            pixelwise: self.pixelwise,
+        }
     }
 }

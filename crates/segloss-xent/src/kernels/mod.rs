@@ -1,5 +1,5 @@
 //! The kernels of the family, each twice with the same signature on slices:
-//! [`scalar`] (the readable reference, written from the formulas of `LOSSES.md` and generic over
+//! [`scalar`] (the readable reference, written from the formulas of `docs/LOSSES.md` and generic over
 //! `f32`/`f64` so that tests can finite-difference it in `f64`) and [`simd`] (on `wide` lanes).
 //!
 //! Elementwise kernels take `x` (logits or probabilities), `y` (targets), an optional multiplier
@@ -8,6 +8,8 @@
 //! Neutral element: an empty slice sums to 0 and writes nothing. Tail handling: the SIMD kernels
 //! pad the last partial vector with `x = 0, y = 0, w = 0`, mask its lanes out of the sum and
 //! store only the valid lanes, so padding never changes a result.
+
+use segloss_core::kernel::StridedOut;
 
 // Class loops index several per-class arrays at once; `for c in 0..C` reads like the formulas.
 #[allow(clippy::needless_range_loop)]
@@ -103,39 +105,6 @@ impl SoftmaxParams<'_> {
     /// Sum of the class weights.
     pub fn w_sum(&self) -> f32 {
         (0..self.classes).map(|c| self.w(c)).sum()
-    }
-}
-
-/// Where a softmax kernel writes its gradient: the positions `base + c * stride + j` for class `c`
-/// and pixel `j` of the block. Blocks of one image share the buffer and write disjoint positions.
-#[derive(Clone, Copy)]
-pub struct StridedOut<'a> {
-    buf: segloss_core::reduce::SharedMut<'a>,
-    base: usize,
-    stride: usize,
-    len: usize,
-}
-
-impl<'a> StridedOut<'a> {
-    /// The gradient rows of a block of `len` pixels starting at `base`, channel stride `stride`.
-    pub fn new(buf: segloss_core::reduce::SharedMut<'a>, base: usize, stride: usize, len: usize) -> Self {
-        StridedOut { buf, base, stride, len }
-    }
-
-    /// The row of class `c`.
-    ///
-    /// # Safety
-    /// The caller holds no other live reference to this row, and no other block shares its range.
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn row(&self, c: usize) -> &'a mut [f32] {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.buf.slice(self.base + c * self.stride, self.len) }
-    }
-
-    /// A plain slice as the gradient of a block that is the whole of `buf` (`base = 0`).
-    pub fn from_slice(buf: &'a mut [f32], stride: usize, len: usize) -> Self {
-        StridedOut { buf: segloss_core::reduce::SharedMut::new(buf), base: 0, stride, len }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Reference kernels, written from the formulas of `LOSSES.md`, generic over `f32` and `f64`.
+//! Reference kernels, written from the formulas of `docs/LOSSES.md`, generic over `f32` and `f64`.
 //! Readability over speed: one element (or pixel) at a time, textbook expressions.
 
 use super::{Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};

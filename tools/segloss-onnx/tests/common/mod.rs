@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use ndarray::{ArrayD, IxDyn};
-use segloss::core::params::{Params, Value};
+pub use segloss::core::rng::Rng;
 use segloss::{Batch, Loss, LossSpec, Term};
 use segloss_onnx::pb::tensor_shape_proto::dimension;
 use segloss_onnx::pb::{type_proto, ModelProto};
@@ -19,30 +19,6 @@ use tract_onnx::prelude::*;
 pub const REL_TOL: f64 = 1e-5;
 /// Absolute floor, for values that are exactly 0.
 pub const ABS_FLOOR: f64 = 1e-7;
-
-/// A deterministic generator (splitmix64).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [lo, hi).
-    pub fn f(&mut self, lo: f32, hi: f32) -> f32 {
-        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-        lo + (hi - lo) * u
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
 
 /// A model input.
 #[derive(Debug, Clone)]
@@ -186,7 +162,7 @@ impl Setup {
 pub fn inputs(shape: &[usize], s: &Setup, seed: u64) -> Vec<Input> {
     let mut r = Rng::new(seed);
     let n: usize = shape.iter().product();
-    let pred: Vec<f32> = (0..n).map(|_| if s.probs { r.f(0.02, 0.98) } else { r.f(-3.0, 3.0) }).collect();
+    let pred: Vec<f32> = (0..n).map(|_| if s.probs { r.uniform(0.02, 0.98) } else { r.uniform(-3.0, 3.0) }).collect();
     let pred = ArrayD::from_shape_vec(IxDyn(shape), pred).unwrap();
     let per_image = n / shape[0];
     let (target, tshape) = match s.data {
@@ -202,7 +178,7 @@ pub fn inputs(shape: &[usize], s: &Setup, seed: u64) -> Vec<Input> {
                         }
                     }
                     if soft {
-                        r.f(0.0, 1.0)
+                        r.uniform(0.0, 1.0)
                     } else {
                         (r.below(2)) as f32
                     }
@@ -211,7 +187,7 @@ pub fn inputs(shape: &[usize], s: &Setup, seed: u64) -> Vec<Input> {
             (Input::F32(ArrayD::from_shape_vec(IxDyn(shape), t).unwrap()), shape.to_vec())
         }
         Data::Labels { ignore } => {
-            let c = shape[1] as u64;
+            let c = shape[1];
             let mut ts = shape.to_vec();
             ts.remove(1);
             let m: usize = ts.iter().product();
@@ -240,71 +216,20 @@ pub fn inputs(shape: &[usize], s: &Setup, seed: u64) -> Vec<Input> {
             tshape.remove(1);
         }
         let m: usize = tshape.iter().product();
-        let w: Vec<f32> = (0..m).map(|_| r.f(0.0, 2.5)).collect();
+        let w: Vec<f32> = (0..m).map(|_| r.uniform(0.0, 2.5)).collect();
         v.push(Input::F32(ArrayD::from_shape_vec(IxDyn(&tshape), w).unwrap()));
     }
     v
 }
 
-/// A spec string as a [`LossSpec`]: through `LossSpec::parse` when the facade knows every name,
-/// else split by hand (the facade registers families as they land; the family crates validate
-/// each term anyway when `native` and `export` build it).
+/// A spec string as a [`LossSpec`] (parsed and validated by the registry).
 pub fn spec(s: &str) -> LossSpec {
-    if let Ok(sp) = LossSpec::parse(s) {
-        return sp;
-    }
-    let mut terms = Vec::new();
-    for part in split_top(s, '+') {
-        let (weight, rest) = match part.split_once('*') {
-            Some((w, r)) if w.parse::<f64>().is_ok() => (w.parse().unwrap(), r),
-            _ => (1.0, part.as_str()),
-        };
-        let (name, keys) = rest.split_once(':').unwrap_or((rest, ""));
-        let mut params = Vec::new();
-        for kv in split_top(keys, ',').into_iter().filter(|k| !k.is_empty()) {
-            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{s}: bad key {kv}"));
-            let v = if let Some(l) = v.strip_prefix('[') {
-                Value::List(l.trim_end_matches(']').split(',').map(|x| x.parse().unwrap()).collect())
-            } else if let Ok(x) = v.parse::<f64>() {
-                Value::Num(x)
-            } else if v == "true" || v == "false" {
-                Value::Bool(v == "true")
-            } else {
-                Value::Word(v.to_string())
-            };
-            params.push((k.to_string(), v));
-        }
-        terms.push(Term { weight, name: name.to_string(), params });
-    }
-    LossSpec { terms }
+    LossSpec::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
-fn split_top(s: &str, sep: char) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut depth = 0;
-    for ch in s.chars() {
-        match ch {
-            '[' => depth += 1,
-            ']' => depth -= 1,
-            _ => {}
-        }
-        if ch == sep && depth == 0 {
-            out.push(String::new());
-        } else {
-            out.last_mut().unwrap().push(ch);
-        }
-    }
-    out
-}
-
-/// Builds one term through its family crate.
+/// Builds one term through the registry.
 pub fn build_term(t: &Term) -> Box<dyn Loss> {
-    let mut p = Params::new(&t.name, t.params.iter().cloned()).unwrap();
-    segloss::xent::build(&t.name, &mut p)
-        .or_else(|| segloss::overlap::build(&t.name, &mut p))
-        .or_else(|| segloss::lovasz::build(&t.name, &mut p))
-        .unwrap_or_else(|| panic!("unknown loss {}", t.name))
-        .unwrap_or_else(|e| panic!("{}: {e}", t.name))
+    segloss::registry().build_one(&t.name, t.params.clone()).unwrap_or_else(|e| panic!("{}: {e}", t.name))
 }
 
 /// The native value: the weighted sum of the terms' `forward`.
