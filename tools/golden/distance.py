@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Golden fixtures of segloss-distance from scipy.
 
-Writes crates/segloss-distance/tests/fixtures/distance.json: for every case its inputs, the
-Python line that produced the expected output (`python`), and that output; plus the versions of
-Python, numpy and scipy. The Rust test (tests/golden.rs) names the same line next to each case.
+Writes crates/segloss-distance/tests/fixtures/distance.json in fixture.py's format: for every
+case a spec naming the map and its keys (`edt:spacing=[1.5,0.7]`, `label:connectivity=8`,
+`unet_weights_from_instances:w0=10,sigma=5,class_weights=balanced`, `unet_weights_from_mask:...`
+after the segloss functions), its inputs (`mask`, or `labels` as the Python line names them), the
+Python line that produced the expected output (`python`), and that output (`map`; for `label` the
+number of objects is `value`); plus the versions of Python, numpy and scipy.
 
 - edt: scipy.ndimage.distance_transform_edt(mask, sampling=...) (f64 distances);
 - label: scipy.ndimage.label(mask, structure=generate_binary_structure(rank, 1 or rank));
@@ -15,13 +18,14 @@ Python, numpy and scipy. The Rust test (tests/golden.rs) names the same line nex
 Run: /work/venv/py/bin/python tools/golden/distance.py
 """
 
-import json
 import os
 import platform
 
 import numpy as np
 import scipy
 from scipy import ndimage
+
+import fixture
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "segloss-distance", "tests", "fixtures", "distance.json")
 
@@ -65,8 +69,8 @@ def main():
     def edt_case(name, mask, sampling, python):
         env = {"mask": mask, "sampling": sampling, "ndimage": ndimage}
         d = eval(python, env)
-        cases.append({"kind": "edt", "name": name, "python": python, "shape": list(mask.shape), "mask": mask.ravel().tolist(),
-                      "spacing": sampling, "expected": d.ravel().tolist()})
+        keys = {} if sampling is None else {"spacing": sampling}
+        cases.append(fixture.case(name, fixture.spec("edt", keys), python, {"mask": mask}, map=d))
 
     edt_case("2d_random", rand_mask((7, 9), 0.7, 1), None, "ndimage.distance_transform_edt(mask)")
     edt_case("2d_spacing", rand_mask((8, 6), 0.75, 2), [1.5, 0.7], "ndimage.distance_transform_edt(mask, sampling=sampling)")
@@ -86,8 +90,7 @@ def main():
         python = f"ndimage.label(mask, structure=ndimage.generate_binary_structure({rank}, {rank if full else 1}))"
         lab, n = eval(python, {"mask": mask, "ndimage": ndimage})
         conn = {(2, False): 4, (2, True): 8, (3, False): 6, (3, True): 26}[(rank, full)]
-        cases.append({"kind": "label", "name": name, "python": python, "shape": list(mask.shape), "mask": mask.ravel().tolist(),
-                      "connectivity": conn, "count": int(n), "expected": lab.ravel().tolist()})
+        cases.append(fixture.case(name, fixture.spec("label", {"connectivity": conn}), python, {"mask": mask}, value=int(n), map=lab))
 
     m2 = rand_mask((10, 12), 0.45, 5)
     label_case("label_2d_4", m2, False)
@@ -100,9 +103,10 @@ def main():
         env = {"labels": labels, "unet_per_object": unet_per_object, "ndimage": ndimage, "w0": w0, "sigma": sigma,
                "class_weights": class_weights}
         w = eval(python, env)
-        cases.append({"kind": "unet", "name": name, "python": python, "source": source, "shape": list(labels.shape),
-                      "labels": labels.ravel().tolist(), "w0": w0, "sigma": sigma, "class_weights": class_weights,
-                      "connectivity": connectivity, "expected": w.ravel().tolist()})
+        keys = {"w0": w0, "sigma": sigma, "class_weights": "balanced" if class_weights is None else class_weights}
+        if connectivity is not None:
+            keys["connectivity"] = connectivity
+        cases.append(fixture.case(name, fixture.spec(f"unet_weights_from_{source}", keys), python, {"labels": labels}, map=w))
 
     cells = blobs((24, 28), [(3, (5, 5), 3), (9, (6, 14), 3), (4, (16, 9), 4), (12, (17, 21), 3)])
     unet_case("unet_instances", cells, "unet_per_object(labels)")
@@ -123,16 +127,8 @@ def main():
               "unet_per_object(ndimage.label(labels, structure=ndimage.generate_binary_structure(2, 2))[0])",
               source="mask", connectivity=8)
 
-    doc = {
-        "generator": "tools/golden/distance.py",
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__},
-        "cases": cases,
-    }
-    with open(OUT, "w") as f:
-        json.dump(doc, f, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {len(cases)} cases to {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes)")
-
+    fixture.write(OUT, "tools/golden/distance.py",
+                  {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}, cases)
 
 if __name__ == "__main__":
     main()

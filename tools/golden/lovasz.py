@@ -6,7 +6,9 @@ lovasz_grad, lovasz_hinge / lovasz_hinge_flat, lovasz_softmax / lovasz_softmax_f
 flatten_binary_scores / flatten_probas, ignore handling and per_image) in float64 PyTorch, takes the
 gradient from autograd (so the Jaccard gradient g is held constant, as in the reference), checks the
 re-statement against segmentation_models_pytorch's LovaszLoss (binary and multiclass), and writes
-crates/segloss-lovasz/tests/fixtures/lovasz.json.
+crates/segloss-lovasz/tests/fixtures/lovasz.json in fixture.py's format: each case's spec uses
+segloss' `reduce=image|batch` for the reference's `per_image=True|False`, `python` is the
+re-statement's call, `extra.smp` the smp call it was checked against (where one applies).
 
 Deviations of the re-statement from the reference, all stated in LOSSES.md:
 - flatten_probas moves axis 1 last for any number of spatial axes (the reference assumes 4D; smp
@@ -16,13 +18,12 @@ Deviations of the re-statement from the reference, all stated in LOSSES.md:
 - multilabel: one hinge problem per (image, channel) pair with per_image (per channel over the
   batch without), averaged over problems (smp pools the channels of an image into one problem).
 
-Inputs are float32 values (stored exactly in the JSON) evaluated in float64, and tie-free: the
+Inputs are float32 values (stored exactly, as float32 tensors) evaluated in float64, and tie-free: the
 sorted errors of every problem are at least MIN_GAP apart, so float32 rounding in Rust cannot
 reorder them.
 
 Run: /work/venv/py/bin/python tools/golden/lovasz.py   (from the workspace root)
 """
-import json
 import os
 import sys
 
@@ -31,6 +32,8 @@ import torch
 import torch.nn.functional as F
 import segmentation_models_pytorch as smp
 from segmentation_models_pytorch.losses import LovaszLoss
+
+import fixture
 
 torch.set_default_dtype(torch.float64)
 MIN_GAP = 1e-5
@@ -187,20 +190,10 @@ def check_smp(name, sv, sgrad, v, grad):
 
 
 def record(name, loss, params, pred, target, target_dtype, value, grad, python, smp_line):
-    CASES.append({
-        "name": name,
-        "loss": loss,
-        "params": params,
-        "python": python,
-        "smp": smp_line,
-        "pred_shape": list(pred.shape),
-        "pred": [float(v) for v in pred.ravel()],
-        "target_shape": list(target.shape),
-        "target_dtype": target_dtype,
-        "target": [float(v) if target_dtype == "f32" else int(v) for v in target.ravel()],
-        "value": float(value),
-        "grad": [float(v) for v in grad.ravel()],
-    })
+    inputs = {"pred": pred.astype(np.float32), "target": target.astype(np.float32 if target_dtype == "f32" else np.int64)}
+    assert np.array_equal(inputs["pred"], pred) and np.array_equal(inputs["target"], target), f"{name}: inputs are not exact"
+    CASES.append(fixture.case(name, fixture.spec(loss, params), python, inputs, value=float(value), grad=np.asarray(grad),
+                              extra={"smp": smp_line} if smp_line else None))
 
 
 def hinge_case(name, rng, shape, per_image, ignore=None, target_dtype="f32", tweak=None, multilabel=False, smp_check=True,
@@ -233,7 +226,7 @@ def hinge_case(name, rng, shape, per_image, ignore=None, target_dtype="f32", twe
         sv.backward()
         check_smp(name, sv, xs.grad, v, xt.grad)
         smp_line = f"LovaszLoss('binary', per_image={per_image}, ignore_index={ignore})(x, y)"
-    params = {"per_image": per_image}
+    params = {"reduce": "image" if per_image else "batch"}
     if ignore is not None:
         params["ignore_index"] = ignore
     if multilabel:
@@ -271,7 +264,7 @@ def softmax_case(name, rng, shape, classes="present", per_image=False, ignore=No
         sv.backward()
         check_smp(name, sv, zs.grad, v, zt.grad)
         smp_line = f"LovaszLoss('multiclass', per_image={per_image}, ignore_index={ignore})(z, labels)"
-    params = {"classes": classes, "per_image": per_image, "from_logits": from_logits}
+    params = {"classes": classes, "reduce": "image" if per_image else "batch", "from_logits": from_logits}
     if ignore is not None:
         params["ignore_index"] = ignore
     record(name, "lovasz_softmax", params, z, lab, "i64", v.item(), zt.grad.numpy(), python, smp_line)
@@ -331,23 +324,21 @@ def main():
     # smp reads a 3D tensor as [B, H, W] sigmoid output, so it cannot check one spatial axis
     softmax_case("softmax_1d", rng, (2, 5, 17), smp_check=False)
 
-    doc = {
-        "generator": "tools/golden/lovasz.py",
-        "reference": "bermanmaxim/LovaszSoftmax pytorch/lovasz_losses.py, re-stated in float64 (see the script)",
-        "versions": {
+    fixture.write(
+        OUT,
+        "tools/golden/lovasz.py",
+        {
             "python": sys.version.split()[0],
             "torch": torch.__version__,
             "numpy": np.__version__,
             "segmentation_models_pytorch": smp.__version__,
         },
-        "tolerance": "value: |v - ref| <= 1e-5 |ref| + 1e-7; grad: max |g - ref| <= 1e-4 max |ref|",
-        "cases": CASES,
-    }
-    with open(OUT, "w") as f:
-        json.dump(doc, f, indent=None, separators=(",", ":"))
-        f.write("\n")
-    print(f"wrote {len(CASES)} cases to {os.path.normpath(OUT)} ({os.path.getsize(OUT)} bytes)")
-
+        CASES,
+        extra={
+            "reference": "bermanmaxim/LovaszSoftmax pytorch/lovasz_losses.py, re-stated in float64 (see the script)",
+            "tolerance": "value: |v - ref| <= 1e-5 |ref| + 1e-7; grad: max |g - ref| <= 1e-4 max |ref|",
+        },
+    )
 
 if __name__ == "__main__":
     main()

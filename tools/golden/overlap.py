@@ -2,12 +2,12 @@
 
 Run: /work/venv/py/bin/python tools/golden/overlap.py
 
-Each case holds the segloss spec (name + keys), the Python call that produced the reference, the
-inputs (float32 values; the reference runs in float64 on exactly those values), the value and the
-gradient with respect to pred. Where LOSSES.md relates the anchor by a factor (MONAI's `weight`),
-the stored value and gradient are the anchor's times that factor, and `call` says so.
+Each case holds the segloss spec (name + keys), the Python call that produced the reference
+(`python`), the inputs `pred` and `target` (float32 values, or int64 labels; the reference runs in
+float64 on exactly those values), the value and the gradient with respect to pred (float64, as
+computed). Where LOSSES.md relates the anchor by a factor (MONAI's `weight`), the stored value and
+gradient are the anchor's times that factor, and `python` says so. The format is fixture.py's.
 """
-import json
 import os
 import sys
 
@@ -16,6 +16,8 @@ import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 from monai.losses import DiceLoss, GeneralizedDiceLoss, TverskyLoss
+
+import fixture
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "segloss-overlap", "tests", "fixtures", "overlap.json")
 rng = np.random.default_rng(20261126)
@@ -45,15 +47,6 @@ def soft(shape):
     return f32(np.round(rng.random(shape), 3))
 
 
-def r9(v):
-    """A float32 value with 9 significant digits (enough to round-trip it)."""
-    return float(f"{float(v):.9g}")
-
-
-def r12(v):
-    return float(f"{v:.12g}")
-
-
 def all_present(t, c, axis=1):
     """smp equals ours only when every channel has G > 0 over the batch."""
     if t.dtype == np.int64:
@@ -73,22 +66,15 @@ def run(fn, pred, target):
 def add(case_id, name, keys, call, fn, pred, target, factor=1.0, target_for_rust=None):
     value, grad = run(fn, pred, target)
     tr = target if target_for_rust is None else target_for_rust
-    spec = name + (":" + ",".join(f"{k}={v}" for k, v in keys.items()) if keys else "")
     cases.append(
-        {
-            "id": case_id,
-            "spec": spec,
-            "name": name,
-            "keys": {k: str(v) for k, v in keys.items()},
-            "call": call,
-            "pred_shape": list(pred.shape),
-            "pred": [r9(v) for v in pred.ravel()],
-            "target_shape": list(tr.shape),
-            "target_dtype": "i64" if tr.dtype == np.int64 else "f32",
-            "target": [r9(v) if tr.dtype != np.int64 else int(v) for v in tr.ravel()],
-            "value": value * factor,
-            "grad": [r12(float(g) * factor) for g in grad.ravel()],
-        }
+        fixture.case(
+            case_id,
+            fixture.spec(name, keys),
+            call,
+            {"pred": f32(pred), "target": tr if tr.dtype == np.int64 else f32(tr)},
+            value=value * factor,
+            grad=grad * factor,
+        )
     )
 
 
@@ -255,12 +241,11 @@ add("log_cosh_dice_jadon", "log_cosh_dice", {"reduce": "batch", "smooth": "1", "
     "log_cosh_dice_loss(target, probs)  # Jadon's code: log((exp(x) + exp(-x)) / 2), x = 1 - (2 I + 1)/(G + P + 1) over the batch",
     jadon_log_cosh_dice_loss, p, t)
 
-meta = {
-    "generator": "tools/golden/overlap.py",
-    "versions": {"python": sys.version.split()[0], "torch": torch.__version__, "monai": monai.__version__,
-                 "segmentation_models_pytorch": smp.__version__, "numpy": np.__version__},
-    "dtype": "reference computed in float64 on float32 inputs",
-}
-with open(OUT, "w") as f:
-    json.dump({"meta": meta, "cases": cases}, f, separators=(",", ":"))
-print(f"wrote {len(cases)} cases to {os.path.normpath(OUT)}")
+fixture.write(
+    OUT,
+    "tools/golden/overlap.py",
+    {"python": sys.version.split()[0], "torch": torch.__version__, "monai": monai.__version__,
+     "segmentation_models_pytorch": smp.__version__, "numpy": np.__version__},
+    cases,
+    extra={"dtype": "reference computed in float64 on float32 inputs"},
+)

@@ -7,13 +7,14 @@ Run from the workspace root:
     KERAS_BACKEND=torch /work/venv/py/bin/python tools/golden/xent.py
 
 Every reference is computed in float64 torch from float32 inputs: the inputs are drawn as
-float32, stored with 9 significant digits (which round-trips float32 exactly, checked below) and
-promoted to float64 leaf tensors `x` (pred), `y` (target: float64, or int64 for integer labels)
-and `w` (optional weight). Each case stores the Python expression that produced its reference
-(`python`), evaluated here verbatim with `eval`; `value` is that expression and `grad` its
-gradient with respect to `x` from torch autograd. `anchor`, when present, is a second expression
-(the library call, where the stored one is a float64 re-statement) evaluated on the same inputs at
-generation time, which agreed with the stored reference within the test's own tolerances.
+float32, stored exactly as float32 tensors (fixture.py's format: `pred`, `target` float32, uint8
+or int64 labels, optional `weight`) and promoted to float64 leaf tensors `x` (pred), `y` (target:
+float64, or int64 for integer labels) and `w` (optional weight). Each case stores the Python
+expression that produced its reference (`python`), evaluated here verbatim with `eval`; the
+expected `value` is that expression and `grad` its gradient with respect to `x` from torch autograd
+(float64, as computed). `extra.anchor`, when present, is a second expression (the library call,
+where the stored one is a float64 re-statement) evaluated on the same inputs at generation time,
+which agreed with the stored reference within the test's own tolerances.
 
 Anchors (see LOSSES.md):
 - bce: torch `binary_cross_entropy_with_logits(pos_weight=q)`; Keras 3 `binary_crossentropy`
@@ -56,10 +57,8 @@ gradient of that sum. Per-pixel weights multiply each term and leave every norma
 (torch's `weight=` argument of binary_cross_entropy_with_logits does exactly that for mean).
 """
 
-import json
 import os
 import platform
-import sys
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -73,6 +72,8 @@ import torchvision  # noqa: E402
 from monai.losses import FocalLoss  # noqa: E402
 from scipy.ndimage import distance_transform_edt  # noqa: E402
 from torchvision.ops import sigmoid_focal_loss  # noqa: E402
+
+import fixture  # noqa: E402
 
 assert keras.backend.backend() == "torch", "run with KERAS_BACKEND=torch"
 torch.set_default_dtype(torch.float64)  # torch.tensor([1, 2, 0.5]) in the expressions is float64
@@ -270,12 +271,6 @@ CASES = []
 NAMES = set()
 
 
-def fmt9(v):
-    """9 significant digits (round-trips float32); integral values as JSON integers."""
-    f = float("%.9g" % v)
-    return int(f) if f.is_integer() and abs(f) < 2**24 else f
-
-
 def to_torch(a, dtype):
     if dtype == "f32":
         return torch.tensor(a, dtype=torch.float64)
@@ -327,30 +322,16 @@ def add(name, spec, expr, pred, target, tdtype="f32", weight=None, anchor=None):
     if tdtype == "f32":
         target = f32(target)
     weight = None if weight is None else f32(weight)
-    for a in [pred] + ([target] if tdtype == "f32" else []) + ([weight] if weight is not None else []):
-        assert all(np.float32(fmt9(v)) == v for v in a.reshape(-1)), "9 digits must round-trip float32"
     val, grad = evaluate(expr, pred, target, tdtype, weight)
     assert np.isfinite(val) and np.all(np.isfinite(grad)), (name, val)
     if anchor is not None:
         a_val, a_grad = evaluate(anchor, pred, target, tdtype, weight)
         assert close(a_val, a_grad, val, grad), (name, anchor, a_val, val, np.max(np.abs(a_grad - grad)))
-    case = {
-        "name": name,
-        "spec": spec,
-        "python": expr,
-        "pred": {"shape": list(pred.shape), "data": [fmt9(v) for v in pred.reshape(-1)]},
-        "target": {
-            "shape": list(target.shape),
-            "dtype": tdtype,
-            "data": [fmt9(v) for v in target.reshape(-1)] if tdtype == "f32" else [int(v) for v in target.reshape(-1)],
-        },
-    }
-    if anchor is not None:
-        case["anchor"] = anchor
+    inputs = {"pred": pred, "target": target}
     if weight is not None:
-        case["weight"] = {"shape": list(weight.shape), "data": [fmt9(v) for v in weight.reshape(-1)]}
-    case["value"] = val
-    case["grad"] = [float("%.10g" % v) for v in grad.reshape(-1)]
+        inputs["weight"] = weight
+    assert target.dtype == {"f32": np.float32, "u8": np.uint8, "i64": np.int64}[tdtype], (name, target.dtype)
+    case = fixture.case(name, spec, expr, inputs, value=val, grad=grad, extra={"anchor": anchor} if anchor is not None else None)
     CASES.append(case)
 
 
@@ -981,40 +962,34 @@ add(
 
 
 def main():
-    header = {
-        "generator": "tools/golden/xent.py (KERAS_BACKEND=torch /work/venv/py/bin/python tools/golden/xent.py)",
-        "note": (
-            "References in float64 torch from float32 inputs; value = python expression, grad = its "
-            "torch autograd gradient with respect to x (pred). reduction=none cases store the map's sum. "
-            "TensorFlow is not installed: TF weighted_cross_entropy_with_logits is its documented formula, "
-            "equal to torch binary_cross_entropy_with_logits(pos_weight). Multiclass focal references are "
-            "float64 re-statements checked against C x MONAI FocalLoss (which computes in float32); Keras "
-            "cases store keras.ops.binary_crossentropy after Keras' smoothing line, averaged in float64, "
-            "checked against keras.losses.binary_crossentropy (whose last-axis mean runs in float32). "
-            "`anchor`: the library call each stored expression was checked against at generation time."
-        ),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "monai": monai.__version__,
-            "keras": keras.__version__ + " (backend " + keras.backend.backend() + ")",
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "tensorflow": "not installed",
-        },
-        "tolerance": {"value_rtol": VALUE_RTOL, "value_atol": VALUE_ATOL, "grad_rtol_of_max": GRAD_RTOL},
+    note = (
+        "References in float64 torch from float32 inputs; value = python expression, grad = its "
+        "torch autograd gradient with respect to x (pred). reduction=none cases store the map's sum. "
+        "TensorFlow is not installed: TF weighted_cross_entropy_with_logits is its documented formula, "
+        "equal to torch binary_cross_entropy_with_logits(pos_weight). Multiclass focal references are "
+        "float64 re-statements checked against C x MONAI FocalLoss (which computes in float32); Keras "
+        "cases store keras.ops.binary_crossentropy after Keras' smoothing line, averaged in float64, "
+        "checked against keras.losses.binary_crossentropy (whose last-axis mean runs in float32). "
+        "`extra.anchor`: the library call each stored expression was checked against at generation time."
+    )
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "monai": monai.__version__,
+        "keras": keras.__version__ + " (backend " + keras.backend.backend() + ")",
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "tensorflow": "not installed",
     }
-    os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    with open(OUT, "w") as f:
-        f.write("{\n")
-        for k, v in header.items():
-            f.write("%s: %s,\n" % (json.dumps(k), json.dumps(v)))
-        f.write('"cases": [\n')
-        f.write(",\n".join(json.dumps(c) for c in CASES))
-        f.write("\n]}\n")
-    size = os.path.getsize(OUT)
-    print("wrote %d cases to %s (%d bytes)" % (len(CASES), OUT, size), file=sys.stderr)
+    tolerance = {"value_rtol": VALUE_RTOL, "value_atol": VALUE_ATOL, "grad_rtol_of_max": GRAD_RTOL}
+    size = fixture.write(
+        OUT,
+        "tools/golden/xent.py (KERAS_BACKEND=torch /work/venv/py/bin/python tools/golden/xent.py)",
+        versions,
+        CASES,
+        extra={"note": note, "tolerance": tolerance},
+    )
     assert size < 1_000_000
 
 

@@ -12,11 +12,14 @@
 //!   generator of the tests, benches and demo;
 //! - [`simd`]: exp, ln, ln_1p, sigmoid and softplus on `f32x8` lanes with measured error bounds;
 //! - [`reduce`]: deterministic parallel reductions (same bits for any thread count);
-//! - `testing` (feature `testing`): proptest strategies and a finite-difference gradient checker.
+//! - `testing` (feature `testing`): proptest strategies and a finite-difference gradient checker;
+//!   `golden` (feature `testing`): the golden-fixture format, its loader and `check_loss`.
 #![warn(missing_docs)]
 
 pub mod declare;
 pub mod error;
+#[cfg(feature = "testing")]
+pub mod golden;
 pub mod input;
 pub mod kernel;
 pub mod loss;
@@ -25,6 +28,7 @@ pub mod reduce;
 pub mod rng;
 pub mod simd;
 pub mod spec;
+pub mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -39,6 +39,12 @@ pub(crate) struct Exporter {
     pub view: fn(&dyn Any) -> Option<&dyn TermExport>,
 }
 
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exporter({})", self.name)
+    }
+}
+
 /// The downcast of [`Exporter::view`].
 fn view<T: TermExport + 'static>(config: &dyn Any) -> Option<&dyn TermExport> {
     config.downcast_ref::<T>().map(|c| c as &dyn TermExport)
@@ -90,14 +96,8 @@ pub(crate) struct PlannedTerm {
     export: &'static Exporter,
 }
 
-impl std::fmt::Debug for Exporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Exporter({})", self.name)
-    }
-}
-
 impl PlannedTerm {
-    /// Builds the loss of `name` from `pairs`, and checks its exporter reads its config.
+    /// Builds the loss `decl` from `pairs` (its family validates them) and finds its exporter.
     fn build(weight: f32, decl: &'static LossDecl, pairs: Vec<(String, Value)>) -> Result<PlannedTerm> {
         let loss = decl.build_from(pairs)?;
         let export = exporter(decl)?;

@@ -97,7 +97,7 @@ impl TermExport for WceConfig {
     }
     /// `wce`: `q = beta`.
     fn body(&self, g: &mut Graph, io: &Io) -> Result<TermOut> {
-        let beta = self.beta.get().ok_or_else(|| LossError::config("beta", "(missing)", "is required (> 0)"))?;
+        let beta = self.beta.get().expect("wce's build checks that beta is given");
         let q = g.cf(beta);
         let w = io.weight.as_deref();
         let e = WeightedBce {

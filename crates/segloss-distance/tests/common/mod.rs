@@ -215,14 +215,8 @@ pub fn pools() -> (rayon::ThreadPool, rayon::ThreadPool) {
 
 /// A deterministic mask of random discs (foreground inside), seeded.
 pub fn disc_mask(shape: &[usize], discs: usize, seed: u64) -> ArrayD<u8> {
-    let mut s = seed;
-    let mut next = || {
-        s = s.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^ (z >> 31)
-    };
+    let mut rng = segloss_core::rng::Rng::new(seed);
+    let mut next = || rng.next_u64();
     let rank = shape.len();
     let mut a = ArrayD::<u8>::zeros(IxDyn(shape));
     let centres: Vec<(Vec<f64>, f64)> = (0..discs)

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use ndarray::{ArrayD, IxDyn};
+use segloss::{Batch, Loss, LossSpec};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,7 +150,7 @@ pub fn pixel(img: &(usize, usize, Vec<u8>), x: usize, y: usize) -> [u8; 3] {
 pub fn randn(shape: &[usize], seed: u64) -> ArrayD<f32> {
     let mut r = segloss_cli::data::Rng::new(seed);
     let n = shape.iter().product();
-    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|_| r.uniform() * 6.0 - 3.0).collect()).unwrap()
+    ArrayD::from_shape_vec(IxDyn(shape), (0..n).map(|_| r.next_f32() * 6.0 - 3.0).collect()).unwrap()
 }
 
 /// Deterministic labels in [0, k).
@@ -164,4 +166,16 @@ pub fn read_f32(path: &Path) -> ArrayD<f32> {
         segloss_cli::npy::NpyArray::F32(a) => a,
         other => panic!("{}: expected float32, got {:?}", path.display(), other.dtype()),
     }
+}
+
+/// The one JSON line of a `--json` run.
+pub fn json(stdout: &str) -> Value {
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON line expected: {stdout}");
+    serde_json::from_str(lines[0]).unwrap()
+}
+
+/// The library's value and gradient for a spec.
+pub fn library(spec: &str, batch: &Batch<'_>) -> (f32, ArrayD<f32>) {
+    LossSpec::parse(spec).unwrap().build().unwrap().forward_backward(batch).unwrap()
 }

@@ -1,0 +1,705 @@
+//! Golden fixtures (feature `testing`): the one JSON format of the reference values every family
+//! is checked against, its loader, and the one comparison of a built loss with a case.
+//!
+//! The fixtures are written by the scripts in `tools/golden/` through `tools/golden/fixture.py`:
+//!
+//! ```text
+//! {"generator": "tools/golden/overlap.py",
+//!  "versions": {"python": "3.11.7", "torch": "...", ...},
+//!  "extra": {...},                                      optional, for the whole file
+//!  "cases": [{"name": "dice_binary_2d",                 unique in the file
+//!             "spec": "dice:reduce=batch",              a segloss spec (distance maps: "edt:spacing=[1,2]")
+//!             "python": "DiceLoss(sigmoid=True)(pred, target)",  the line that produced the reference
+//!             "inputs": {"pred": T, "target": T, "weight": T},   distance maps: {"mask": T} / {"labels": T}
+//!             "expected": {"value": 0.25, "grad": T, "map": T},  each optional
+//!             "extra": {...}}, ...]}                    optional (an anchor, a count, ...)
+//! T = {"shape": [2, 3], "dtype": "float32|float64|int64|uint8|int32", "data": [flat, row-major]}
+//! ```
+//!
+//! A loss golden test builds the loss from [`Case::spec`] through a registry and calls
+//! [`check_loss`]:
+//!
+//! ```no_run
+//! use segloss_core::golden::{check_loss, Fixture};
+//! # fn registry() -> segloss_core::Registry<'static> { segloss_core::Registry::new(&[]) }
+//! let fixture = Fixture::load("tests/fixtures/overlap.json").unwrap();
+//! for case in &fixture.cases {
+//!     let loss = registry().build_str(&case.spec).map_err(|e| case.error(e)).unwrap();
+//!     check_loss(case, &loss, 1e-5, 1e-7, 1e-4).unwrap();
+//! }
+//! ```
+//!
+//! Every error names the file and the case (with its spec and Python line).
+
+use crate::{Batch, Loss, Target};
+use ndarray::{ArrayD, IxDyn};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// The element type of a stored [`Tensor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    /// `float32`: values that are exact `f32` (model inputs).
+    F32,
+    /// `float64`: values computed in `f64` (references, gradients, maps).
+    F64,
+    /// `int64` labels.
+    I64,
+    /// `int32` labels.
+    I32,
+    /// `uint8` labels or masks.
+    U8,
+}
+
+impl DType {
+    /// Every dtype.
+    pub const ALL: [DType; 5] = [DType::F32, DType::F64, DType::I64, DType::I32, DType::U8];
+
+    /// The name in the fixture (`float32`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::I64 => "int64",
+            DType::I32 => "int32",
+            DType::U8 => "uint8",
+        }
+    }
+
+    /// The dtype named `name`.
+    pub fn parse(name: &str) -> Option<DType> {
+        DType::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Whether the dtype holds integers.
+    pub fn is_integer(self) -> bool {
+        !matches!(self, DType::F32 | DType::F64)
+    }
+
+    /// The range of an integer dtype.
+    fn range(self) -> Option<(f64, f64)> {
+        match self {
+            DType::F32 | DType::F64 => None,
+            DType::I64 => Some((-(2f64.powi(53)), 2f64.powi(53))),
+            DType::I32 => Some((i32::MIN as f64, i32::MAX as f64)),
+            DType::U8 => Some((0.0, 255.0)),
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A stored tensor: its shape, dtype and data (flat, row-major, held as `f64`; integer dtypes hold
+/// integers within their range, checked when loaded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The element type.
+    pub dtype: DType,
+    /// The values, row-major.
+    pub data: Vec<f64>,
+}
+
+impl Tensor {
+    /// A tensor, checked: `data` has `shape`'s element count and fits `dtype`.
+    pub fn new(shape: Vec<usize>, dtype: DType, data: Vec<f64>) -> Result<Tensor, String> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(format!("shape {shape:?} holds {n} elements but data has {}", data.len()));
+        }
+        if let Some((lo, hi)) = dtype.range() {
+            if let Some((i, x)) = data.iter().enumerate().find(|(_, x)| x.fract() != 0.0 || **x < lo || **x > hi) {
+                return Err(format!("data[{i}] = {x} is not a {dtype} value"));
+            }
+        }
+        Ok(Tensor { shape, dtype, data })
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether it has no element.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn array<T>(&self, f: impl Fn(f64) -> T) -> ArrayD<T> {
+        ArrayD::from_shape_vec(IxDyn(&self.shape), self.data.iter().map(|&x| f(x)).collect()).expect("checked when loaded")
+    }
+
+    fn ints<T>(&self, what: &str, f: impl Fn(f64) -> Option<T>) -> Result<ArrayD<T>, String> {
+        if !self.dtype.is_integer() {
+            return Err(format!("a {} tensor read as {what}", self.dtype));
+        }
+        let data = self
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| f(x).ok_or_else(|| format!("data[{i}] = {x} does not fit {what}")))
+            .collect::<Result<Vec<T>, String>>()?;
+        Ok(ArrayD::from_shape_vec(IxDyn(&self.shape), data).expect("checked when loaded"))
+    }
+
+    /// The values as `f32` (exact for `float32` data and integers below 2^24).
+    pub fn to_f32(&self) -> ArrayD<f32> {
+        self.array(|x| x as f32)
+    }
+
+    /// The values as `f64`.
+    pub fn to_f64(&self) -> ArrayD<f64> {
+        self.array(|x| x)
+    }
+
+    /// The values of an integer tensor as `i64`.
+    pub fn to_i64(&self) -> Result<ArrayD<i64>, String> {
+        self.ints("i64", |x| Some(x as i64))
+    }
+
+    /// The values of an integer tensor as `i32` (each must fit).
+    pub fn to_i32(&self) -> Result<ArrayD<i32>, String> {
+        self.ints("i32", |x| i32::try_from(x as i64).ok())
+    }
+
+    /// The values of an integer tensor as `u8` (each must fit).
+    pub fn to_u8(&self) -> Result<ArrayD<u8>, String> {
+        self.ints("u8", |x| u8::try_from(x as i64).ok())
+    }
+
+    /// An owned target of its dtype: float data as `f32` targets, integer data as labels of the
+    /// same integer type (`uint8`, `int32`, `int64`).
+    pub fn to_target(&self) -> OwnedTarget {
+        let ints = "integer data checked when loaded";
+        match self.dtype {
+            DType::F32 | DType::F64 => OwnedTarget::F32(self.to_f32()),
+            DType::U8 => OwnedTarget::U8(self.to_u8().expect(ints)),
+            DType::I32 => OwnedTarget::I32(self.to_i32().expect(ints)),
+            DType::I64 => OwnedTarget::I64(self.to_i64().expect(ints)),
+        }
+    }
+}
+
+/// An owned target, to borrow as a [`Target`] of a [`Batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedTarget {
+    /// Float targets.
+    F32(ArrayD<f32>),
+    /// `u8` labels.
+    U8(ArrayD<u8>),
+    /// `i32` labels.
+    I32(ArrayD<i32>),
+    /// `i64` labels.
+    I64(ArrayD<i64>),
+}
+
+impl OwnedTarget {
+    /// The target, borrowed.
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            OwnedTarget::F32(a) => a.into(),
+            OwnedTarget::U8(a) => a.into(),
+            OwnedTarget::I32(a) => a.into(),
+            OwnedTarget::I64(a) => a.into(),
+        }
+    }
+}
+
+/// The owned inputs of a loss case (`pred`, `target`, optional `weight`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossInputs {
+    /// The prediction.
+    pub pred: ArrayD<f32>,
+    /// The target.
+    pub target: OwnedTarget,
+    /// The optional per-pixel weight.
+    pub weight: Option<ArrayD<f32>>,
+}
+
+impl LossInputs {
+    /// The batch of these inputs.
+    pub fn batch(&self) -> Batch<'_> {
+        let b = Batch::new(&self.pred, self.target.target());
+        match &self.weight {
+            Some(w) => b.with_weight(w),
+            None => b,
+        }
+    }
+}
+
+/// What a case expects; each part optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expected {
+    /// A scalar: the loss value (for `label`, the number of objects).
+    pub value: Option<f64>,
+    /// The gradient with respect to `pred`.
+    pub grad: Option<Tensor>,
+    /// An output map (distance transform, labels, weight map).
+    pub map: Option<Tensor>,
+}
+
+/// One case of a fixture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// The fixture file it was loaded from (for messages).
+    pub file: String,
+    /// Its name, unique in the file.
+    pub name: String,
+    /// The segloss spec string (a map name with keys for the distance maps).
+    pub spec: String,
+    /// The Python line that produced the expected values.
+    pub python: String,
+    /// The inputs by name (`pred`, `target`, `weight`; `mask`, `labels`).
+    pub inputs: BTreeMap<String, Tensor>,
+    /// The expected outputs.
+    pub expected: Expected,
+    /// Anything else the case carries (an anchor line, ...).
+    pub extra: Map<String, Json>,
+}
+
+impl Case {
+    /// The file, the case, its spec and its Python line, for messages.
+    pub fn context(&self) -> String {
+        let mut s = format!("{}: case {} (spec {:?})\n    python: {}", self.file, self.name, self.spec, self.python);
+        for (k, v) in &self.extra {
+            if let Some(text) = v.as_str() {
+                s.push_str(&format!("\n    {k}: {text}"));
+            }
+        }
+        s
+    }
+
+    /// An error message about this case.
+    pub fn error(&self, what: impl fmt::Display) -> String {
+        format!("{}\n    {what}", self.context())
+    }
+
+    /// The input `name`.
+    pub fn input(&self, name: &str) -> Result<&Tensor, String> {
+        self.inputs.get(name).ok_or_else(|| self.error(format!("no input `{name}` (inputs: {:?})", self.inputs.keys().collect::<Vec<_>>())))
+    }
+
+    /// The inputs of a loss case: `pred` (float), `target` (float or integer by its dtype) and an
+    /// optional float `weight`; any other input is an error.
+    pub fn loss_inputs(&self) -> Result<LossInputs, String> {
+        if let Some(other) = self.inputs.keys().find(|k| !matches!(k.as_str(), "pred" | "target" | "weight")) {
+            return Err(self.error(format!("unexpected input `{other}` for a loss")));
+        }
+        let float = |name: &str| -> Result<ArrayD<f32>, String> {
+            let t = self.input(name)?;
+            if t.dtype.is_integer() {
+                return Err(self.error(format!("input `{name}` is {}, not float", t.dtype)));
+            }
+            Ok(t.to_f32())
+        };
+        let pred = float("pred")?;
+        let target = self.input("target")?.to_target();
+        let weight = if self.inputs.contains_key("weight") { Some(float("weight")?) } else { None };
+        Ok(LossInputs { pred, target, weight })
+    }
+}
+
+/// A loaded fixture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixture {
+    /// The file it was loaded from.
+    pub file: String,
+    /// The script that wrote it.
+    pub generator: String,
+    /// The versions of Python and of each library used, by name.
+    pub versions: BTreeMap<String, String>,
+    /// Anything else the file carries (notes, the script's tolerances).
+    pub extra: Map<String, Json>,
+    /// The cases, in order.
+    pub cases: Vec<Case>,
+}
+
+impl Fixture {
+    /// Reads and checks the fixture at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Fixture, String> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
+        Fixture::parse(&text, &file)
+    }
+
+    /// Parses and checks a fixture; `file` names it in messages.
+    pub fn parse(text: &str, file: &str) -> Result<Fixture, String> {
+        let json: Json = serde_json::from_str(text).map_err(|e| format!("{file}: invalid JSON: {e}"))?;
+        let at = |path: &str, e: String| format!("{file}: {path}: {e}");
+        let top = object(&json, &["generator", "versions", "extra", "cases"]).map_err(|e| at("(top level)", e))?;
+        let generator = string(top, "generator").map_err(|e| at("(top level)", e))?;
+        let versions = object(field(top, "versions").map_err(|e| at("(top level)", e))?, &[])
+            .map_err(|e| at("versions", e))?
+            .iter()
+            .map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())).ok_or_else(|| at("versions", format!("`{k}` is not a string"))))
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let extra = optional_object(top, "extra").map_err(|e| at("(top level)", e))?;
+        let list = field(top, "cases").and_then(|c| c.as_array().ok_or_else(|| "`cases` is not an array".to_string()));
+        let mut cases = Vec::new();
+        for (i, c) in list.map_err(|e| at("(top level)", e))?.iter().enumerate() {
+            let case = parse_case(c, file).map_err(|e| {
+                let name = c.get("name").and_then(Json::as_str).map(|n| format!(" ({n})")).unwrap_or_default();
+                at(&format!("cases[{i}]{name}"), e)
+            })?;
+            if cases.iter().any(|other: &Case| other.name == case.name) {
+                return Err(at(&format!("cases[{i}]"), format!("the case name {:?} repeats", case.name)));
+            }
+            cases.push(case);
+        }
+        Ok(Fixture { file: file.to_string(), generator, versions, extra, cases })
+    }
+
+    /// The case `name`.
+    pub fn case(&self, name: &str) -> Option<&Case> {
+        self.cases.iter().find(|c| c.name == name)
+    }
+}
+
+fn field<'j>(o: &'j Map<String, Json>, key: &str) -> Result<&'j Json, String> {
+    o.get(key).ok_or_else(|| format!("missing `{key}`"))
+}
+
+fn string(o: &Map<String, Json>, key: &str) -> Result<String, String> {
+    field(o, key)?.as_str().map(str::to_string).ok_or_else(|| format!("`{key}` is not a string"))
+}
+
+/// `j` as an object whose keys are all in `allowed` (any key when `allowed` is empty).
+fn object<'j>(j: &'j Json, allowed: &[&str]) -> Result<&'j Map<String, Json>, String> {
+    let o = j.as_object().ok_or_else(|| format!("expected an object, found {}", kind(j)))?;
+    if !allowed.is_empty() {
+        if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(format!("unknown key `{k}` (known: {})", allowed.join(", ")));
+        }
+    }
+    Ok(o)
+}
+
+fn optional_object(o: &Map<String, Json>, key: &str) -> Result<Map<String, Json>, String> {
+    match o.get(key) {
+        None => Ok(Map::new()),
+        Some(j) => object(j, &[]).cloned().map_err(|e| format!("`{key}`: {e}")),
+    }
+}
+
+fn kind(j: &Json) -> &'static str {
+    match j {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn parse_case(j: &Json, file: &str) -> Result<Case, String> {
+    let o = object(j, &["name", "spec", "python", "inputs", "expected", "extra"])?;
+    let mut inputs = BTreeMap::new();
+    for (k, t) in object(field(o, "inputs")?, &[])? {
+        inputs.insert(k.clone(), parse_tensor(t).map_err(|e| format!("inputs.{k}: {e}"))?);
+    }
+    let e = object(field(o, "expected")?, &["value", "grad", "map"])?;
+    let value = match e.get("value") {
+        None => None,
+        Some(v) => Some(v.as_f64().ok_or_else(|| format!("expected.value is {}, not a number", kind(v)))?),
+    };
+    let tensor = |key: &str| e.get(key).map(|t| parse_tensor(t).map_err(|err| format!("expected.{key}: {err}"))).transpose();
+    let expected = Expected { value, grad: tensor("grad")?, map: tensor("map")? };
+    if expected == Expected::default() {
+        return Err("`expected` is empty".into());
+    }
+    Ok(Case {
+        file: file.to_string(),
+        name: string(o, "name")?,
+        spec: string(o, "spec")?,
+        python: string(o, "python")?,
+        inputs,
+        expected,
+        extra: optional_object(o, "extra")?,
+    })
+}
+
+fn parse_tensor(j: &Json) -> Result<Tensor, String> {
+    let o = object(j, &["shape", "dtype", "data"])?;
+    let shape = field(o, "shape")?
+        .as_array()
+        .ok_or("`shape` is not an array")?
+        .iter()
+        .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(|| format!("bad dimension {d}")))
+        .collect::<Result<Vec<usize>, String>>()?;
+    let name = string(o, "dtype")?;
+    let dtype = DType::parse(&name).ok_or_else(|| {
+        let known: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+        format!("unknown dtype {name:?} (known: {})", known.join(", "))
+    })?;
+    let data = field(o, "data")?
+        .as_array()
+        .ok_or("`data` is not an array")?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| x.as_f64().ok_or_else(|| format!("data[{i}] is {}, not a number", kind(x))))
+        .collect::<Result<Vec<f64>, String>>()?;
+    Tensor::new(shape, dtype, data)
+}
+
+/// How close a loss came to a case (returned by [`check_loss`] when it passes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Check {
+    /// `|value - ref| / |ref|`.
+    pub value_rel: f64,
+    /// `max |grad - ref| / max |ref|` (0 without a reference gradient).
+    pub grad_rel: f64,
+    /// The value's error as a fraction of its tolerance.
+    pub value_margin: f64,
+    /// The gradient's error as a fraction of its tolerance.
+    pub grad_margin: f64,
+}
+
+impl Check {
+    /// The larger margin.
+    pub fn margin(&self) -> f64 {
+        self.value_margin.max(self.grad_margin)
+    }
+}
+
+/// Row-major multi-index of the flat index `i` in `shape`.
+pub fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (k, &d) in shape.iter().enumerate().rev() {
+        idx[k] = i % d.max(1);
+        i /= d.max(1);
+    }
+    idx
+}
+
+/// Checks `loss` against a loss case: builds the batch from its inputs ([`Case::loss_inputs`]),
+/// runs `forward_backward` and `forward`, and requires
+/// `|value - ref| <= value_rtol |ref| + value_atol` for both values and, when the case has a
+/// reference gradient, `max |grad - ref| <= grad_tol_of_max * max |ref|` (a NaN fails both).
+/// The error names the file, the case, its spec and Python line, and the worst gradient element
+/// (flat and multi-index, got, want).
+pub fn check_loss(case: &Case, loss: &dyn Loss, value_rtol: f64, value_atol: f64, grad_tol_of_max: f64) -> Result<Check, String> {
+    let want = case.expected.value.ok_or_else(|| case.error("the case has no expected value"))?;
+    let inputs = case.loss_inputs()?;
+    let batch = inputs.batch();
+    let (value, grad) = loss.forward_backward(&batch).map_err(|e| case.error(format!("forward_backward failed: {e}")))?;
+    let fwd = loss.forward(&batch).map_err(|e| case.error(format!("forward failed: {e}")))?;
+    let value_tol = value_rtol * want.abs() + value_atol;
+    let value_err = (value as f64 - want).abs();
+    let mut problems = Vec::new();
+    // `!(a <= b)` so that NaN fails
+    if !(value_err <= value_tol) {
+        problems.push(format!("value {value:e} vs reference {want:e}: |diff| = {value_err:e} > {value_rtol:e} |ref| + {value_atol:e}"));
+    }
+    let fwd_err = (fwd as f64 - want).abs();
+    if !(fwd_err <= value_tol) {
+        problems.push(format!("forward() value {fwd:e} vs reference {want:e}: |diff| = {fwd_err:e}"));
+    }
+    let (mut grad_rel, mut grad_margin) = (0.0, 0.0);
+    if let Some(reference) = &case.expected.grad {
+        if grad.shape() != reference.shape.as_slice() {
+            problems.push(format!("gradient shape {:?}, reference gradient shape {:?}", grad.shape(), reference.shape));
+        } else {
+            let scale = reference.data.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+            let (worst, diff) = grad
+                .iter()
+                .zip(&reference.data)
+                .map(|(&g, &r)| if g.is_finite() { (g as f64 - r).abs() } else { f64::INFINITY })
+                .enumerate()
+                .fold((0, 0.0f64), |(wi, wd), (i, d)| if d > wd { (i, d) } else { (wi, wd) });
+            let tol = grad_tol_of_max * scale;
+            grad_rel = if diff == 0.0 { 0.0 } else { diff / scale };
+            grad_margin = if diff == 0.0 { 0.0 } else { diff / tol };
+            if !(diff <= tol) {
+                let got = grad.iter().nth(worst).copied().unwrap_or(f32::NAN);
+                problems.push(format!(
+                    "gradient: max |diff| = {diff:e} > {grad_tol_of_max:e} * max |ref| = {tol:e}; worst at flat index {worst} \
+                     (multi-index {:?}): got {got:e}, want {:e}",
+                    unravel(worst, &reference.shape),
+                    reference.data[worst]
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(case.error(problems.join("\n    ")));
+    }
+    let value_rel = if value_err == 0.0 { 0.0 } else { value_err / want.abs() };
+    let value_margin = if value_err == 0.0 { 0.0 } else { value_err / value_tol };
+    Ok(Check { value_rel, grad_rel, value_margin, grad_margin })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::contiguous;
+    use crate::Result as LossResult;
+
+    const TINY: &str = r#"{
+        "generator": "tools/golden/tiny.py",
+        "versions": {"python": "3.11.7", "numpy": "2.4.6"},
+        "extra": {"note": "a test"},
+        "cases": [
+            {"name": "half_sq", "spec": "half_sq", "python": "0.5 * ((x - y) ** 2).mean()",
+             "inputs": {"pred": {"shape": [2, 2], "dtype": "float32", "data": [1, 2.5, -1, 0.1]},
+                        "target": {"shape": [2, 2], "dtype": "float32", "data": [0, 2, 1, 0.1]}},
+             "expected": {"value": 0.65625, "grad": {"shape": [2, 2], "dtype": "float64", "data": [0.25, 0.125, -0.5, 0]}},
+             "extra": {"anchor": "torch.nn.functional.mse_loss(x, y) / 2"}},
+            {"name": "labels", "spec": "label:connectivity=4", "python": "ndimage.label(mask)",
+             "inputs": {"mask": {"shape": [1, 3], "dtype": "uint8", "data": [1, 0, 1]},
+                        "labels": {"shape": [3], "dtype": "int64", "data": [-100, 0, 255]}},
+             "expected": {"value": 2, "map": {"shape": [1, 3], "dtype": "int32", "data": [1, 0, 2]}}}
+        ]}"#;
+
+    /// `0.5 * mean((pred - target)^2)` on float targets.
+    #[derive(Debug)]
+    struct HalfSq;
+
+    impl Loss for HalfSq {
+        fn name(&self) -> &'static str {
+            "half_sq"
+        }
+        fn eval_slice(&self, batch: &Batch<'_>, grad: Option<&mut [f32]>, upstream: f32) -> LossResult<f32> {
+            let x = contiguous(&batch.pred);
+            let t = batch.target.floats().expect("float target");
+            let n = x.len() as f32;
+            if let Some(g) = grad {
+                for ((g, a), b) in g.iter_mut().zip(x.iter()).zip(t.iter()) {
+                    *g = upstream * (a - b) / n;
+                }
+            }
+            Ok(x.iter().zip(t.iter()).map(|(a, b)| 0.5 * (a - b) * (a - b)).sum::<f32>() / n)
+        }
+    }
+
+    fn tiny() -> Fixture {
+        Fixture::parse(TINY, "tiny.json").unwrap()
+    }
+
+    #[test]
+    fn parses_the_format() {
+        let fx = tiny();
+        assert_eq!(fx.generator, "tools/golden/tiny.py");
+        assert_eq!(fx.versions["numpy"], "2.4.6");
+        assert_eq!(fx.extra["note"], "a test");
+        assert_eq!(fx.cases.len(), 2);
+        let c = &fx.cases[0];
+        assert_eq!((c.name.as_str(), c.spec.as_str(), c.file.as_str()), ("half_sq", "half_sq", "tiny.json"));
+        assert_eq!(c.expected.value, Some(0.65625));
+        assert_eq!(c.expected.grad.as_ref().unwrap().dtype, DType::F64);
+        assert!(c.expected.map.is_none());
+        assert_eq!(c.extra["anchor"], "torch.nn.functional.mse_loss(x, y) / 2");
+        assert!(c.context().contains("anchor: torch.nn.functional.mse_loss"));
+        let pred = c.input("pred").unwrap().to_f32();
+        assert_eq!(pred.shape(), &[2, 2]);
+        assert_eq!(pred[[1, 1]], 0.1f32);
+        let l = fx.case("labels").unwrap();
+        assert_eq!(l.expected.value, Some(2.0));
+        assert!(l.extra.is_empty());
+        assert_eq!(l.input("mask").unwrap().to_u8().unwrap().into_raw_vec_and_offset().0, vec![1, 0, 1]);
+        assert_eq!(l.expected.map.as_ref().unwrap().to_i64().unwrap().shape(), &[1, 3]);
+        let err = l.input("pred").unwrap_err();
+        assert!(err.contains("tiny.json: case labels") && err.contains("no input `pred`"), "{err}");
+    }
+
+    #[test]
+    fn converts_by_dtype() {
+        let fx = tiny();
+        let labels = fx.cases[1].input("labels").unwrap();
+        assert_eq!(labels.to_i64().unwrap().into_raw_vec_and_offset().0, vec![-100, 0, 255]);
+        assert!(labels.to_u8().unwrap_err().contains("-100"));
+        assert_eq!(labels.to_target(), OwnedTarget::I64(labels.to_i64().unwrap()));
+        let mask = fx.cases[1].input("mask").unwrap();
+        assert!(matches!(mask.to_target(), OwnedTarget::U8(_)));
+        assert_eq!(mask.to_target().target().dtype(), "u8");
+        let pred = fx.cases[0].input("pred").unwrap();
+        assert!(pred.to_i64().unwrap_err().contains("float32"));
+        assert!(matches!(pred.to_target(), OwnedTarget::F32(_)));
+        let i32s = Tensor::new(vec![2], DType::I32, vec![3.0, -4.0]).unwrap();
+        assert_eq!(i32s.to_target().target().dtype(), "i32");
+        assert_eq!(fx.cases[1].expected.map.as_ref().unwrap().to_i32().unwrap().into_raw_vec_and_offset().0, vec![1, 0, 2]);
+    }
+
+    #[test]
+    fn builds_the_batch() {
+        let fx = tiny();
+        let inputs = fx.cases[0].loss_inputs().unwrap();
+        let b = inputs.batch();
+        assert_eq!(b.pred.shape(), &[2, 2]);
+        assert!(!b.target.is_integer() && b.weight.is_none());
+        // the distance case has no `pred`: not a loss case
+        let err = fx.cases[1].loss_inputs().unwrap_err();
+        assert!(err.contains("unexpected input"), "{err}");
+    }
+
+    #[test]
+    fn check_loss_passes_and_reports_the_worst_element() {
+        let fx = tiny();
+        let ok = check_loss(&fx.cases[0], &HalfSq, 1e-6, 0.0, 1e-6).unwrap();
+        assert!(ok.margin() < 1.0, "{ok:?}");
+        let mut bad = fx.cases[0].clone();
+        bad.expected.grad.as_mut().unwrap().data[2] = -0.4;
+        let err = check_loss(&bad, &HalfSq, 1e-6, 0.0, 1e-6).unwrap_err();
+        assert!(err.starts_with("tiny.json: case half_sq (spec \"half_sq\")"), "{err}");
+        assert!(err.contains("python: 0.5 * ((x - y) ** 2).mean()"), "{err}");
+        assert!(err.contains("flat index 2 (multi-index [1, 0]): got -5e-1, want -4e-1"), "{err}");
+        let mut bad = fx.cases[0].clone();
+        bad.expected.value = Some(0.7);
+        let err = check_loss(&bad, &HalfSq, 1e-6, 0.0, 1e-6).unwrap_err();
+        assert!(err.contains("value 6.5625e-1 vs reference 7e-1"), "{err}");
+        assert!(err.contains("forward() value"), "{err}");
+    }
+
+    fn parse_err(text: &str) -> String {
+        Fixture::parse(text, "bad.json").unwrap_err()
+    }
+
+    fn with_case(case: &str) -> String {
+        format!(r#"{{"generator": "g", "versions": {{}}, "cases": [{case}]}}"#)
+    }
+
+    #[test]
+    fn rejects_malformed_fixtures() {
+        let t = |shape: &str, dtype: &str, data: &str| format!(r#"{{"shape": {shape}, "dtype": "{dtype}", "data": {data}}}"#);
+        let case = |name: &str, input: String| {
+            format!(r#"{{"name": "{name}", "spec": "s", "python": "p", "inputs": {{"pred": {input}}}, "expected": {{"value": 1}}}}"#)
+        };
+        let good = t("[2]", "float32", "[1, 2]");
+        assert!(Fixture::parse(&with_case(&case("a", good.clone())), "ok.json").is_ok());
+        let cases = [
+            (with_case(&case("a", t("[3]", "float32", "[1, 2]"))), "cases[0] (a): inputs.pred: shape [3] holds 3 elements but data has 2"),
+            (with_case(&case("a", t("[2]", "float16", "[1, 2]"))), "unknown dtype \"float16\""),
+            (with_case(&case("a", t("[2]", "int64", "[1, 2.5]"))), "data[1] = 2.5 is not a int64 value"),
+            (with_case(&case("a", t("[2]", "uint8", "[1, 256]"))), "data[1] = 256 is not a uint8 value"),
+            (with_case(&case("a", t("[2]", "float32", "[1, \"x\"]"))), "data[1] is a string, not a number"),
+            (with_case(&format!("{},{}", case("a", good.clone()), case("a", good.clone()))), "cases[1]: the case name \"a\" repeats"),
+            (with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {}}"#), "`expected` is empty"),
+            (with_case(r#"{"name": "a", "spec": "s", "inputs": {}, "expected": {"value": 1}}"#), "missing `python`"),
+            (with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {"value": 1}, "note": 1}"#), "unknown key `note`"),
+            (with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {"valu": 1}}"#), "unknown key `valu`"),
+            (r#"{"generator": "g", "versions": {"torch": 2}, "cases": []}"#.to_string(), "versions: `torch` is not a string"),
+            (r#"{"generator": "g", "versions": {}}"#.to_string(), "missing `cases`"),
+            ("{".to_string(), "invalid JSON"),
+        ];
+        for (text, want) in cases {
+            let err = parse_err(&text);
+            assert!(err.starts_with("bad.json: ") && err.contains(want), "{err}\n  does not say: {want}");
+        }
+        let err = Fixture::load("/nonexistent/golden.json").unwrap_err();
+        assert!(err.starts_with("/nonexistent/golden.json: "), "{err}");
+    }
+
+    #[test]
+    fn unravels_row_major() {
+        assert_eq!(unravel(7, &[2, 3, 2]), vec![1, 0, 1]);
+        assert_eq!(unravel(0, &[]), Vec::<usize>::new());
+    }
+}
