@@ -1,5 +1,5 @@
 //! `LossSpec`: the text form of a loss or a weighted sum of losses (`docs/LOSSES.md`, "Spec
-//! strings"), parsed and built through the [registry](crate::registry).
+//! strings"), parsed and built through the [registry](mod@crate::registry).
 //!
 //! ```text
 //! name[:key=value[,key=value]...]          focal:gamma=2,alpha=0.25

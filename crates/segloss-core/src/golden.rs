@@ -34,12 +34,13 @@
 use crate::{Batch, Loss, Target};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value as Json};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 /// The element type of a stored [`Tensor`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DType {
     /// `float32`: values that are exact `f32` (model inputs).
     F32,
@@ -480,6 +481,11 @@ pub fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     idx
 }
 
+/// `err <= tol`, false when either is NaN.
+fn within(err: f64, tol: f64) -> bool {
+    matches!(err.partial_cmp(&tol), Some(Ordering::Less | Ordering::Equal))
+}
+
 /// Checks `loss` against a loss case: builds the batch from its inputs ([`Case::loss_inputs`]),
 /// runs `forward_backward` and `forward`, and requires
 /// `|value - ref| <= value_rtol |ref| + value_atol` for both values and, when the case has a
@@ -495,12 +501,11 @@ pub fn check_loss(case: &Case, loss: &dyn Loss, value_rtol: f64, value_atol: f64
     let value_tol = value_rtol * want.abs() + value_atol;
     let value_err = (value as f64 - want).abs();
     let mut problems = Vec::new();
-    // `!(a <= b)` so that NaN fails
-    if !(value_err <= value_tol) {
+    if !within(value_err, value_tol) {
         problems.push(format!("value {value:e} vs reference {want:e}: |diff| = {value_err:e} > {value_rtol:e} |ref| + {value_atol:e}"));
     }
     let fwd_err = (fwd as f64 - want).abs();
-    if !(fwd_err <= value_tol) {
+    if !within(fwd_err, value_tol) {
         problems.push(format!("forward() value {fwd:e} vs reference {want:e}: |diff| = {fwd_err:e}"));
     }
     let (mut grad_rel, mut grad_margin) = (0.0, 0.0);
@@ -518,7 +523,7 @@ pub fn check_loss(case: &Case, loss: &dyn Loss, value_rtol: f64, value_atol: f64
             let tol = grad_tol_of_max * scale;
             grad_rel = if diff == 0.0 { 0.0 } else { diff / scale };
             grad_margin = if diff == 0.0 { 0.0 } else { diff / tol };
-            if !(diff <= tol) {
+            if !within(diff, tol) {
                 let got = grad.iter().nth(worst).copied().unwrap_or(f32::NAN);
                 problems.push(format!(
                     "gradient: max |diff| = {diff:e} > {grad_tol_of_max:e} * max |ref| = {tol:e}; worst at flat index {worst} \
@@ -683,7 +688,10 @@ mod tests {
             (with_case(&format!("{},{}", case("a", good.clone()), case("a", good.clone()))), "cases[1]: the case name \"a\" repeats"),
             (with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {}}"#), "`expected` is empty"),
             (with_case(r#"{"name": "a", "spec": "s", "inputs": {}, "expected": {"value": 1}}"#), "missing `python`"),
-            (with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {"value": 1}, "note": 1}"#), "unknown key `note`"),
+            (
+                with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {"value": 1}, "note": 1}"#),
+                "unknown key `note`",
+            ),
             (with_case(r#"{"name": "a", "spec": "s", "python": "p", "inputs": {}, "expected": {"valu": 1}}"#), "unknown key `valu`"),
             (r#"{"generator": "g", "versions": {"torch": 2}, "cases": []}"#.to_string(), "versions: `torch` is not a string"),
             (r#"{"generator": "g", "versions": {}}"#.to_string(), "missing `cases`"),

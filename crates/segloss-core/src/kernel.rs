@@ -22,7 +22,7 @@ thread_local! {
 
 impl Backend {
     /// The backend a loss evaluated on this thread runs: [`Backend::Simd`] unless a test forces
-    /// another with [`with_backend`] (feature `testing`). Losses read it once at the start of an
+    /// another with `with_backend` (feature `testing`). Losses read it once at the start of an
     /// evaluation, on the calling thread, and pass it to their workers.
     pub fn current() -> Backend {
         OVERRIDE.with(|c| c.get()).unwrap_or_default()

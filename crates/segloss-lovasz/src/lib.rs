@@ -25,7 +25,7 @@
 //!   `segloss_core::reduce` (fixed tree: 1 and N threads give the same bits); memory beyond the
 //!   gradient: 16 bytes per sorted pixel of each problem in flight ([`driver`]);
 //! - the softmax and its Jacobian run on SIMD kernels ([`kernels::simd`]) checked against scalar
-//!   ones ([`kernels::scalar`]), chosen by `segloss_core::Backend::current()`; [`mod@reference`]
+//!   ones ([`kernels::scalar`]), chosen by `segloss_core::Backend::current()`; `reference` (feature `testing`)
 //!   holds an independent generic implementation.
 //!
 //! A `weight` tensor is rejected with [`LossError::Unsupported`](segloss_core::LossError::Unsupported).
@@ -56,6 +56,8 @@ pub mod jaccard;
 pub mod kernels;
 pub mod lovasz_hinge;
 pub mod lovasz_softmax;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub mod reference;
 pub mod sort;
 

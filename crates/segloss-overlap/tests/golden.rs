@@ -33,11 +33,8 @@ fn every_loss_of_the_registry_has_golden_cases() {
     assert_eq!(fx.generator, "tools/golden/overlap.py");
     let monai = fx.versions.get("monai").map(String::as_str).unwrap_or("");
     assert!(monai.starts_with("1."), "{:?}", fx.versions);
-    let covered: BTreeSet<String> = fx
-        .cases
-        .iter()
-        .map(|c| registry().parse(&c.spec).unwrap_or_else(|e| panic!("{}", c.error(e)))[0].name.clone())
-        .collect();
+    let covered: BTreeSet<String> =
+        fx.cases.iter().map(|c| registry().parse(&c.spec).unwrap_or_else(|e| panic!("{}", c.error(e)))[0].name.clone()).collect();
     for decl in registry().decls() {
         assert!(covered.contains(decl.name), "no golden case for {} in {}", decl.name, fx.file);
     }

@@ -367,7 +367,7 @@ fn error_export_unknown_option_value() {
     fails(&["export", "ce", "--classes", "1", "-o", &o], &["--classes", "1"]);
     fails(&["export", "ce", "--mode", "binary", "-o", &o], &["--mode", "binary", "`ce`"]);
     fails(&["export", "dice", "--with-weight", "-o", &o], &["--with-weight", "`dice`"]);
-    fails(&["export", "distance_bce", "-o", &o], &["--with-weight", "distance map"]);
+    fails(&["export", "distance_bce", "-o", &o], &["--with-weight", "`distance_bce` needs the `weight` input"]);
     fails(&["export", "bce", "--pixel-weight", "-o", &o], &["--pixel-weight", "--with-weight"]);
     fails(&["export", "ce", "--no-channel", "-o", &o], &["--no-channel", "binary only"]);
     fails(&["export", "bce", "--prefix", "a b", "-o", &o], &["--prefix", "`a b`"]);

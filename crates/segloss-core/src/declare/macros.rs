@@ -1,7 +1,7 @@
 //! The declaration macros: [`declare_keys!`](crate::declare_keys) and
 //! [`declare_loss!`](crate::declare_loss).
 
-/// Declares a group of keys shared by several losses (see the [module docs](self)).
+/// Declares a group of keys shared by several losses (see the [module docs](crate::declare)).
 #[macro_export]
 macro_rules! declare_keys {
     (
@@ -75,7 +75,7 @@ macro_rules! declare_keys {
     };
 }
 
-/// Declares a loss's config and its registry entry (see the [module docs](self)). Every loss
+/// Declares a loss's config and its registry entry (see the [module docs](crate::declare)). Every loss
 /// also gets the `mode` key (`None`: inferred from the shapes), checked against `modes`.
 /// `..field: Group;` embeds a group of keys declared with [`declare_keys!`](crate::declare_keys).
 /// The loss file writes an inherent `build(&self) -> Result<L>` whose `L: Loss`.

@@ -141,7 +141,7 @@ impl<T: KeyValue> KeyValue for Option<T> {
 }
 
 /// A key without a default: the config's value is `None` until given, and `build()` fails while
-/// it is missing ([`checks::required`]).
+/// it is missing ([`checks::required_positive`](super::checks::required_positive)).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Required<T>(pub Option<T>);
 
