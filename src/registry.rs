@@ -39,7 +39,7 @@ pub fn key_table(decl: &LossDecl) -> String {
         WeightUse::Optional => "optional `weight` input",
         WeightUse::Required => "`weight` input required",
     };
-    let mut s = format!("Modes: {}; {weight}. Rust: `{}` in `{}`.\n\n", modes.join(", "), decl.name, decl.family);
+    let mut s = format!("Modes: {}; {weight}. Rust: `{}` in `{}`.\n\n", modes.join(", "), decl.config, decl.family);
     s += "| key | default | meaning |\n|---|---|---|\n";
     for k in decl.keys() {
         s += &format!("| `{}` | `{}` | {} |\n", k.key, k.default, k.doc.replace('|', "\\|"));

@@ -238,6 +238,7 @@ fn list(argv: &[String]) -> Result<i32, CliError> {
                 serde_json::json!({
                     "name": d.name,
                     "family": d.family,
+                    "config": d.config,
                     "formula": d.formula,
                     "anchor": d.anchor,
                     "modes": d.modes.iter().map(|m| m.name()).collect::<Vec<_>>(),

@@ -176,6 +176,7 @@ macro_rules! declare_loss {
             const DECL: $crate::declare::LossDecl = $crate::declare::LossDecl {
                 name: $lname,
                 family: $family,
+                config: stringify!($name),
                 modes: &[$($crate::Mode::$mode),+],
                 weight: $weight,
                 formula: $formula,

@@ -145,6 +145,8 @@ pub struct LossDecl {
     pub name: &'static str,
     /// The crate that implements it.
     pub family: &'static str,
+    /// The name of its typed config (`FocalConfig`).
+    pub config: &'static str,
     /// The modes it accepts.
     pub modes: &'static [Mode],
     /// Whether it takes the `weight` input.
