@@ -31,7 +31,8 @@
 //!
 //! Every error names the file and the case (with its spec and Python line).
 
-use crate::{Batch, Loss, Target};
+pub use crate::OwnedTarget;
+use crate::{Batch, Loss};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value as Json};
 use std::cmp::Ordering;
@@ -188,31 +189,6 @@ impl Tensor {
     }
 }
 
-/// An owned target, to borrow as a [`Target`] of a [`Batch`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum OwnedTarget {
-    /// Float targets.
-    F32(ArrayD<f32>),
-    /// `u8` labels.
-    U8(ArrayD<u8>),
-    /// `i32` labels.
-    I32(ArrayD<i32>),
-    /// `i64` labels.
-    I64(ArrayD<i64>),
-}
-
-impl OwnedTarget {
-    /// The target, borrowed.
-    pub fn target(&self) -> Target<'_> {
-        match self {
-            OwnedTarget::F32(a) => a.into(),
-            OwnedTarget::U8(a) => a.into(),
-            OwnedTarget::I32(a) => a.into(),
-            OwnedTarget::I64(a) => a.into(),
-        }
-    }
-}
-
 /// The owned inputs of a loss case (`pred`, `target`, optional `weight`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LossInputs {
@@ -227,7 +203,7 @@ pub struct LossInputs {
 impl LossInputs {
     /// The batch of these inputs.
     pub fn batch(&self) -> Batch<'_> {
-        let b = Batch::new(&self.pred, self.target.target());
+        let b = Batch::new(&self.pred, self.target.view());
         match &self.weight {
             Some(w) => b.with_weight(w),
             None => b,
@@ -624,12 +600,12 @@ mod tests {
         assert_eq!(labels.to_target(), OwnedTarget::I64(labels.to_i64().unwrap()));
         let mask = fx.cases[1].input("mask").unwrap();
         assert!(matches!(mask.to_target(), OwnedTarget::U8(_)));
-        assert_eq!(mask.to_target().target().dtype(), "u8");
+        assert_eq!(mask.to_target().view().dtype(), "u8");
         let pred = fx.cases[0].input("pred").unwrap();
         assert!(pred.to_i64().unwrap_err().contains("float32"));
         assert!(matches!(pred.to_target(), OwnedTarget::F32(_)));
         let i32s = Tensor::new(vec![2], DType::I32, vec![3.0, -4.0]).unwrap();
-        assert_eq!(i32s.to_target().target().dtype(), "i32");
+        assert_eq!(i32s.to_target().view().dtype(), "i32");
         assert_eq!(fx.cases[1].expected.map.as_ref().unwrap().to_i32().unwrap().into_raw_vec_and_offset().0, vec![1, 0, 2]);
     }
 

@@ -5,7 +5,7 @@ use crate::error::{fmt_shape, LossError, Result};
 use ndarray::{ArrayBase, ArrayView, ArrayViewD, Data, Dimension, IxDyn};
 use std::fmt;
 
-pub use crate::target::{contiguous, validate_range, DenseTarget, Labels, Target};
+pub use crate::target::{contiguous, validate_range, DenseTarget, Labels, OwnedTarget, Target};
 
 /// How channels are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

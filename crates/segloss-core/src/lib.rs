@@ -34,7 +34,7 @@ pub mod testing;
 
 pub use declare::{Classes, KeyGroup, KeyValue, LossConfig, LossDecl, Reduce, WeightUse};
 pub use error::{LossError, Result};
-pub use input::{resolve, resolve_with_ignore, AsView, Batch, Layout, Mode, Target, TargetLayout, WeightLayout};
+pub use input::{resolve, resolve_with_ignore, AsView, Batch, Layout, Mode, OwnedTarget, Target, TargetLayout, WeightLayout};
 pub use kernel::Backend;
 pub use loss::{Loss, Reduction};
 pub use params::{KeyInfo, Params, Value};

@@ -219,3 +219,39 @@ pub fn validate_range(values: &[f32], lo: f32, hi: f32, shape: &[usize], what: &
         Some(i) => Err(LossError::LabelOutOfRange { label: values[i].to_string(), index: unravel(i, shape), expected: what.to_string() }),
     }
 }
+
+/// An owned target (float targets or integer labels), to borrow as a [`Target`] of a
+/// [`Batch`](crate::Batch): what readers of files and fixtures produce.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedTarget {
+    /// Float targets.
+    F32(ndarray::ArrayD<f32>),
+    /// `u8` labels.
+    U8(ndarray::ArrayD<u8>),
+    /// `i32` labels.
+    I32(ndarray::ArrayD<i32>),
+    /// `i64` labels.
+    I64(ndarray::ArrayD<i64>),
+}
+
+impl OwnedTarget {
+    /// The target, borrowed.
+    pub fn view(&self) -> Target<'_> {
+        match self {
+            OwnedTarget::F32(a) => a.into(),
+            OwnedTarget::U8(a) => a.into(),
+            OwnedTarget::I32(a) => a.into(),
+            OwnedTarget::I64(a) => a.into(),
+        }
+    }
+
+    /// Its shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            OwnedTarget::F32(a) => a.shape(),
+            OwnedTarget::U8(a) => a.shape(),
+            OwnedTarget::I32(a) => a.shape(),
+            OwnedTarget::I64(a) => a.shape(),
+        }
+    }
+}
