@@ -29,6 +29,18 @@ pub use segloss_overlap as overlap;
 pub use segloss_xent as xent;
 pub use spec::{Combination, LossSpec, Term};
 
+/// The property-test kit (feature `testing`): property-test any [`Loss`], ours or your own, for
+/// numerical stability ([`check_stability`](testing::check_stability)), its gradient
+/// ([`check_gradient`](testing::check_gradient)), determinism across thread counts
+/// ([`check_determinism`](testing::check_determinism)) and memory layouts
+/// ([`check_layouts`](testing::check_layouts)), on problems generated for a mode
+/// ([`Problem`](testing::Problem), [`problems`](testing::problems)). The README has a complete
+/// example.
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use segloss_core::testing::kit::*;
+}
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

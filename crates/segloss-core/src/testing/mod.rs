@@ -6,6 +6,19 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder, Slice};
 use proptest::prelude::*;
 
+mod checks;
+mod problem;
+
+/// The property-test kit for any `&dyn Loss` (the facade re-exports it as `segloss::testing`):
+/// problem generators and the gradient, stability, determinism and layout checks.
+pub mod kit {
+    pub use super::checks::{
+        check_determinism, check_gradient, check_layouts, check_stability, GradReport, GradTolerance, StabilityConfig,
+    };
+    pub use super::problem::{class_probabilities, class_weights, gamma, labels, problems, weights, Problem, ProblemConfig, WeightKind};
+    pub use super::{logit, mask, probability, shape, soft_labels, Layouts};
+}
+
 /// Logits from every regime: ordinary values, large magnitudes up to `±1e4`, exact zeros.
 pub fn logit() -> impl Strategy<Value = f32> {
     prop_oneof![
@@ -67,6 +80,10 @@ impl<T: Clone + Default> Layouts<T> {
         let mut fortran = ArrayD::<T>::default(IxDyn(a.shape()).f());
         fortran.assign(a);
         let mut big_shape = a.shape().to_vec();
+        if big_shape.is_empty() {
+            // a 0-d array has no axis to stride: its "strided" view is itself
+            return Layouts { fortran, strided_base: a.clone() };
+        }
         let last = big_shape.len() - 1;
         big_shape[last] *= 2;
         let mut strided_base = ArrayD::<T>::default(IxDyn(&big_shape));
@@ -76,6 +93,9 @@ impl<T: Clone + Default> Layouts<T> {
 
     /// A view with stride 2 on the last axis.
     pub fn strided(&self) -> ArrayViewD<'_, T> {
+        if self.strided_base.ndim() == 0 {
+            return self.strided_base.view();
+        }
         let last = self.strided_base.ndim() - 1;
         self.strided_base.slice_axis(ndarray::Axis(last), Slice::new(0, None, 2))
     }
@@ -112,17 +132,22 @@ pub fn check_gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64], h:
     Ok(())
 }
 
-/// `max |a - b|` over two equally long slices (NaN if any pair differs in NaN-ness).
+/// `max |a - b|` over two slices: infinite when their lengths differ, NaN as soon as one pair
+/// differs in NaN-ness.
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).fold(0.0f64, |m, (x, y)| {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
+    let mut m = 0.0f64;
+    for (x, y) in a.iter().zip(b) {
         if x.is_nan() != y.is_nan() {
-            f64::NAN
-        } else if x == y {
-            m
-        } else {
-            m.max((*x as f64 - *y as f64).abs())
+            return f64::NAN;
         }
-    })
+        if x != y && !x.is_nan() {
+            m = m.max((*x as f64 - *y as f64).abs());
+        }
+    }
+    m
 }
 
 /// Asserts every element of `grad` was written (a buffer pre-filled with NaN keeps no NaN).
