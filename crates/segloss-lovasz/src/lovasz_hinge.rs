@@ -39,7 +39,7 @@ segloss_core::declare_loss! {
             /// image (one problem per image, or per (image, channel) pair in multilabel, averaged) or batch
             reduce: Reduce = Reduce::Image;
             /// target value of the pixels left out, or none
-            ignore_index: Option<i64> = None;
+            ignore_index: Option<i64> = None, examples [Some(255)];
         }
     }
 }

@@ -45,7 +45,7 @@ segloss_core::declare_loss! {
             /// batch (class problems over the batch) or image (per image, then the mean over images)
             reduce: Reduce = Reduce::Batch;
             /// target value of the pixels left out, or none
-            ignore_index: Option<i64> = None;
+            ignore_index: Option<i64> = None, examples [Some(255)];
             /// true: softmax first; false: pred holds probabilities (unclipped)
             from_logits: bool = true;
         }

@@ -15,11 +15,11 @@ segloss_core::declare_keys! {
     /// default.
     pub struct OverlapKeys {
         /// sets smooth_nr and smooth_dr, >= 0 (an error with either at another value)
-        smooth: Option<f64> = None, check checks::opt_nonneg;
+        smooth: Option<f64> = None, check checks::opt_nonneg, examples [Some(0.0), Some(1.0)];
         /// added to the numerator of the score, >= 0
-        smooth_nr: f64 = 1e-5, check checks::nonneg;
+        smooth_nr: f64 = 1e-5, check checks::nonneg, examples [0.0, 1.0];
         /// added to the denominator of the score, >= 0
-        smooth_dr: f64 = 1e-5, check checks::nonneg;
+        smooth_dr: f64 = 1e-5, check checks::nonneg, examples [0.0, 1.0];
         /// every denominator is clamped to >= eps, > 0
         eps: f64 = 1e-7, check checks::positive;
         /// all, or present: pairs with G = 0 are dropped
@@ -27,9 +27,9 @@ segloss_core::declare_keys! {
         /// false drops channel 0 (with at least 2 channels)
         include_background: bool = true;
         /// pixels with that label leave every sum; inside [0, C) it also drops that class (multiclass)
-        ignore_index: Option<i64> = None;
+        ignore_index: Option<i64> = None, examples [Some(255)];
         /// weighted average of the kept pairs, one value >= 0 per channel (none: all 1)
-        class_weights: Option<Vec<f32>> = None, check checks::weights;
+        class_weights: Option<Vec<f32>> = None, check checks::weights, examples [Some(vec![0.5, 1.0, 2.0])];
         /// false: pred holds probabilities (softmax/sigmoid skipped), used unclipped
         from_logits: bool = true;
     }

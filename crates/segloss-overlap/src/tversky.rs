@@ -33,11 +33,11 @@ segloss_core::declare_loss! {
         aliases: [],
         keys: {
             /// weight of FP, >= 0
-            alpha: f64 = 0.5, check checks::nonneg;
+            alpha: f64 = 0.5, check checks::nonneg, examples [0.0, 0.7];
             /// weight of FN, >= 0
-            beta: f64 = 0.5, check checks::nonneg;
+            beta: f64 = 0.5, check checks::nonneg, examples [0.0, 0.3];
             /// exponent applied per pair, > 0
-            gamma: f64 = 1.0, check checks::positive;
+            gamma: f64 = 1.0, check checks::positive, examples [0.5, 2.0];
             /// image: a pair per (image, channel); batch: a pair per channel over the batch
             reduce: Reduce = Reduce::Image;
             ..common: OverlapKeys;

@@ -9,7 +9,7 @@ macro_rules! declare_keys {
         $vis:vis struct $name:ident {
             $(
                 $(#[doc = $doc:literal])*
-                $field:ident : $ty:ty = $default:expr $(, check $check:expr)? ;
+                $field:ident : $ty:ty = $default:expr $(, check $check:expr)? $(, examples [$($ex:expr),* $(,)?])? ;
             )*
             $( .. $gfield:ident : $gty:ty ; )*
         }
@@ -39,7 +39,11 @@ macro_rules! declare_keys {
                         default: $crate::declare::KeyValue::default_text(&d.$field),
                         value: $crate::declare::KeyValue::to_value(&d.$field),
                         doc: $crate::declare::join_doc(&[$($doc),*]),
-                        examples: <$ty as $crate::declare::KeyValue>::examples().iter().map($crate::declare::KeyValue::to_value).collect(),
+                        examples: {
+                            let mut v: ::std::vec::Vec<$ty> = <$ty as $crate::declare::KeyValue>::examples();
+                            $( $( v.push($ex); )* )?
+                            v.iter().map($crate::declare::KeyValue::to_value).collect()
+                        },
                     });
                 )*
                 let _ = d;
@@ -94,7 +98,7 @@ macro_rules! declare_loss {
             keys: {
                 $(
                     $(#[doc = $doc:literal])*
-                    $field:ident : $ty:ty = $default:expr $(, check $check:expr)? ;
+                    $field:ident : $ty:ty = $default:expr $(, check $check:expr)? $(, examples [$($ex:expr),* $(,)?])? ;
                 )*
                 $( .. $gfield:ident : $gty:ty ; )*
             }
@@ -135,7 +139,11 @@ macro_rules! declare_loss {
                         default: $crate::declare::KeyValue::default_text(&d.$field),
                         value: $crate::declare::KeyValue::to_value(&d.$field),
                         doc: $crate::declare::join_doc(&[$($doc),*]),
-                        examples: <$ty as $crate::declare::KeyValue>::examples().iter().map($crate::declare::KeyValue::to_value).collect(),
+                        examples: {
+                            let mut v: ::std::vec::Vec<$ty> = <$ty as $crate::declare::KeyValue>::examples();
+                            $( $( v.push($ex); )* )?
+                            v.iter().map($crate::declare::KeyValue::to_value).collect()
+                        },
                     });
                 )*
                 $( <$gty as $crate::declare::KeyGroup>::key_infos(out); )*

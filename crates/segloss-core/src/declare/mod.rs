@@ -3,7 +3,9 @@
 //!
 //! A loss file declares its config with [`declare_loss!`](crate::declare_loss): the struct, its
 //! `Default`, the key table, parsing from [`Params`] and printing back to spec pairs are generated
-//! from one list of fields, each with its default and an optional check. Keys shared by several
+//! from one list of fields, each with its default, an optional check and optional example values
+//! (which the shared test harness runs besides the default; words and booleans have theirs
+//! already). Keys shared by several
 //! losses are declared once as a group with [`declare_keys!`](crate::declare_keys) and embedded
 //! with `..field: Group`. The loss file then writes `build()` (cross-key validation, the built
 //! loss) and the [`Loss`] implementation.
@@ -24,7 +26,7 @@
 //!         aliases: [],
 //!         keys: {
 //!             /// a scale, > 0
-//!             scale: f32 = 1.0, check checks::positive;
+//!             scale: f32 = 1.0, check checks::positive, examples [0.5, 3.0];
 //!         }
 //!     }
 //! }
@@ -48,6 +50,8 @@
 //!
 //! assert_eq!(L1Config::DECL.keys().iter().map(|k| k.key).collect::<Vec<_>>(), ["scale", "mode"]);
 //! assert_eq!(L1Config::DECL.keys()[0].default, "1");
+//! // values worth testing besides the default: the shared test harness runs each
+//! assert_eq!(L1Config::DECL.keys()[0].examples.len(), 2);
 //! let c = L1Config { scale: 2.0, ..Default::default() };
 //! assert_eq!(c.to_spec(), "l1:scale=2");
 //! ```
