@@ -77,6 +77,8 @@ fn fixture_covers_the_family() {
     let mut losses = BTreeSet::new();
     let mut dtypes = BTreeSet::new();
     let (mut sum, mut none, mut weighted, mut probs, mut three_d, mut no_channel, mut large) = (0, 0, 0, 0, 0, 0, 0);
+    // class-probability targets with a per-pixel weight, [N, *S] and [N, 1, *S]
+    let mut soft_weighted = BTreeSet::new();
     for c in &fx.cases {
         let spec = c.spec.as_str();
         let pred = c.input("pred").unwrap_or_else(|e| panic!("{e}"));
@@ -89,6 +91,10 @@ fn fixture_covers_the_family() {
         probs += spec.contains("from_logits=false") as usize;
         no_channel += (spec.contains("mode=binary") && pred.shape.len() == 3) as usize;
         weighted += c.inputs.contains_key("weight") as usize;
+        let target = c.input("target").unwrap_or_else(|e| panic!("{e}"));
+        if let (Some(w), true) = (c.inputs.get("weight"), spec.starts_with("ce") && target.shape == pred.shape) {
+            soft_weighted.insert(if w.shape.len() < pred.shape.len() { "[N, *S]" } else { "[N, 1, *S]" });
+        }
         three_d += (pred.shape.len() == 5) as usize;
         large += pred.data.iter().any(|x| x.abs() >= 1e4) as usize;
     }
@@ -100,4 +106,5 @@ fn fixture_covers_the_family() {
     }
     assert!(fx.cases.len() >= 80, "only {} cases", fx.cases.len());
     assert!(sum >= 5 && none >= 5 && probs >= 5 && no_channel >= 2 && weighted >= 10 && three_d >= 5 && large >= 5);
+    assert_eq!(soft_weighted, BTreeSet::from(["[N, *S]", "[N, 1, *S]"]), "ce on class probabilities with each per-pixel weight shape");
 }

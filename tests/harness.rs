@@ -1,7 +1,10 @@
 //! One harness over every loss the registry lists, in every mode it accepts, with its `weight`
 //! input when it takes one, and with each key set in turn to each of its example values (every
-//! word of a word key, both booleans). A loss added to the registry is covered here with no test
-//! edit. Checks, each with its named tolerance:
+//! word of a word key, both booleans). Multiclass also runs with class-probability targets (float,
+//! `pred`'s shape) for every configuration whose evaluation accepts them, with the per-pixel
+//! weight (`[N, *S]` or `[N, 1, *S]`) when the loss takes one; a loss that accepts them passes
+//! every check below. A loss added to the registry is covered here with no test edit. Checks,
+//! each with its named tolerance:
 //! - SIMD kernels against the scalar reference kernels (value and every gradient element);
 //! - the analytic gradient against central differences of the loss;
 //! - non-contiguous inputs and gradient buffers (Fortran order, stride 2) give the same bits;
@@ -16,7 +19,7 @@ use segloss::core::kernel::{with_backend, Backend};
 use segloss::core::rng::Rng;
 use segloss::core::testing::Layouts;
 use segloss::core::{Value, WeightUse};
-use segloss::{Batch, Loss, LossDecl, Mode};
+use segloss::{Batch, Loss, LossDecl, LossError, Mode};
 
 /// SIMD against scalar: the value, relative (f32 lanes vs one f64 sum per element).
 const SIMD_VALUE_REL: f64 = 2e-5;
@@ -61,12 +64,22 @@ impl Problem {
 
 /// A problem for `mode` with `n` images of `h x w` and 3 channels (1 for binary); logits that
 /// lean toward the target plus noise (probabilities in (0.02, 0.98) when `probs`), targets with
-/// every class present, the weight when the loss takes one.
-fn problem(mode: Mode, weight: bool, probs: bool, n: usize, h: usize, w: usize, seed: u64) -> Problem {
+/// every class present, the weight when the loss takes one. `soft` (multiclass): class
+/// probabilities of `pred`'s shape instead of labels, and a per-pixel weight, `[N, *S]` for an odd
+/// seed and `[N, 1, *S]` for an even one.
+#[allow(clippy::too_many_arguments)]
+fn problem(mode: Mode, soft: bool, weight: bool, probs: bool, n: usize, h: usize, w: usize, seed: u64) -> Problem {
     let mut rng = Rng::new(seed);
     let c = if mode == Mode::Binary { 1 } else { 3 };
     let s = h * w;
     let (target, sign): (Target, Vec<f32>) = match mode {
+        Mode::Multiclass if soft => {
+            // a softmax of random scores per pixel; logits lean toward the likelier classes
+            let scores: Vec<f32> = (0..n * c * s).map(|_| 1.5 * rng.normal()).collect();
+            let t = softmax_channels(&scores, n, c, s);
+            let sign = t.iter().map(|&p| if p > 1.0 / c as f32 { 1.0 } else { -1.0 }).collect();
+            (Target::Float(ArrayD::from_shape_vec(IxDyn(&[n, c, h, w]), t).unwrap()), sign)
+        }
         Mode::Multiclass => {
             let labels: Vec<i64> = (0..n * s).map(|i| if i % 7 == 0 { (i / 7 % 3) as i64 } else { rng.below(3) as i64 }).collect();
             let sign = (0..n * c * s).map(|i| if labels[(i / (c * s)) * s + i % s] == ((i / s) % c) as i64 { 1.0 } else { -1.0 }).collect();
@@ -92,6 +105,8 @@ fn problem(mode: Mode, weight: bool, probs: bool, n: usize, h: usize, w: usize, 
     let pred = ArrayD::from_shape_vec(IxDyn(&[n, c, h, w]), pred).unwrap();
     let weight = weight.then(|| {
         let shape: Vec<usize> = match &target {
+            Target::Float(_) if soft && seed % 2 == 1 => vec![n, h, w],
+            Target::Float(_) if soft => vec![n, 1, h, w],
             Target::Float(t) => t.shape().to_vec(),
             Target::Labels(t) => t.shape().to_vec(),
         };
@@ -115,18 +130,21 @@ fn softmax_channels(z: &[f32], n: usize, c: usize, s: usize) -> Vec<f32> {
     out
 }
 
-/// One configuration of one loss: the spec pairs, the mode, whether pred holds probabilities.
+/// One configuration of one loss: the spec pairs, the mode, whether pred holds probabilities,
+/// whether the targets are class probabilities (multiclass).
 struct Case {
     decl: &'static LossDecl,
     pairs: Vec<(String, Value)>,
     mode: Mode,
     probs: bool,
+    soft: bool,
 }
 
 impl Case {
     fn label(&self) -> String {
         let keys: Vec<String> = self.pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{}:{}", self.decl.name, keys.join(","))
+        let soft = if self.soft { " (class-probability targets)" } else { "" };
+        format!("{}:{}{soft}", self.decl.name, keys.join(","))
     }
 
     fn build(&self) -> Option<Box<dyn Loss>> {
@@ -134,8 +152,21 @@ impl Case {
         self.decl.build_from(self.pairs.clone()).ok()
     }
 
+    /// The built loss, unless its evaluation rejects the case's problem for what it is: a
+    /// configuration that rejects class-probability targets (any error) is not a case, nor one
+    /// whose key value does not fit the problem (an `InvalidConfig` error, say three
+    /// `class_weights` for the one channel of binary); any other error fails the checks.
+    fn loss(&self) -> Option<Box<dyn Loss>> {
+        let loss = self.build()?;
+        match loss.forward(&self.problem(1, 2, 3, 0).batch()) {
+            Err(_) if self.soft => None,
+            Err(LossError::InvalidConfig { .. }) => None,
+            _ => Some(loss),
+        }
+    }
+
     fn problem(&self, n: usize, h: usize, w: usize, seed: u64) -> Problem {
-        problem(self.mode, self.decl.weight != WeightUse::None, self.probs, n, h, w, seed)
+        problem(self.mode, self.soft, self.decl.weight != WeightUse::None, self.probs, n, h, w, seed)
     }
 }
 
@@ -159,7 +190,9 @@ fn cases() -> Vec<Case> {
                 let mut pairs = v;
                 pairs.extend(required.iter().cloned());
                 pairs.push(mode_pair.clone());
-                out.push(Case { decl, pairs, mode, probs });
+                for soft in [false, true].into_iter().take(if mode == Mode::Multiclass { 2 } else { 1 }) {
+                    out.push(Case { decl, pairs: pairs.clone(), mode, probs, soft });
+                }
             }
         }
     }
@@ -175,16 +208,32 @@ fn every_loss_in_every_mode_has_cases() {
     let cases = cases();
     for decl in segloss::catalogue() {
         for &m in decl.modes {
-            let built = cases.iter().filter(|c| c.decl.name == decl.name && c.mode == m && c.build().is_some()).count();
-            assert!(built >= 1, "{} in mode {m} builds with no configuration", decl.name);
+            let built = cases.iter().filter(|c| c.decl.name == decl.name && c.mode == m && !c.soft && c.loss().is_some()).count();
+            assert!(built >= 1, "{} in mode {m} evaluates with no configuration", decl.name);
         }
+    }
+    // class-probability targets reach the checks through the losses that accept them
+    let soft: Vec<String> = cases.iter().filter(|c| c.soft && c.loss().is_some()).map(|c| c.label()).collect();
+    assert!(!soft.is_empty(), "no loss of the registry accepts class-probability targets");
+    // ... and a weight of pred's shape is rejected for them (the weight of a softmax loss is one
+    // value per pixel), where a per-pixel one is accepted
+    for case in cases.iter().filter(|c| c.soft && c.decl.weight != WeightUse::None) {
+        let Some(loss) = case.loss() else { continue };
+        let p = case.problem(2, 3, 4, 1);
+        let dense = ArrayD::<f32>::ones(IxDyn(p.pred.shape()));
+        let b = match &p.target {
+            Target::Float(t) => Batch::new(&p.pred, t).with_weight(&dense),
+            Target::Labels(t) => Batch::new(&p.pred, t).with_weight(&dense),
+        };
+        let e = loss.forward(&b).expect_err(&format!("{}: a weight of pred's shape was accepted", case.label()));
+        assert!(e.to_string().contains("[2, 3, 4]"), "{}: the error names the per-pixel shape: {e}", case.label());
     }
 }
 
 #[test]
 fn simd_matches_scalar() {
     for case in cases() {
-        let Some(loss) = case.build() else { continue };
+        let Some(loss) = case.loss() else { continue };
         for (seed, (n, h, w)) in [(1u64, (2, 5, 7)), (2, (1, 9, 13))] {
             let p = case.problem(n, h, w, seed);
             let b = p.batch();
@@ -204,7 +253,7 @@ fn simd_matches_scalar() {
 #[test]
 fn gradient_matches_central_differences() {
     for case in cases() {
-        let Some(loss) = case.build() else { continue };
+        let Some(loss) = case.loss() else { continue };
         let p = case.problem(2, 3, 4, 11);
         let (_, g) = loss.forward_backward(&p.batch()).unwrap_or_else(|e| panic!("{}: {e}", case.label()));
         let g = flat(&g);
@@ -239,7 +288,7 @@ fn clone_target(t: &Target) -> Target {
 #[test]
 fn layouts_give_the_same_bits() {
     for case in cases() {
-        let Some(loss) = case.build() else { continue };
+        let Some(loss) = case.loss() else { continue };
         let p = case.problem(2, 6, 5, 3);
         let (v, g) = loss.forward_backward(&p.batch()).unwrap();
         let lp = Layouts::of(&p.pred);
@@ -267,7 +316,7 @@ fn threads_give_the_same_bits_and_every_element_is_written() {
     // 2 x 3 x 96 x 96 = 55,296 elements: several blocks of segloss-core's reduction
     let pools: Vec<rayon::ThreadPool> = (1..=3).map(|t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap()).collect();
     for case in cases() {
-        let Some(loss) = case.build() else { continue };
+        let Some(loss) = case.loss() else { continue };
         let p = case.problem(2, 96, 96, 5);
         let mut first: Option<(u32, Vec<u32>)> = None;
         for pool in &pools {

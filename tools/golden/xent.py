@@ -51,7 +51,10 @@ Anchors (see LOSSES.md):
   d the weight input (here scipy `distance_transform_edt` of the object mask).
 - ce: torch `cross_entropy(weight, ignore_index, label_smoothing)` with integer labels or class
   probabilities. Per-pixel weight maps multiply each term of torch's reduction='none' map and
-  keep torch's normalizer.
+  keep torch's normalizer (with class probabilities: the number of pixels). The weight of a
+  softmax loss is one value per pixel, [N, *S] or [N, 1, *S] (`w.squeeze(1)`), for labels and
+  class probabilities alike; pred's shape is an error (tests/harness.rs, segloss-xent's tests).
+  Multiclass focal takes no class probabilities (an error), so it has no such case.
 Reductions: sum is the sum of the map; `none` is, through the Loss trait, the map's sum and the
 gradient of that sum. Per-pixel weights multiply each term and leave every normalizer unchanged
 (torch's `weight=` argument of binary_cross_entropy_with_logits does exactly that for mean).
@@ -958,6 +961,128 @@ add(
     logits(ML),
     hard(ML),
     weight=f32(rng.uniform(0, 2, [2, 4, 5])),
+)
+
+# ---- appended (issue 12): class-probability targets with a per-pixel weight ([N, *S] or
+# [N, 1, *S]; the weight of a softmax loss is one value per pixel, pred's shape is an error), the
+# mean over pixels as for every class-probability case; huge class weights (a common factor of the
+# weights cancels in ce's mean over labels and multiplies everything else).
+add(
+    "ce_probs_pixel_weight",
+    "ce:mode=multiclass",
+    "(F.cross_entropy(x, y, reduction='none') * w).mean()",
+    logits(ML),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_n1s",
+    "ce:mode=multiclass",
+    "(F.cross_entropy(x, y, reduction='none') * w.squeeze(1)).mean()",
+    logits(ML),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 1, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_smoothing",
+    "ce:mode=multiclass,label_smoothing=0.1",
+    "(F.cross_entropy(x, y, reduction='none', label_smoothing=0.1) * w).mean()",
+    logits(ML),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_class_weights_smoothing_n1s",
+    "ce:mode=multiclass,class_weights=[1,2,0.5],label_smoothing=0.2",
+    "(F.cross_entropy(x, y, weight=torch.tensor([1, 2, 0.5]), reduction='none', label_smoothing=0.2) * w.squeeze(1)).mean()",
+    logits(ML),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 1, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_sum",
+    "ce:mode=multiclass,class_weights=[0.5,1,2],reduction=sum",
+    "(F.cross_entropy(x, y, weight=torch.tensor([0.5, 1, 2.0]), reduction='none') * w).sum()",
+    logits(ML),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_none_smoothing",
+    "ce:mode=multiclass,label_smoothing=0.05,reduction=none",
+    "(F.cross_entropy(x, y, reduction='none', label_smoothing=0.05) * w).sum()",
+    logits(ML),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_3d",
+    "ce:mode=multiclass,class_weights=[0.3,1.7],label_smoothing=0.1",
+    "(F.cross_entropy(x, y, weight=torch.tensor([0.3, 1.7]), reduction='none', label_smoothing=0.1) * w.squeeze(1)).mean()",
+    logits(V3),
+    class_probs(V3),
+    weight=f32(rng.uniform(0, 3, [1, 1, 3, 4, 5])),
+)
+add(
+    "ce_probs_pixel_weight_large_logits",
+    "ce:mode=multiclass,class_weights=[1,2,0.5]",
+    "(F.cross_entropy(x, y, weight=torch.tensor([1, 2, 0.5]), reduction='none') * w).mean()",
+    big_softmax(logits(ML)),
+    class_probs(ML),
+    weight=f32(rng.uniform(0, 3, [2, 4, 5])),
+)
+_t, _d = labels(MLP, 3, ignore=-100)
+add(
+    "focal_mc_weight_map_n1s",
+    "focal:gamma=1.5,class_weights=[0.5,2,1]",
+    "focal_softmax(x, y, 1.5, class_weights=[0.5, 2, 1], weight=w.squeeze(1))",
+    logits(ML),
+    _t,
+    _d,
+    weight=f32(rng.uniform(0, 3, [2, 1, 4, 5])),
+)
+_t, _d = labels(MLP, 3, ignore=255)
+add(
+    "ce_huge_equal_class_weights",
+    "ce:class_weights=[1e38,1e38,1e38],ignore_index=255,label_smoothing=0.1",
+    "F.cross_entropy(x, y, weight=torch.tensor([1e38, 1e38, 1e38]), ignore_index=255, label_smoothing=0.1)",
+    logits(ML),
+    _t,
+    _d,
+    anchor="F.cross_entropy(x, y, ignore_index=255, label_smoothing=0.1)",
+)
+_t, _d = labels(MLP, 3)
+add(
+    "ce_huge_class_weights",
+    "ce:class_weights=[1e38,3e38,5e37]",
+    "F.cross_entropy(x, y, weight=torch.tensor([1e38, 3e38, 5e37]))",
+    logits(ML),
+    _t,
+    _d,
+)
+add(
+    "ce_probs_huge_class_weights",
+    "ce:mode=multiclass,class_weights=[1e38,1e38,5e37]",
+    "F.cross_entropy(x, y, weight=torch.tensor([1e38, 1e38, 5e37]))",
+    logits(ML),
+    class_probs(ML),
+)
+_t, _d = labels(MLP, 3)
+add(
+    "focal_mc_huge_class_weights",
+    "focal:gamma=2,class_weights=[1e38,1e38,1e38]",
+    "focal_softmax(x, y, 2.0, class_weights=[1e38, 1e38, 1e38])",
+    logits(ML),
+    _t,
+    _d,
+    anchor="1e38 * monai_focal(x, y, 2.0)",
+)
+add(
+    "bce_pos_weight_at_the_bound",
+    "bce:pos_weight=1e12",
+    "F.binary_cross_entropy_with_logits(x, y, pos_weight=torch.tensor(1e12))",
+    logits(B),
+    soft(B),
 )
 
 

@@ -71,7 +71,9 @@ pub struct Batch<'a> {
     pub pred: ArrayViewD<'a, f32>,
     /// The target.
     pub target: Target<'a>,
-    /// Optional per-pixel weight (the target's shape, or `[N, *S]` broadcast over channels).
+    /// Optional weight: binary and multilabel, the target's shape, or `[N, *S]` / `[N, 1, *S]`
+    /// broadcast over channels; multiclass (softmax), one value per pixel, `[N, *S]` or
+    /// `[N, 1, *S]`.
     pub weight: Option<ArrayViewD<'a, f32>>,
     /// When set, a NaN or infinity in `pred`, a float target or `weight` is an error naming its index.
     pub check_finite: bool,
@@ -129,9 +131,10 @@ pub enum TargetLayout {
 /// How the weight's elements line up with `pred`'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightLayout {
-    /// One weight per `pred` element.
+    /// One weight per `pred` element (binary and multilabel only).
     Dense,
-    /// One weight per pixel, broadcast over the channels.
+    /// One weight per pixel, `[N, *S]` order: broadcast over the channels (binary, multilabel),
+    /// or the weight of the pixel's term (multiclass, whose only layout this is).
     PerPixel,
 }
 
@@ -198,7 +201,9 @@ fn mismatch(what: &str, pred: &[usize], target: &[usize]) -> LossError {
 /// Resolves the mode and layout of a batch by the rules of `docs/LOSSES.md`.
 ///
 /// `requested` is the loss's `mode` key, if given. Integer binary targets must be 0 or 1 (checked
-/// here); multiclass labels are checked by the loss (it knows `ignore_index`).
+/// here); multiclass labels are checked by the loss (it knows `ignore_index`). A weight must be
+/// the target's shape, `[N, *S]` or `[N, 1, *S]`; in multiclass mode (labels or class
+/// probabilities) only the per-pixel `[N, *S]` and `[N, 1, *S]`.
 pub fn resolve(batch: &Batch<'_>, requested: Option<Mode>) -> Result<Layout> {
     resolve_with_ignore(batch, requested, None)
 }
@@ -293,8 +298,23 @@ pub fn resolve_with_ignore(batch: &Batch<'_>, requested: Option<Mode>, ignore_in
         Some(w) => {
             let ws = w.shape();
             let per_pixel = ws == pix.as_slice() || ws == pix1.as_slice();
-            let wl = if target == TargetLayout::Labels {
-                (per_pixel || ws == ts).then_some(WeightLayout::PerPixel)
+            if mode == Mode::Multiclass && !per_pixel {
+                // a softmax loss has one term per pixel, labels and class probabilities alike: a
+                // weight of pred's shape (also the class-probability target's) has no meaning
+                return Err(LossError::ShapeMismatch {
+                    what: format!(
+                        "the weight of a softmax (multiclass) loss is one value per pixel: [N, *S] = {} or [N, 1, *S] = {}",
+                        fmt_shape(&pix),
+                        fmt_shape(&pix1)
+                    ),
+                    left_name: "weight",
+                    left: ws.to_vec(),
+                    right_name: "pred",
+                    right: ps.to_vec(),
+                });
+            }
+            let wl = if mode == Mode::Multiclass {
+                Some(WeightLayout::PerPixel)
             } else if ws == ps || ws == ts {
                 Some(WeightLayout::Dense)
             } else if per_pixel {

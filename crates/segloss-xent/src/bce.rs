@@ -2,7 +2,7 @@
 
 use crate::engine::{Engine, Kind};
 use crate::kernels::ElemKind;
-use crate::keys::XentKeys;
+use crate::keys::{check_pos_weight, XentKeys};
 use ndarray::ArrayD;
 use segloss_core::declare::{checks, WeightUse};
 use segloss_core::{Batch, Loss, Reduction, Result};
@@ -25,8 +25,8 @@ segloss_core::declare_loss! {
         anchor: "torch `binary_cross_entropy_with_logits(pos_weight=q)`; Keras `binary_crossentropy(label_smoothing=s)`",
         aliases: [],
         keys: {
-            /// weight q of the positive term, >= 0
-            pos_weight: f32 = 1.0, check checks::nonneg;
+            /// weight q of the positive term, in [0, 1e12]
+            pos_weight: f32 = 1.0, check check_pos_weight;
             /// s in [0, 1]: y <- y(1-s) + s/2
             label_smoothing: f32 = 0.0, check checks::unit;
             ..common: XentKeys;

@@ -1,6 +1,6 @@
 //! `ce`: softmax cross-entropy.
 
-use crate::engine::{Engine, Kind};
+use crate::engine::{check_class_weights, ClassWeights, Engine, Kind};
 use crate::keys::ReductionKey;
 use ndarray::ArrayD;
 use segloss_core::declare::{checks, WeightUse};
@@ -15,7 +15,9 @@ segloss_core::declare_loss! {
     /// `[sum_i (1-s) w_yi l_iyi + (s/C) sum_i sum_c w_c l_ic] / sum_i w_yi` over non-ignored
     /// pixels. Float targets of `pred`'s shape are class probabilities (smoothed as
     /// `y (1-s) + s/C`), averaged over pixels. Where every pixel is ignored the loss is 0 with a
-    /// zero gradient (torch gives NaN).
+    /// zero gradient (torch gives NaN). The `weight` input is one value per pixel, `[N, *S]` or
+    /// `[N, 1, *S]` (labels and class probabilities alike). The class weights reach the kernels
+    /// divided by their largest, in f64: equal weights of any size give plain `ce` exactly.
     pub struct CeConfig {
         name: "ce",
         family: "segloss-xent",
@@ -25,8 +27,8 @@ segloss_core::declare_loss! {
         anchor: "torch `cross_entropy(weight, ignore_index, label_smoothing)`",
         aliases: [],
         keys: {
-            /// per-class weights w_c, finite and >= 0 (none: all 1)
-            class_weights: Option<Vec<f32>> = None, check checks::weights;
+            /// per-class weights w_c, finite, >= 0, each 0 or >= 1e-30 x the largest (none: all 1)
+            class_weights: Option<Vec<f32>> = None, check check_class_weights;
             /// label to ignore (a value inside [0, C) ignores that class)
             ignore_index: i64 = -100;
             /// s in [0, 1]
@@ -46,7 +48,7 @@ impl CeConfig {
         let engine = Engine {
             name: CeConfig::DECL.name,
             kind: Kind::Ce {
-                class_weights: self.class_weights.clone(),
+                class_weights: self.class_weights.as_deref().map(ClassWeights::new),
                 ignore_index: self.ignore_index,
                 custom_ignore: self.ignore_index != CeConfig::default().ignore_index,
             },

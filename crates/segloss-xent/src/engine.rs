@@ -23,14 +23,14 @@ pub(crate) enum Kind {
     Focal {
         gamma: f32,
         alpha: Alpha,
-        class_weights: Option<Vec<f32>>,
+        class_weights: Option<ClassWeights>,
         ignore_index: i64,
         /// `ignore_index` differs from its default.
         custom_ignore: bool,
     },
     /// `ce` (softmax).
     Ce {
-        class_weights: Option<Vec<f32>>,
+        class_weights: Option<ClassWeights>,
         ignore_index: i64,
         /// `ignore_index` differs from its default.
         custom_ignore: bool,
@@ -51,6 +51,79 @@ pub(crate) struct Engine {
 
 fn class_weights_value(w: &[f32]) -> Value {
     w.to_vec().to_value()
+}
+
+/// The class weights of `ce` and multiclass `focal`: as given, and divided by their maximum (in
+/// f64) for the kernels, so that no common factor of the weights reaches the f32 arithmetic.
+/// Every term is linear in the weights: the loss is `max` times the loss with the `unit` weights,
+/// and in `ce`'s mean over labels (divided by the sum of the weights) the factor cancels, so
+/// equal weights of any size give plain `ce` exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClassWeights {
+    /// As given (for messages).
+    pub given: Vec<f32>,
+    /// `given / max`, in [0, 1] (the given weights when they are all 0).
+    pub unit: Vec<f32>,
+    /// The factor the losses with `unit` are multiplied by: the largest weight (1 when all are 0).
+    pub max: f64,
+}
+
+impl ClassWeights {
+    /// The smallest ratio of a nonzero class weight to the largest: below it the weights divided
+    /// by their maximum would lose their f32 precision (f32 normals end near 1.2e-38).
+    pub const MIN_RATIO: f64 = 1e-30;
+
+    /// Splits validated weights (finite, >= 0) into their maximum and the weights divided by it.
+    pub fn new(given: &[f32]) -> ClassWeights {
+        let max = given.iter().fold(0.0f64, |m, &w| m.max(w as f64));
+        if max == 0.0 {
+            return ClassWeights { given: given.to_vec(), unit: given.to_vec(), max: 1.0 };
+        }
+        let unit = given.iter().map(|&w| (w as f64 / max) as f32).collect();
+        ClassWeights { given: given.to_vec(), unit, max }
+    }
+}
+
+/// `class_weights` of `ce` and `focal`: a non-empty list of finite values >= 0 whose nonzero
+/// values are at least [`ClassWeights::MIN_RATIO`] times the largest.
+pub(crate) fn check_class_weights(key: &str, w: &Option<Vec<f32>>) -> Result<()> {
+    segloss_core::declare::checks::weights(key, w)?;
+    let Some(w) = w else { return Ok(()) };
+    let max = w.iter().fold(0.0f64, |m, &v| m.max(v as f64));
+    if w.iter().any(|&v| v > 0.0 && (v as f64) < ClassWeights::MIN_RATIO * max) {
+        return Err(LossError::config(
+            key,
+            class_weights_value(w),
+            "each nonzero weight must be at least 1e-30 times the largest (the weights are divided by their maximum)",
+        ));
+    }
+    Ok(())
+}
+
+/// What the softmax losses need besides the batch: the targets, the kernel parameters (with the
+/// unit class weights), and how the kernels' sum becomes the loss.
+pub(crate) struct SoftmaxSetup<'b> {
+    pub targets: SoftTargets<'b>,
+    pub params: SoftmaxParams<'b>,
+    /// The normalizer of `reduction=mean`, with the unit class weights where it holds them.
+    pub norm: f64,
+    /// The factor of the kernels' sum: the largest class weight (1 without class weights).
+    pub max: f64,
+    /// The normalizer is a sum of the (unit) class weights (`ce` with labels): `max` cancels in
+    /// the mean.
+    pub norm_weighted: bool,
+}
+
+impl SoftmaxSetup<'_> {
+    /// `(div, k)`: the loss is `k * sum / div`, `sum` the kernels' (unit-weight) sum; `div` is 0
+    /// when every pixel is ignored (or all their class weights are 0) in a mean.
+    pub fn reduction(&self, reduction: Reduction) -> (f64, f64) {
+        match reduction {
+            Reduction::Mean if self.norm_weighted => (self.norm, 1.0),
+            Reduction::Mean => (self.norm, self.max),
+            _ => (1.0, self.max),
+        }
+    }
 }
 
 impl Engine {
@@ -103,11 +176,11 @@ impl Engine {
             return Err(LossError::unsupported("distance_bce", "needs the distance map d as the weight input"));
         }
         if let Kind::Ce { class_weights: Some(w), .. } | Kind::Focal { class_weights: Some(w), .. } = &self.kind {
-            if w.len() != layout.c {
+            if w.given.len() != layout.c {
                 return Err(LossError::config(
                     "class_weights",
-                    class_weights_value(w),
-                    format!("has {} values for {} classes", w.len(), layout.c),
+                    class_weights_value(&w.given),
+                    format!("has {} values for {} classes", w.given.len(), layout.c),
                 ));
             }
         }
@@ -136,23 +209,25 @@ impl Engine {
         ElemParams { kind, from_logits: self.from_logits, smoothing: self.smoothing }
     }
 
-    fn softmax_setup<'b>(&'b self, batch: &'b Batch<'_>, layout: &Layout) -> Result<(SoftTargets<'b>, SoftmaxParams<'b>, f64)> {
+    fn softmax_setup<'b>(&'b self, batch: &'b Batch<'_>, layout: &Layout) -> Result<SoftmaxSetup<'b>> {
         let (cw, ignore, gamma) = match &self.kind {
             Kind::Ce { class_weights, ignore_index, .. } => (class_weights, *ignore_index, None),
             Kind::Focal { gamma, class_weights, ignore_index, .. } => (class_weights, *ignore_index, Some(*gamma)),
             _ => unreachable!("softmax losses only"),
         };
-        let params =
-            SoftmaxParams { classes: layout.c, class_weights: cw.as_deref().unwrap_or(&[]), smoothing: self.smoothing, focal_gamma: gamma };
+        let (unit, max) = cw.as_ref().map_or((&[][..], 1.0), |w| (w.unit.as_slice(), w.max));
+        let params = SoftmaxParams { classes: layout.c, class_weights: unit, smoothing: self.smoothing, focal_gamma: gamma };
         let ignore = Some(ignore);
         if layout.target == TargetLayout::Labels {
             let labels = batch.target.labels().expect("labels");
             labels.validate(layout.c, ignore, batch.target.shape())?;
             let norm = driver::label_normalizer(&labels, layout.c, ignore, params.class_weights, gamma.is_some());
-            Ok((SoftTargets::Labels(labels, ignore), params, norm))
+            let targets = SoftTargets::Labels(labels, ignore);
+            Ok(SoftmaxSetup { targets, params, norm, max, norm_weighted: gamma.is_none() })
         } else {
             let probs = batch.target.floats().expect("float target");
-            Ok((SoftTargets::Probs(probs), params, (layout.n * layout.s) as f64))
+            let norm = (layout.n * layout.s) as f64;
+            Ok(SoftmaxSetup { targets: SoftTargets::Probs(probs), params, norm, max, norm_weighted: false })
         }
     }
 
@@ -161,7 +236,7 @@ impl Engine {
     pub fn forward_map(&self, batch: &Batch<'_>) -> Result<ArrayD<f32>> {
         let layout = self.layout(batch)?;
         if layout.mode == Mode::Multiclass {
-            let (targets, params, _) = self.softmax_setup(batch, &layout)?;
+            let SoftmaxSetup { targets, params, max, .. } = self.softmax_setup(batch, &layout)?;
             let z = contiguous(&batch.pred);
             let w = batch.weight.as_ref().map(contiguous);
             let (c, s) = (layout.c, layout.s);
@@ -188,7 +263,10 @@ impl Engine {
                         }
                     };
                     let l = kernels::scalar::softmax_pixel(&zp, label, probs, &params, &mut gp);
-                    out[n * s + j] = l * w.as_ref().map_or(1.0, |w| w[n * s + j]);
+                    // the weight is per pixel, [N, *S] or [N, 1, *S] (checked by `resolve`);
+                    // l * w is exact in f64, so without class weights this is the f32 product
+                    let wj = w.as_ref().map_or(1.0, |w| w[n * s + j]);
+                    out[n * s + j] = (l as f64 * wj as f64 * max) as f32;
                 }
             }
             return Ok(ArrayD::from_shape_vec(IxDyn(&layout.pixel_shape()), out).expect("shape"));
@@ -225,11 +303,8 @@ impl Engine {
         check_grad_len(&grad, layout.len(), batch)?;
         let backend = Backend::current();
         if layout.mode == Mode::Multiclass {
-            let (targets, params, norm) = self.softmax_setup(batch, &layout)?;
-            let div = match self.reduction {
-                Reduction::Mean => norm,
-                _ => 1.0,
-            };
+            let setup = self.softmax_setup(batch, &layout)?;
+            let (div, k) = setup.reduction(self.reduction);
             if div == 0.0 {
                 // every pixel ignored (or all their class weights 0): 0 with a zero gradient
                 if let Some(g) = grad {
@@ -237,9 +312,9 @@ impl Engine {
                 }
                 return Ok(0.0);
             }
-            let scale = (upstream as f64 / div) as f32;
-            let sum = driver::softmax(batch, &layout, &targets, &params, scale, grad, backend);
-            return Ok((sum / div) as f32);
+            let scale = (upstream as f64 * k / div) as f32;
+            let sum = driver::softmax(batch, &layout, &setup.targets, &setup.params, scale, grad, backend);
+            return Ok((sum * k / div) as f32);
         }
         let params = self.elem_params(batch, &layout);
         let div = match self.reduction {

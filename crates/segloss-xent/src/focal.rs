@@ -1,6 +1,6 @@
 //! `focal`: the focal loss, binary/multilabel (sigmoid) and multiclass (softmax).
 
-use crate::engine::{Engine, Kind};
+use crate::engine::{check_class_weights, ClassWeights, Engine, Kind};
 use crate::keys::XentKeys;
 use ndarray::ArrayD;
 use segloss_core::declare::{checks, KeyValue, WeightUse};
@@ -76,7 +76,8 @@ segloss_core::declare_loss! {
     ///
     /// Binary and multilabel take `alpha` (`a = alpha`, `b = 1 - alpha`; `none`: both 1) and
     /// reject `class_weights` and `ignore_index`; multiclass takes those two, rejects `alpha` and
-    /// needs logits and integer labels.
+    /// needs logits and integer labels; its `weight` input is one value per pixel, `[N, *S]` or
+    /// `[N, 1, *S]`, and its class weights reach the kernels divided by their largest (in f64).
     ///
     /// Gradients stay finite for every `gamma >= 0`, including `0 < gamma < 1` at `p = 0` and
     /// `p = 1`: the `(1-p)^(gamma-1)` of the naive chain rule is folded into `(1-p)^gamma`.
@@ -93,8 +94,8 @@ segloss_core::declare_loss! {
             gamma: f32 = 2.0, check checks::nonneg;
             /// in [0, 1] or none (binary/multilabel only)
             alpha: Alpha = Alpha::Default, check check_alpha;
-            /// multiclass: per-class weights, finite and >= 0 (none: all 1)
-            class_weights: Option<Vec<f32>> = None, check checks::weights;
+            /// multiclass: per-class weights, finite, >= 0, each 0 or >= 1e-30 x the largest (none: all 1)
+            class_weights: Option<Vec<f32>> = None, check check_class_weights;
             /// multiclass: label to ignore
             ignore_index: i64 = -100;
             ..common: XentKeys;
@@ -126,7 +127,7 @@ impl FocalConfig {
             kind: Kind::Focal {
                 gamma: self.gamma,
                 alpha: self.alpha,
-                class_weights: self.class_weights.clone(),
+                class_weights: self.class_weights.as_deref().map(ClassWeights::new),
                 ignore_index: self.ignore_index,
                 custom_ignore,
             },

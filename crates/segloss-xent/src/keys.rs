@@ -3,8 +3,34 @@
 //! [`ReductionKey`] alone; either way the field is `common`, so `config.common.reduction` reads
 //! the reduction of any loss of the family.
 
-use segloss_core::declare::KeyGroup;
-use segloss_core::{KeyInfo, Params, Reduction, Result, Value};
+use segloss_core::declare::{checks, KeyGroup, KeyValue, Required};
+use segloss_core::{KeyInfo, LossError, Params, Reduction, Result, Value};
+
+/// The largest positive weight `q` (`bce`'s `pos_weight`, `wce`'s `beta`). The term
+/// `q y softplus(-x)` and the f32 lane sums of 128 such terms stay finite for `|x| w` up to about
+/// 2e24 (`w` the weight input); at `q = 1e38` they overflow on ordinary logits.
+pub const MAX_POS_WEIGHT: f32 = 1e12;
+
+/// A positive weight `q` is at most [`MAX_POS_WEIGHT`] (the callers check its lower bound first).
+fn check_bound(key: &str, q: f32) -> Result<()> {
+    if q > MAX_POS_WEIGHT {
+        let bound = MAX_POS_WEIGHT.to_value();
+        return Err(LossError::config(key, q.to_value(), format!("must be <= {bound} (a larger positive weight overflows the f32 sums)")));
+    }
+    Ok(())
+}
+
+/// `bce`'s `pos_weight`: finite, >= 0 and at most [`MAX_POS_WEIGHT`].
+pub(crate) fn check_pos_weight(key: &str, q: &f32) -> Result<()> {
+    checks::nonneg(key, q)?;
+    check_bound(key, *q)
+}
+
+/// `wce`'s `beta`: given, > 0 and at most [`MAX_POS_WEIGHT`].
+pub(crate) fn check_beta(key: &str, q: &Required<f32>) -> Result<()> {
+    checks::required_positive(key, q)?;
+    q.0.map_or(Ok(()), |q| check_bound(key, q))
+}
 
 segloss_core::declare_keys! {
     /// The `reduction` key of every loss of the family.

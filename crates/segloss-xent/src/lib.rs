@@ -12,7 +12,11 @@
 //! - `reduction=mean` divides by the element count (binary, multilabel), by the number of
 //!   non-ignored pixels (multiclass focal), by the sum of the class weights of the non-ignored
 //!   pixels' labels (`ce`, as torch) or by the pixel count (`ce` with class-probability targets);
-//!   a per-pixel `weight` multiplies each term and leaves every normalizer as it is;
+//!   a per-pixel `weight` multiplies each term and leaves every normalizer as it is (the softmax
+//!   losses take one weight per pixel, `[N, *S]` or `[N, 1, *S]`, never `pred`'s shape);
+//! - class weights (`ce`, multiclass `focal`) are divided by their largest, in f64, before the
+//!   kernels, and `pos_weight` / `wce`'s `beta` are at most [`MAX_POS_WEIGHT`]: huge weights do
+//!   not overflow `f32`;
 //! - `from_logits=false`: probabilities are clipped to `[1e-7, 1 - 1e-7]` (Keras' epsilon) and the
 //!   gradient is 0 where `p` lies outside that interval;
 //! - where every pixel is ignored the loss is 0 with a zero gradient (torch gives NaN);
@@ -39,7 +43,7 @@ pub use bce::{Bce, BceConfig};
 pub use ce::{Ce, CeConfig};
 pub use distance_bce::{DistanceBce, DistanceBceConfig};
 pub use focal::{Alpha, Focal, FocalConfig};
-pub use keys::{ReductionKey, XentKeys};
+pub use keys::{ReductionKey, XentKeys, MAX_POS_WEIGHT};
 pub use wce::{Wce, WceConfig};
 
 use segloss_core::LossDecl;

@@ -2,9 +2,9 @@
 
 use crate::engine::{Engine, Kind};
 use crate::kernels::ElemKind;
-use crate::keys::XentKeys;
+use crate::keys::{check_beta, XentKeys};
 use ndarray::ArrayD;
-use segloss_core::declare::{checks, Required, WeightUse};
+use segloss_core::declare::{Required, WeightUse};
 use segloss_core::{Batch, Loss, Reduction, Result};
 use std::any::Any;
 
@@ -24,8 +24,8 @@ segloss_core::declare_loss! {
         anchor: "TF `weighted_cross_entropy_with_logits(pos_weight=beta)`",
         aliases: [],
         keys: {
-            /// positive weight q, > 0
-            beta: Required<f32> = Required(None), check checks::required_positive;
+            /// positive weight q, in (0, 1e12]
+            beta: Required<f32> = Required(None), check check_beta;
             ..common: XentKeys;
         }
     }
