@@ -9,7 +9,7 @@ use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use segloss_core::kernel::{with_backend, Backend};
 use segloss_core::rng::Rng;
-use segloss_core::testing::{self, check_gradient, max_abs_diff};
+use segloss_core::testing::{self, check_gradient_fn, max_abs_diff};
 use segloss_core::{Batch, Loss, LossConfig, Registry};
 use segloss_overlap::*;
 
@@ -79,7 +79,7 @@ proptest! {
         let f = |x: &[f64]| p.reference(dice.as_ref(), &batch, x).0.cosh().ln();
         let (v_ref, g_ref) = p.reference(lcd.as_ref(), &batch, &x64);
         prop_assert!((v_ref - f(&x64)).abs() <= 1e-12 * (1.0 + v_ref), "reference {v_ref} vs {}", f(&x64));
-        if let Err(e) = check_gradient(&f, &x64, &g_ref, FD_STEP, FD_REL, FD_ABS) {
+        if let Err(e) = check_gradient_fn(&f, &x64, &g_ref, FD_STEP, FD_REL, FD_ABS) {
             return Err(TestCaseError::fail(format!("{e} ({c:?})")));
         }
         // the loss itself against the f64 reference

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use segloss_core::kernel::{with_backend, Backend};
-use segloss_core::testing::{self, assert_all_written, check_gradient, max_abs_diff, Layouts};
+use segloss_core::testing::{self, assert_all_written, check_gradient_fn, max_abs_diff, Layouts};
 use segloss_core::{Batch, Loss, Target};
 
 /// The non-log losses stay in `[0, 1]` up to this rounding when `smooth_nr <= smooth_dr`.
@@ -63,7 +63,7 @@ fn gradient_case(p: &Problem, c: &Cfg, logits: bool) -> Result<(), TestCaseError
     let x64: Vec<f64> = p.x.iter().map(|&v| v as f64).collect();
     let (v_ref, g_ref) = p.reference(loss.as_ref(), &batch, &x64);
     let f = |x: &[f64]| p.reference(loss.as_ref(), &batch, x).0;
-    if let Err(e) = check_gradient(&f, &x64, &g_ref, FD_STEP, FD_REL, FD_ABS) {
+    if let Err(e) = check_gradient_fn(&f, &x64, &g_ref, FD_STEP, FD_REL, FD_ABS) {
         return Err(TestCaseError::fail(format!("{e} ({c:?})")));
     }
     // and the SIMD driver against the f64 reference

@@ -11,7 +11,7 @@
 use ndarray::{ArrayD, Axis, IxDyn};
 use segloss_core::kernel::with_backend;
 use segloss_core::rng::Rng;
-use segloss_core::testing::check_gradient;
+use segloss_core::testing::check_gradient_fn;
 use segloss_core::{Backend, Batch, Loss, LossError, Registry};
 use segloss_xent::*;
 
@@ -122,7 +122,7 @@ fn class_probabilities_with_a_per_pixel_weight_match_the_f64_restatement() {
                 let (v, g) = with_backend(backend, || loss.forward_backward(&b)).unwrap();
                 assert!((v as f64 - v_ref).abs() <= 2e-6 * v_ref.abs(), "{spec} {backend:?} weight {:?}: {v} vs {v_ref}", weight.shape());
                 let g64: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-                check_gradient(&f, &x64, &g64, 1e-5, 2e-4, 1e-12).unwrap_or_else(|e| panic!("{spec} {backend:?}: {e}"));
+                check_gradient_fn(&f, &x64, &g64, 1e-5, 2e-4, 1e-12).unwrap_or_else(|e| panic!("{spec} {backend:?}: {e}"));
             }
         }
         // the map (reduction=none): w_i times the pixel's loss, [N, *S]

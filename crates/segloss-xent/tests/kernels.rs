@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use segloss_core::kernel::StridedOut;
 use segloss_core::reduce::SharedMut;
 use segloss_core::rng::Rng;
-use segloss_core::testing::{check_gradient, logit, probability};
+use segloss_core::testing::{check_gradient_fn, logit, probability};
 use segloss_xent::kernels::{scalar, simd, Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams};
 
 /// SIMD vs scalar, elementwise: |sum_simd - sum_scalar| <= SUM_TOL * (sum of |l_i|) + tiny.
@@ -139,7 +139,7 @@ proptest! {
             let f = |xv: &[f64]| scalar::elementwise(xv, &y, aux, &p, 1.0, None).0;
             let mut g = vec![0.0f64; x.len()];
             scalar::elementwise(&x, &y, aux, &p, 1.0, Some(&mut g));
-            check_gradient(&f, &x, &g, FD_STEP, FD_REL_TOL, FD_ABS_TOL).map_err(|e| TestCaseError::fail(format!("{p:?}: {e}")))?;
+            check_gradient_fn(&f, &x, &g, FD_STEP, FD_REL_TOL, FD_ABS_TOL).map_err(|e| TestCaseError::fail(format!("{p:?}: {e}")))?;
         }
     }
 }
@@ -221,7 +221,7 @@ proptest! {
             let f = |zv: &[f64]| { let mut g = vec![0.0; cc]; scalar::softmax_pixel(zv, Some(t), soft.then_some(probs.as_slice()), &p, &mut g) };
             let mut g = vec![0.0; cc];
             scalar::softmax_pixel(&z, Some(t), soft.then_some(probs.as_slice()), &p, &mut g);
-            check_gradient(&f, &z, &g, FD_STEP, FD_REL_TOL, FD_ABS_TOL).map_err(|e| TestCaseError::fail(format!("{focal:?} soft={soft}: {e}")))?;
+            check_gradient_fn(&f, &z, &g, FD_STEP, FD_REL_TOL, FD_ABS_TOL).map_err(|e| TestCaseError::fail(format!("{focal:?} soft={soft}: {e}")))?;
         }
     }
 

@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use segloss_core::kernel::with_backend;
 use segloss_core::rng::Rng;
-use segloss_core::testing::{assert_all_written, check_gradient, max_abs_diff, Layouts};
+use segloss_core::testing::{assert_all_written, check_gradient_fn, max_abs_diff, Layouts};
 use segloss_core::{Backend, Batch, Loss, LossError, Mode, Params, Reduction, Registry, Value};
 use segloss_xent::kernels::{scalar, ElemKind, ElemParams, SoftmaxParams};
 use segloss_xent::*;
@@ -130,7 +130,7 @@ fn elementwise_losses_match_f64_restatement_and_finite_differences() {
         assert!((v as f64 - v_ref).abs() <= LOSS_VALUE_REL_TOL * v_ref.abs(), "{spec}: {v} vs {v_ref}");
         let g64: Vec<f64> = g.iter().map(|&v| v as f64).collect();
         let h = if use_probs { 1e-7 } else { 1e-5 };
-        check_gradient(&f, &x64, &g64, h, LOSS_FD_REL_TOL, 1e-12).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        check_gradient_fn(&f, &x64, &g64, h, LOSS_FD_REL_TOL, 1e-12).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
 }
 
@@ -196,7 +196,7 @@ fn softmax_losses_match_f64_restatement_and_finite_differences() {
         let v_ref = f(&z64);
         assert!((v as f64 - v_ref).abs() <= LOSS_VALUE_REL_TOL * v_ref.abs(), "{spec}: {v} vs {v_ref}");
         let g64: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-        check_gradient(&f, &z64, &g64, 1e-5, LOSS_FD_REL_TOL, 1e-12).unwrap_or_else(|e| panic!("{spec}: {e}"));
+        check_gradient_fn(&f, &z64, &g64, 1e-5, LOSS_FD_REL_TOL, 1e-12).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
 }
 
