@@ -1,6 +1,7 @@
 //! Hand-rolled argument parsing: positional arguments and `--flag value` / `--flag=value` /
 //! boolean `--flag`, with one-line errors naming the flag.
 
+use crate::out::clip;
 use crate::CliError;
 
 /// A flag a verb accepts.
@@ -55,7 +56,7 @@ pub fn parse(verb: &str, argv: &[String], known: &[Flag]) -> Result<Parsed, CliE
             _ => (a.as_str(), None),
         };
         let Some(f) = known.iter().find(|f| f.name == name || f.short == Some(name)) else {
-            return Err(CliError::new(format!("unknown flag {name} for `segloss {verb}` (see `segloss {verb} --help`)")));
+            return Err(CliError::new(format!("unknown flag {} for `segloss {verb}` (see `segloss {verb} --help`)", clip(name))));
         };
         if p.flags.iter().any(|(n, _)| *n == f.name) {
             return Err(CliError::new(format!("flag {} is given twice", f.name)));
@@ -101,7 +102,7 @@ impl Parsed {
     /// Exactly `n` positional arguments, described by `what` for the error.
     pub fn positionals(&self, n: usize, what: &str) -> Result<&[String], CliError> {
         if self.positional.len() != n {
-            let got = if self.positional.is_empty() { "none".to_string() } else { self.positional.join(" ") };
+            let got = if self.positional.is_empty() { "none".to_string() } else { clip(&self.positional.join(" ")) };
             return Err(CliError::new(format!("`segloss {}` takes {what} (got {got}; see `segloss {} --help`)", self.verb, self.verb)));
         }
         Ok(&self.positional)
@@ -113,8 +114,20 @@ impl Parsed {
             None => Ok(None),
             Some(v) => match v.trim().parse::<usize>() {
                 Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(CliError::new(format!("{flag}: expected a positive integer, got `{v}`"))),
+                _ if is_digits(v) && !v.trim().trim_start_matches('0').is_empty() => {
+                    Err(CliError::new(format!("{flag}: `{}` is too large", clip(v))))
+                }
+                _ => Err(CliError::new(format!("{flag}: expected a positive integer, got `{}`", clip(v)))),
             },
+        }
+    }
+
+    /// A positive integer flag of at most `max` (`what`: the unit, for the message).
+    pub fn count(&self, flag: &str, max: usize, what: &str) -> Result<Option<usize>, CliError> {
+        let too_many = |v: &str| CliError::new(format!("{flag}: `{}` is more than the {max} {what} allowed", clip(v)));
+        match self.get(flag) {
+            Some(v) if is_digits(v) && v.trim().parse::<usize>().map_or(true, |n| n > max) => Err(too_many(v)),
+            _ => self.positive(flag),
         }
     }
 
@@ -124,9 +137,24 @@ impl Parsed {
             None => Ok(None),
             Some(v) => match v.trim().parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(Some(x)),
-                _ => Err(CliError::new(format!("{flag}: expected a finite number, got `{v}`"))),
+                _ => Err(CliError::new(format!("{flag}: expected a finite number, got `{}`", clip(v)))),
             },
         }
+    }
+
+    /// A finite number flag that is used as a float32: errors, quoting the text as typed, when
+    /// it is beyond float32's range (`1e39` would be `inf`) or so small that it rounds to 0.
+    pub fn number_f32(&self, flag: &str) -> Result<Option<f32>, CliError> {
+        let Some(x) = self.number(flag)? else { return Ok(None) };
+        let v = clip(self.get(flag).unwrap_or_default());
+        let y = x as f32;
+        if y.is_infinite() {
+            return Err(CliError::new(format!("{flag}: `{v}` is beyond the range of 32-bit floats (at most {:e} in magnitude)", f32::MAX)));
+        }
+        if y == 0.0 && x != 0.0 {
+            return Err(CliError::new(format!("{flag}: `{v}` is too small for a 32-bit float (it rounds to 0)")));
+        }
+        Ok(Some(y))
     }
 
     /// A comma-separated list of positive integers.
@@ -137,9 +165,10 @@ impl Parsed {
                 let parts: Result<Vec<usize>, _> = v.split(',').map(|p| p.trim().parse::<usize>()).collect();
                 match parts {
                     Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(Some(d)),
-                    _ => {
-                        Err(CliError::new(format!("{flag}: expected positive integers separated by commas (e.g. 8,1,256,256), got `{v}`")))
-                    }
+                    _ => Err(CliError::new(format!(
+                        "{flag}: expected positive integers separated by commas (e.g. 8,1,256,256), got `{}`",
+                        clip(v)
+                    ))),
                 }
             }
         }
@@ -153,11 +182,19 @@ impl Parsed {
                 let parts: Result<Vec<f64>, _> = v.split(',').map(|p| p.trim().parse::<f64>()).collect();
                 match parts {
                     Ok(d) if !d.is_empty() && d.iter().all(|&x| x.is_finite() && x > 0.0) => Ok(Some(d)),
-                    _ => Err(CliError::new(format!("{flag}: expected positive numbers separated by commas (e.g. 1,0.5), got `{v}`"))),
+                    _ => {
+                        Err(CliError::new(format!("{flag}: expected positive numbers separated by commas (e.g. 1,0.5), got `{}`", clip(v))))
+                    }
                 }
             }
         }
     }
+}
+
+/// Whether `v` (trimmed) is a non-empty string of ASCII digits.
+fn is_digits(v: &str) -> bool {
+    let v = v.trim();
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -179,5 +216,23 @@ mod tests {
         assert!(parse("eval", &s(&["--nope"]), &known).unwrap_err().0.contains("--nope"));
         assert!(parse("eval", &s(&["--pred"]), &known).unwrap_err().0.contains("needs a value"));
         assert!(parse("eval", &s(&["--json", "--json"]), &known).unwrap_err().0.contains("twice"));
+    }
+
+    #[test]
+    fn bounded_counts_and_float32_numbers() {
+        let known = [val("--iters"), val("--w0")];
+        let p = |a: &[&str]| parse("bench", &s(a), &known).unwrap();
+        assert_eq!(p(&["--iters", "7"]).count("--iters", 10, "runs"), Ok(Some(7)));
+        assert_eq!(p(&[]).count("--iters", 10, "runs"), Ok(None));
+        for big in ["11", "18446744073709551616", "99999999999999999999999"] {
+            let e = p(&["--iters", big]).count("--iters", 10, "runs").unwrap_err();
+            assert_eq!(e.0, format!("--iters: `{big}` is more than the 10 runs allowed"));
+        }
+        assert!(p(&["--iters", "0"]).count("--iters", 10, "runs").unwrap_err().0.contains("positive integer"));
+        assert!(p(&["--iters", "99999999999999999999999"]).positive("--iters").unwrap_err().0.contains("too large"));
+        assert_eq!(p(&["--w0", "1e38"]).number_f32("--w0"), Ok(Some(1e38)));
+        assert!(p(&["--w0", "1e39"]).number_f32("--w0").unwrap_err().0.starts_with("--w0: `1e39` is beyond"));
+        assert!(p(&["--w0", "1e-50"]).number_f32("--w0").unwrap_err().0.contains("rounds to 0"));
+        assert_eq!(p(&["--w0", "0"]).number_f32("--w0"), Ok(Some(0.0)));
     }
 }

@@ -2,8 +2,9 @@
 
 use crate::args::{self, switch, val};
 use crate::data;
-use crate::eval::parse_spec;
+use crate::eval::{parse_spec, spec_error};
 use crate::io::OwnedTarget;
+use crate::out::{clip, fmt_f32, json_f32};
 use crate::CliError;
 use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss};
@@ -24,7 +25,7 @@ TARGET `edt` times the distance transform and `unet_weights` the U-Net weight ma
 connected components of a mask) on a mask of touching discs (balls), --shape [H, W] or [D, H, W].
 
   --shape A,B,..  pred's shape [N, C, *S]
-  --iters K       timed runs after one warm-up run (default 10)
+  --iters K       timed runs after one warm-up run (default 10, at most 1000000)
   --threads N     worker threads (default: all cores)
   --json          prints one JSON object: spec, shape, threads, iters, median_ms, min_ms,
                   melem_per_s, loss
@@ -34,6 +35,9 @@ const FLAGS: &[args::Flag] = &[val("--shape"), val("--threads"), val("--iters"),
 
 /// The largest number of pred elements bench generates.
 pub const MAX_ELEMENTS: usize = 1 << 28;
+
+/// The largest `--iters`: the timings are kept (8 bytes each) for the median.
+pub const MAX_ITERS: usize = 1_000_000;
 
 /// The median of `v` (sorted in place).
 pub fn median(v: &mut [f64]) -> f64 {
@@ -61,13 +65,13 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
             shape.len()
         )));
     }
-    let iters = p.positive("--iters")?.unwrap_or(10);
+    let iters = p.count("--iters", MAX_ITERS, "runs")?.unwrap_or(10);
     let (pool, threads) = crate::thread_pool(&p)?;
     if target == "edt" || target == "unet_weights" {
         return bench_distance(&target, &shape, len, iters, &pool, threads, p.has("--json"));
     }
     let spec = parse_spec(&target)?;
-    let loss = spec.build().map_err(|e| CliError::new(format!("bad loss spec `{target}`: {e}")))?;
+    let loss = spec.build().map_err(|e| spec_error(&target, &e))?;
     let (pred, tgt) = data::bench_batch(&shape, 0x5e9_1055);
     let needs_weight = spec.terms.iter().any(|t| t.name == "distance_bce");
     let weight = needs_weight.then(|| {
@@ -82,7 +86,7 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
         batch = batch.with_weight(w);
     }
     let mut grad = ArrayD::<f32>::zeros(IxDyn(&shape));
-    let fail = |e: segloss::LossError| CliError::new(format!("bench `{target}` on generated data of shape {shape:?}: {e}"));
+    let fail = |e: segloss::LossError| CliError::new(format!("bench `{}` on generated data of shape {shape:?}: {e}", clip(&target)));
     let (value, mut times) = pool.install(|| -> Result<(f32, Vec<f64>), CliError> {
         let v = loss.forward_backward_into(&batch, grad.view_mut(), 1.0).map_err(fail)?;
         let mut times = Vec::with_capacity(iters);
@@ -109,13 +113,14 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
             "median_ms": med,
             "min_ms": min,
             "melem_per_s": melem,
-            "loss": serde_json::Number::from_f64(value as f64).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+            "loss": json_f32(value),
         });
-        println!("{o}");
+        outln!("{o}")?;
     } else {
-        println!(
-            "{spec}  shape {shape:?} ({target_kind}), {threads} thread(s), {iters} iters: median {med:.3} ms (min {min:.3} ms), {melem:.1} M elements/s, loss {value}"
-        );
+        outln!(
+            "{spec}  shape {shape:?} ({target_kind}), {threads} thread(s), {iters} iters: median {med:.3} ms (min {min:.3} ms), {melem:.1} M elements/s, loss {}",
+            fmt_f32(value)
+        )?;
     }
     Ok(0)
 }
@@ -161,9 +166,9 @@ fn bench_distance(
             "spec": target, "shape": shape, "threads": threads, "iters": iters,
             "median_ms": med, "min_ms": min, "melem_per_s": melem,
         });
-        println!("{o}");
+        outln!("{o}")?;
     } else {
-        println!("{target}  shape {shape:?} (touching discs), {threads} thread(s), {iters} iters: median {med:.3} ms (min {min:.3} ms), {melem:.1} M elements/s");
+        outln!("{target}  shape {shape:?} (touching discs), {threads} thread(s), {iters} iters: median {med:.3} ms (min {min:.3} ms), {melem:.1} M elements/s")?;
     }
     Ok(0)
 }

@@ -4,6 +4,7 @@
 use crate::args::{self, val};
 use crate::data::{self, Cells};
 use crate::eval::parse_spec;
+use crate::out::fmt_f32;
 use crate::{bench, image, CliError};
 use ndarray::{ArrayD, IxDyn};
 use segloss::core::WeightUse;
@@ -195,8 +196,14 @@ pub fn format_table(rows: &[Row]) -> String {
     for r in rows {
         let diff = r.onnx_diff.map_or("-".to_string(), |d| format!("{d:.1e}"));
         s += &format!(
-            "{:w$}  {:8}  {:>10.6}  {:>10.4e}  {:>9.3}  {:>9.1}  {:>9}\n",
-            r.spec, r.data, r.value, r.grad_l2, r.ms, r.melem, diff
+            "{:w$}  {:8}  {:>10}  {:>10.4e}  {:>9.3}  {:>9.1}  {:>9}\n",
+            r.spec,
+            r.data,
+            fmt_f32(r.value),
+            r.grad_l2,
+            r.ms,
+            r.melem,
+            diff
         );
     }
     s
@@ -311,29 +318,29 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     let out = PathBuf::from(p.get("--out").unwrap_or("demo-out"));
     let (pool, threads) = crate::thread_pool(&p)?;
     let cells = data::cells(N, SIDE, SIDE, SEED);
-    println!(
+    outln!(
         "synthetic batch: {N} images of {SIDE}x{SIDE} touching cells; binary mask {:?} ({:.1}% foreground), 3-class labels {:?}; {threads} thread(s)\n",
         cells.mask.shape(),
         100.0 * cells.mask.sum() / cells.mask.len() as f32,
         cells.labels.shape()
-    );
+    )?;
     let cat = segloss::catalogue();
     let maps = pool.install(|| maps(&cells)).map_err(|e| CliError::new(format!("demo distance maps: {e}")))?;
     let (mut rows, skipped) = table(&cells, cat, Some(&maps.0), Some(&maps.1), &pool);
     std::fs::create_dir_all(&out).map_err(|e| CliError::new(format!("--out {}: cannot create: {e}", out.display())))?;
     let (graphs, onnx_failed) = pool.install(|| check_onnx(&cells, Some(&maps.0), Some(&maps.1), &mut rows, &out));
-    print!("{}", format_table(&rows));
+    out!("{}", format_table(&rows))?;
     for (spec, why) in &skipped {
-        println!("skipped {spec}: {why}");
+        outln!("skipped {spec}: {why}")?;
     }
     for (row, why) in &onnx_failed {
-        println!("onnx check failed for {row}: {why}");
+        outln!("onnx check failed for {row}: {why}")?;
     }
     let written = write_pictures(&cells, Some(&maps), &out)?;
-    println!();
-    println!("wrote {} ONNX graphs (one per row) into {}", graphs.len(), out.display());
+    outln!()?;
+    outln!("wrote {} ONNX graphs (one per row) into {}", graphs.len(), out.display())?;
     for f in written {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display())?;
     }
     Ok(0)
 }

@@ -3,6 +3,7 @@
 
 use crate::args::{self, switch, val, Flag};
 use crate::npy::NpyArray;
+use crate::out::clip;
 use crate::{io, CliError};
 use ndarray::ArrayD;
 use segloss::distance::{self, ClassWeights, EdtOptions, UnetWeightConfig};
@@ -214,7 +215,8 @@ pub fn class_weights(v: Option<&str>) -> Result<ClassWeights, CliError> {
             match parts.as_slice() {
                 [Some(a), Some(b)] if a.is_finite() && b.is_finite() && *a >= 0.0 && *b >= 0.0 => Ok(ClassWeights::Fixed(*a, *b)),
                 _ => Err(CliError::new(format!(
-                    "--class-weights: expected `balanced` or two numbers >= 0 such as 1,5 (background, objects), got `{s}`"
+                    "--class-weights: expected `balanced` or two numbers >= 0 such as 1,5 (background, objects), got `{}`",
+                    clip(s)
                 ))),
             }
         }
@@ -227,17 +229,17 @@ pub fn run_weight_map(argv: &[String]) -> Result<i32, CliError> {
     let input = PathBuf::from(&p.positionals(1, "one LABELS file")?[0]);
     let out = output(&p)?;
     let mut cfg = UnetWeightConfig::default();
-    if let Some(w0) = p.number("--w0")? {
+    if let Some(w0) = p.number_f32("--w0")? {
         if w0 < 0.0 {
-            return Err(CliError::new(format!("--w0: expected a number >= 0, got `{}`", p.get("--w0").unwrap_or_default())));
+            return Err(CliError::new(format!("--w0: expected a number >= 0, got `{}`", clip(p.get("--w0").unwrap_or_default()))));
         }
-        cfg.w0 = w0 as f32;
+        cfg.w0 = w0;
     }
-    if let Some(s) = p.number("--sigma")? {
+    if let Some(s) = p.number_f32("--sigma")? {
         if s <= 0.0 {
-            return Err(CliError::new(format!("--sigma: expected a number > 0, got `{}`", p.get("--sigma").unwrap_or_default())));
+            return Err(CliError::new(format!("--sigma: expected a number > 0, got `{}`", clip(p.get("--sigma").unwrap_or_default()))));
         }
-        cfg.sigma = s as f32;
+        cfg.sigma = s;
     }
     if let Some(c) = p.positive("--connectivity")? {
         if ![4, 8, 6, 26].contains(&c) {
@@ -250,7 +252,7 @@ pub fn run_weight_map(argv: &[String]) -> Result<i32, CliError> {
         None | Some("auto") => None,
         Some("mask") => Some(InputKind::Mask),
         Some("instances") => Some(InputKind::Instances),
-        Some(o) => return Err(CliError::new(format!("--input: expected auto, mask or instances, got `{o}`"))),
+        Some(o) => return Err(CliError::new(format!("--input: expected auto, mask or instances, got `{}`", clip(o)))),
     };
     let (pool, _) = crate::thread_pool(&p)?;
     let a = io::read_any(&input)?;

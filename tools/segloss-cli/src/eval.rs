@@ -2,6 +2,7 @@
 
 use crate::args::{self, switch, val, Parsed};
 use crate::io::{self, Kind, OwnedTarget};
+use crate::out::{clip, clip_to, clip_words, eprint, fmt_f32, json_f32, ECHO_CHARS};
 use crate::{npy, CliError};
 use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss, LossError, LossSpec};
@@ -58,12 +59,28 @@ const FLAGS: &[args::Flag] = &[
     val("--csv"),
 ];
 
-/// Parses a spec, with an error naming it.
+/// Parses a spec, with an error naming it ([`spec_error`]).
 pub fn parse_spec(s: &str) -> Result<LossSpec, CliError> {
-    LossSpec::parse(s).map_err(|e| match e {
-        LossError::Parse { .. } => CliError::new(format!("bad loss spec: {e}")),
-        e => CliError::new(format!("bad loss spec `{s}`: {e}")),
-    })
+    LossSpec::parse(s).map_err(|e| spec_error(s, &e))
+}
+
+/// The error of a spec that does not parse or build: `bad loss spec ...`, quoting the spec once
+/// and at most [`ECHO_CHARS`](crate::out::ECHO_CHARS) characters of it (and of anything the
+/// library's message quotes from it), with the text around the error's position when that is
+/// beyond the part quoted.
+pub fn spec_error(spec: &str, e: &LossError) -> CliError {
+    match e {
+        LossError::Parse { position, reason, .. } => {
+            let near = if spec.get(..*position).is_some_and(|s| s.chars().count() > ECHO_CHARS - 20) {
+                let before: String = spec[..*position].chars().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+                format!(" (near `…{before}{}`)", clip_to(&spec[*position..], 30))
+            } else {
+                String::new()
+            };
+            CliError::new(format!("bad loss spec: invalid spec `{}` at byte {position}{near}: {}", clip(spec), clip_words(reason)))
+        }
+        e => CliError::new(format!("bad loss spec `{}`: {}", clip(spec), clip_words(&e.to_string()))),
+    }
 }
 
 /// The mode each term resolves to on `batch`, joined by `,` when they differ.
@@ -101,7 +118,23 @@ pub struct Evaluated {
     pub time_ms: f64,
 }
 
-fn loss_error(e: LossError, pred: &Path, target: &Path, target_kind: Kind) -> CliError {
+/// Whether the library's error is about the `weight` tensor (its shape, or a weight given to a
+/// loss that takes none).
+fn about_weight(e: &LossError) -> bool {
+    match e {
+        LossError::ShapeMismatch { left_name, right_name, .. } => *left_name == "weight" || *right_name == "weight",
+        LossError::InvalidShape { name, .. } | LossError::Empty { name, .. } | LossError::NonFinite { name, .. } => *name == "weight",
+        LossError::Unsupported { reason, .. } => reason.contains("weight tensor"),
+        _ => false,
+    }
+}
+
+/// A loss error as a CLI error naming the file at fault: the weight file for an error about the
+/// weight, else the pred / target pair.
+fn loss_error(e: LossError, pred: &Path, target: &Path, weight: Option<&Path>, target_kind: Kind) -> CliError {
+    if let (Some(w), true) = (weight, about_weight(&e)) {
+        return CliError::new(format!("{}: {e}", w.display()));
+    }
     let hint = match (&e, target_kind) {
         (LossError::LabelOutOfRange { .. }, Kind::Png) => " (PNG values are taken as labels as stored; a 0/255 mask must be saved as 0/1)",
         _ => "",
@@ -120,7 +153,7 @@ pub fn eval_pair(
     pool: &rayon::ThreadPool,
 ) -> Result<Evaluated, CliError> {
     let pred = io::read_pred(pred_path)?;
-    let (target, tkind): (OwnedTarget, Kind) = io::read_target(target_path)?;
+    let (target, tkind): (OwnedTarget, Kind) = io::read_target(target_path, Some(pred.shape()))?;
     let weight = weight_path.map(io::read_weight).transpose()?;
     let mut batch = Batch::new(&pred, target.view());
     if let Some(w) = &weight {
@@ -138,7 +171,7 @@ pub fn eval_pair(
                 }
             }
         })
-        .map_err(|e| loss_error(e, pred_path, target_path, tkind))?;
+        .map_err(|e| loss_error(e, pred_path, target_path, weight_path, tkind))?;
     let time_ms = t0.elapsed().as_secs_f64() * 1e3;
     if let (Some(path), Some(g)) = (grad_out, grad) {
         npy::write(path, &g.view())?;
@@ -151,10 +184,6 @@ pub fn eval_pair(
         mode: pool.install(|| modes(spec, &batch)),
         time_ms,
     })
-}
-
-fn num(x: f32) -> serde_json::Value {
-    serde_json::Number::from_f64(x as f64).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
 }
 
 /// Runs `segloss eval`.
@@ -182,12 +211,12 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
         }
     }
     let spec = parse_spec(spec_str)?;
-    let loss = spec.build().map_err(|e| CliError::new(format!("bad loss spec `{spec_str}`: {e}")))?;
+    let loss = spec.build().map_err(|e| spec_error(spec_str, &e))?;
     let r = eval_pair(&spec, &loss, &pred, &target, weight.as_deref(), grad_out.as_deref(), &pool)?;
     if p.has("--json") {
         let mut o = serde_json::json!({
             "spec": spec.to_string(),
-            "loss": num(r.loss),
+            "loss": json_f32(r.loss),
             "shape": r.shape,
             "target_shape": r.target_shape,
             "target_dtype": r.target_dtype,
@@ -203,9 +232,9 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
         if let Some(g) = &grad_out {
             o["grad_out"] = g.display().to_string().into();
         }
-        println!("{o}");
+        outln!("{o}")?;
     } else {
-        println!("{}", r.loss);
+        outln!("{}", fmt_f32(r.loss))?;
     }
     Ok(0)
 }
@@ -237,17 +266,16 @@ impl Progress {
         let width = 30;
         let filled = done * width / self.total.max(1);
         let name: String = name.chars().take(40).collect();
-        eprint!("\r\x1b[K[{}{}] {done}/{} {name}", "#".repeat(filled), " ".repeat(width - filled), self.total);
-        let _ = std::io::stderr().flush();
+        eprint(&format!("\r\x1b[K[{}{}] {done}/{} {name}", "#".repeat(filled), " ".repeat(width - filled), self.total));
     }
     fn clear(&self) {
         if self.on {
-            eprint!("\r\x1b[K");
+            eprint("\r\x1b[K");
         }
     }
     fn error(&self, msg: &str) {
         self.clear();
-        eprintln!("error: {}", msg.replace(['\n', '\r'], " "));
+        eprint(&format!("error: {}\n", msg.replace(['\n', '\r'], " ")));
     }
 }
 
@@ -256,7 +284,7 @@ fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usi
     let target_dir = PathBuf::from(p.require("--target-dir")?);
     let weight_dir = p.get("--weight-dir").map(PathBuf::from);
     let spec = parse_spec(spec_str)?;
-    let loss = spec.build().map_err(|e| CliError::new(format!("bad loss spec `{spec_str}`: {e}")))?;
+    let loss = spec.build().map_err(|e| spec_error(spec_str, &e))?;
     let preds: Vec<PathBuf> = list_dir(&pred_dir, "--pred-dir")?.into_iter().filter(|f| io::kind(f).ok() == Some(Kind::Npy)).collect();
     if preds.is_empty() {
         return Err(CliError::new(format!("--pred-dir {}: no .npy files", pred_dir.display())));
@@ -320,12 +348,12 @@ fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usi
                 count += 1;
                 if !json {
                     progress.clear();
-                    println!("{name}\t{}", r.loss);
+                    outln!("{name}\t{}", fmt_f32(r.loss))?;
                 }
                 if let Some((_, w)) = &mut csv {
-                    let _ = writeln!(w, "{},{},{},{},", csv_field(&name), r.loss, shape_str(&r.shape), r.mode);
+                    let _ = writeln!(w, "{},{},{},{},", csv_field(&name), fmt_f32(r.loss), shape_str(&r.shape), r.mode);
                 }
-                rows.push(serde_json::json!({"file": name, "loss": num(r.loss), "shape": r.shape, "mode": r.mode}));
+                rows.push(serde_json::json!({"file": name, "loss": json_f32(r.loss), "shape": r.shape, "mode": r.mode}));
             }
             Err(e) => {
                 failed += 1;
@@ -338,7 +366,8 @@ fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usi
         }
     }
     progress.clear();
-    let mean = if count > 0 { sum / count as f64 } else { f64::NAN };
+    // summed in float64, printed in float32 like the losses it averages
+    let mean = if count > 0 { (sum / count as f64) as f32 } else { f32::NAN };
     if let Some((f, w)) = &mut csv {
         w.flush().map_err(|e| CliError::new(format!("--csv {f}: cannot write: {e}")))?;
     }
@@ -346,17 +375,17 @@ fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usi
         let o = serde_json::json!({
             "spec": spec.to_string(),
             "files": rows,
-            "mean": serde_json::Number::from_f64(mean).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+            "mean": json_f32(mean),
             "count": count,
             "failed": failed,
             "threads": threads,
         });
-        println!("{o}");
+        outln!("{o}")?;
     } else {
-        println!("mean\t{mean}\t({count} files{})", if failed > 0 { format!(", {failed} failed") } else { String::new() });
+        outln!("mean\t{}\t({count} files{})", fmt_f32(mean), if failed > 0 { format!(", {failed} failed") } else { String::new() })?;
     }
     if failed > 0 {
-        eprintln!("error: {failed} of {} files failed", preds.len());
+        eprint(&format!("error: {failed} of {} files failed\n", preds.len()));
         return Ok(2);
     }
     Ok(0)

@@ -4,6 +4,7 @@
 
 use crate::args::{self, switch, val, Flag};
 use crate::eval::parse_spec;
+use crate::out::{clip, clip_words};
 use crate::CliError;
 use ndarray::ArrayD;
 use segloss::{LossError, Mode};
@@ -94,9 +95,10 @@ fn export_error(e: LossError, spec: &str, p: &args::Parsed, model: Option<(&Path
         _ => None,
     };
     let flag = key.and_then(flag_of);
+    let (spec, e) = (clip(spec), clip_words(&e.to_string()));
     match (flag, model) {
         (Some(flag), _) if p.has(flag) => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
-        (_, Some((m, to))) => CliError::new(format!("{}: cannot attach `{spec}` to output `{to}`: {e}", m.display())),
+        (_, Some((m, to))) => CliError::new(format!("{}: cannot attach `{spec}` to output `{}`: {e}", m.display(), clip(to))),
         (Some(flag), None) if key != Some("mode") => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
         _ => CliError::new(format!("bad loss spec `{spec}` for export: {e}")),
     }
@@ -110,16 +112,22 @@ fn declared_rank(model: &ModelProto, name: &str) -> Option<usize> {
     }
 }
 
-/// `name: float [N, 1, H, W]` for a declared value.
-fn describe(v: &ValueInfoProto) -> String {
+/// `name float [N, 1, H, W]` for a declared value; `name float (shape not declared)` (or
+/// `name (type and shape not declared)`) for one without a shape, `note` added in the
+/// parentheses. (`[]` is the shape of a scalar.)
+fn describe(v: &ValueInfoProto, note: &str) -> String {
     let Some(type_proto::Value::TensorType(t)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return format!("{} (untyped)", v.name);
+        return format!("{} (type and shape not declared{note})", v.name);
     };
     let ty = match DataType::try_from(t.elem_type) {
         Ok(DataType::Float) => "float",
         Ok(DataType::Int64) => "int64",
+        Ok(DataType::Undefined) => "(type not declared)",
         _ => "other",
     };
+    if t.shape.is_none() {
+        return format!("{} {ty} (shape not declared{note})", v.name);
+    }
     let dims: Vec<String> = t
         .shape
         .iter()
@@ -133,9 +141,14 @@ fn describe(v: &ValueInfoProto) -> String {
     format!("{} {ty} [{}]", v.name, dims.join(", "))
 }
 
-/// Reads and decodes an `.onnx` model, with errors naming the file.
+/// The largest `.onnx` model read: protobuf's limit for one message, 2 GiB.
+pub const MAX_MODEL_BYTES: u64 = 1 << 31;
+
+/// Reads and decodes an `.onnx` model (a regular file of at most [`MAX_MODEL_BYTES`]), with
+/// errors naming the file.
 pub fn read_model(path: &Path) -> Result<ModelProto, CliError> {
-    model_from_bytes(&crate::read_file(path)?, &path.display().to_string())
+    let bytes = crate::io::read_bounded(path, MAX_MODEL_BYTES, "for an ONNX model (protobuf's limit)")?;
+    model_from_bytes(&bytes, &path.display().to_string())
 }
 
 /// Decodes the bytes of an `.onnx` model named `name` (for messages): errors on an empty file,
@@ -169,9 +182,9 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     let mode = match p.get("--mode") {
         None => None,
-        Some(m) => {
-            Some(Mode::parse(m).ok_or_else(|| CliError::new(format!("--mode: expected binary, multiclass or multilabel, got `{m}`")))?)
-        }
+        Some(m) => Some(
+            Mode::parse(m).ok_or_else(|| CliError::new(format!("--mode: expected binary, multiclass or multilabel, got `{}`", clip(m))))?,
+        ),
     };
     let classes = p.positive("--classes")?;
     let opset = p.positive("--opset")?;
@@ -189,9 +202,14 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     if let (Some(_), Some(n)) = (&model, opset) {
         return Err(CliError::new(format!("--opset {n}: with --attach the model's opset is kept (drop --opset)")));
     }
+    // the note on the attached output when its rank is not declared
+    let mut note = "";
     let rank = match (p.positive("--rank")?, &model, to) {
         (Some(r), _, _) => r,
-        (None, Some(m), Some(to)) => declared_rank(m, to).unwrap_or(4),
+        (None, Some(m), Some(to)) => declared_rank(m, to).unwrap_or_else(|| {
+            note = ", rank 4 assumed (--rank to change)";
+            4
+        }),
         _ => 4,
     };
     let mut opts = ExportOptions {
@@ -208,7 +226,7 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     }
     if let Some(prefix) = p.get("--prefix") {
         if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(CliError::new(format!("--prefix: expected ASCII letters, digits and `_`, got `{prefix}`")));
+            return Err(CliError::new(format!("--prefix: expected ASCII letters, digits and `_`, got `{}`", clip(prefix))));
         }
         opts.prefix = prefix.to_string();
     }
@@ -222,10 +240,13 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     let (ins, outs): (Vec<String>, Vec<String>) = result
         .graph
         .as_ref()
-        .map(|g| (g.input.iter().map(describe).collect(), g.output.iter().map(describe).collect()))
+        .map(|g| {
+            let note = |v: &ValueInfoProto| if Some(v.name.as_str()) == to { note } else { "" };
+            (g.input.iter().map(|v| describe(v, note(v))).collect(), g.output.iter().map(|v| describe(v, note(v))).collect())
+        })
         .unwrap_or_default();
     let opset = result.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version).unwrap_or(0);
-    println!("wrote {} (`{spec}`, opset {opset}): inputs {}; outputs {}", out.display(), ins.join(", "), outs.join(", "));
+    outln!("wrote {} (`{spec}`, opset {opset}): inputs {}; outputs {}", out.display(), ins.join(", "), outs.join(", "))?;
     Ok(0)
 }
 
@@ -331,8 +352,15 @@ mod tests {
     fn describe_prints_type_and_dims() {
         let m = segloss_onnx::export(&parse_spec("ce").unwrap(), &ExportOptions { classes: Some(3), ..Default::default() }).unwrap();
         let g = m.graph.unwrap();
-        assert_eq!(describe(&g.input[0]), "pred float [N, 3, H, W]");
-        assert_eq!(describe(&g.input[1]), "target int64 [N, H, W]");
-        assert_eq!(describe(&g.output[0]), "loss float []");
+        assert_eq!(describe(&g.input[0], ""), "pred float [N, 3, H, W]");
+        assert_eq!(describe(&g.input[1], ""), "target int64 [N, H, W]");
+        assert_eq!(describe(&g.output[0], ""), "loss float []");
+        let mut v = g.input[0].clone();
+        if let Some(type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            t.shape = None;
+        }
+        assert_eq!(describe(&v, ", x"), "pred float (shape not declared, x)");
+        v.r#type = None;
+        assert_eq!(describe(&v, ""), "pred (type and shape not declared)");
     }
 }

@@ -13,7 +13,7 @@
 use crate::npy::NpyArray;
 use crate::CliError;
 use ndarray::{Array2, ArrayView2, IxDyn};
-use std::io::Cursor;
+use std::io::{BufRead, Cursor, Seek};
 use std::path::Path;
 
 /// Outer margin of the output images, in pixels.
@@ -33,16 +33,55 @@ fn err(name: &str, msg: impl std::fmt::Display) -> CliError {
     CliError::new(format!("{name}: {msg}"))
 }
 
+/// A check of a PNG's size (width, height) made from its header, before its pixels are decoded.
+pub type SizeCheck<'a> = &'a dyn Fn(usize, usize) -> Result<(), CliError>;
+
+/// A decoding error of the `png` crate as a sentence: its messages print some values as Rust
+/// debug structs (`ChunkType { type: IHDR, critical: true, ... }`), which become the chunk's
+/// name; a CRC mismatch is said in words.
+pub fn png_message(e: &png::DecodingError) -> String {
+    if let png::DecodingError::IoError(io) = e {
+        if io.kind() == std::io::ErrorKind::UnexpectedEof {
+            return "the file ends before the image does (truncated)".into();
+        }
+    }
+    let mut text = e.to_string();
+    // `ChunkType { type: IHDR, ... }` -> `IHDR`
+    while let Some(i) = text.find("ChunkType { type: ") {
+        let rest = &text[i + "ChunkType { type: ".len()..];
+        let name: String = rest.chars().take_while(|c| *c != ',' && *c != ' ' && *c != '}').collect();
+        let end = rest.find('}').map_or(text.len(), |j| i + "ChunkType { type: ".len() + j + 1);
+        text.replace_range(i..end, &name);
+    }
+    if text.starts_with("CRC error") {
+        let chunk = text.split("while decoding ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or("a");
+        return format!("the checksum (CRC) of the {chunk} chunk does not match its data: the file is damaged");
+    }
+    text.trim_end_matches('.').to_string()
+}
+
 /// Decodes a mask or label PNG held in memory into a `[H, W]` array: `U8` for bit depths up to 8
 /// and palette images, `I32` for 16-bit images.
 pub fn read_bytes(bytes: &[u8], name: &str) -> Result<NpyArray, CliError> {
-    let mut dec = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: MAX_DECODED_BYTES });
+    read_bytes_checked(bytes, name, &|_, _| Ok(()))
+}
+
+/// [`read_bytes`] with the size check of [`read_checked`].
+pub fn read_bytes_checked(bytes: &[u8], name: &str, check: SizeCheck<'_>) -> Result<NpyArray, CliError> {
+    decode(Cursor::new(bytes), name, check)
+}
+
+/// Decodes a PNG from a stream, reading no further than the end of the image: its header
+/// first, whose size `check` sees before anything else is decoded.
+fn decode<R: BufRead + Seek>(r: R, name: &str, check: SizeCheck<'_>) -> Result<NpyArray, CliError> {
+    let mut dec = png::Decoder::new_with_limits(r, png::Limits { bytes: MAX_DECODED_BYTES });
     dec.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = dec.read_info().map_err(|e| err(name, format!("not a readable PNG: {e}")))?;
+    let mut reader = dec.read_info().map_err(|e| err(name, format!("not a readable PNG: {}", png_message(&e))))?;
     let (w, h, color, depth) = {
         let info = reader.info();
         (info.width as usize, info.height as usize, info.color_type, info.bit_depth)
     };
+    check(w, h)?;
     match color {
         png::ColorType::Grayscale | png::ColorType::Indexed => {}
         png::ColorType::Rgb => {
@@ -61,7 +100,7 @@ pub fn read_bytes(bytes: &[u8], name: &str) -> Result<NpyArray, CliError> {
         return Err(err(name, format!("PNG of {w}x{h} pixels is too large (more than {MAX_DECODED_BYTES} bytes decoded)")));
     }
     let mut buf = vec![0u8; size];
-    let out = reader.next_frame(&mut buf).map_err(|e| err(name, format!("corrupt or truncated PNG: {e}")))?;
+    let out = reader.next_frame(&mut buf).map_err(|e| err(name, format!("corrupt or truncated PNG: {}", png_message(&e))))?;
     let line = out.line_size;
     if line * h > buf.len() || (out.width as usize, out.height as usize) != (w, h) {
         return Err(err(name, "corrupt PNG: inconsistent frame size"));
@@ -93,8 +132,15 @@ pub fn read_bytes(bytes: &[u8], name: &str) -> Result<NpyArray, CliError> {
 
 /// Reads a mask or label PNG file.
 pub fn read(path: &Path) -> Result<NpyArray, CliError> {
-    let bytes = crate::read_file(path)?;
-    read_bytes(&bytes, &path.display().to_string())
+    read_checked(path, &|_, _| Ok(()))
+}
+
+/// Reads a mask or label PNG file, a regular file ([`crate::io::open_regular`]), as a stream:
+/// its header, whose size (width, height) `check` sees before the pixels are decoded, then the
+/// image data up to the end of the image (what follows, if anything, is not read).
+pub fn read_checked(path: &Path, check: SizeCheck<'_>) -> Result<NpyArray, CliError> {
+    let (f, _) = crate::io::open_regular(path)?;
+    decode(std::io::BufReader::new(f), &path.display().to_string(), check)
 }
 
 /// An RGB8 canvas.

@@ -4,7 +4,85 @@ use crate::npy::{self, NpyArray};
 use crate::{image, CliError};
 use ndarray::{ArrayD, IxDyn};
 use segloss::Target;
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
+
+/// An error reading `path`, naming it.
+pub fn read_error(path: &Path, e: &std::io::Error) -> CliError {
+    let why = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    CliError::new(format!("{}: cannot read: {why}", path.display()))
+}
+
+/// What a file that is not a regular file is, for messages.
+fn what_file(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_fifo() {
+            return "a named pipe";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), CliError> {
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(CliError::new(format!(
+            "{}: not a regular file ({}); segloss reads inputs from regular files only",
+            path.display(),
+            what_file(meta.file_type())
+        )))
+    }
+}
+
+/// Opens an input file: `path`, symlinks followed, must be a regular file (a device such as
+/// `/dev/zero`, a FIFO, a socket or a directory is refused before it is opened, so a FIFO does not
+/// block and a device is not read without end). Returns the file and its size.
+pub fn open_regular(path: &Path) -> Result<(File, u64), CliError> {
+    check_regular(path, &std::fs::metadata(path).map_err(|e| read_error(path, &e))?)?;
+    let f = File::open(path).map_err(|e| read_error(path, &e))?;
+    // what was opened, in case the path changed since
+    let meta = f.metadata().map_err(|e| read_error(path, &e))?;
+    check_regular(path, &meta)?;
+    Ok((f, meta.len()))
+}
+
+/// Reads a whole regular file ([`open_regular`]) of at most `max` bytes; a larger file is an
+/// error naming the bound (`what` says what the bound is for), found from its size without
+/// reading it.
+pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, CliError> {
+    let (f, len) = open_regular(path)?;
+    let too_large = |n: u64| CliError::new(format!("{}: the file has {n} bytes, more than the {max} bytes allowed {what}", path.display()));
+    if len > max {
+        return Err(too_large(len));
+    }
+    let mut v = Vec::with_capacity(len as usize);
+    f.take(max + 1).read_to_end(&mut v).map_err(|e| read_error(path, &e))?;
+    if v.len() as u64 > max {
+        return Err(too_large(v.len() as u64));
+    }
+    Ok(v)
+}
 
 /// The kind of file, by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +187,54 @@ impl OwnedTarget {
     }
 }
 
+/// The sizes `(h, w)` of the PNGs that can be the target of a pred of shape `ps`: a PNG of
+/// `w` x `h` pixels is the target `[1, h, w]`, which lines up with pred `[1, C, h, w]` (labels
+/// `[N, *S]`), or with pred `[1, h, w]` (pred's own shape) or `[1, C, w]` (labels `[N, 1, *S]`).
+pub fn png_sizes(ps: &[usize]) -> Vec<(usize, usize)> {
+    match *ps {
+        [1, a, b] if a != 1 => vec![(a, b), (1, b)],
+        [1, a, b] => vec![(a, b)],
+        [1, _, h, w] => vec![(h, w)],
+        _ => Vec::new(),
+    }
+}
+
+fn fmt_shape(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// Checks a PNG of `w` x `h` pixels against a pred of shape `ps` ([`png_sizes`]); the error
+/// names the file, both shapes and the PNG sizes that would fit.
+fn check_png_size(path: &Path, ps: &[usize], w: usize, h: usize) -> Result<(), CliError> {
+    let sizes = png_sizes(ps);
+    if sizes.contains(&(h, w)) {
+        return Ok(());
+    }
+    let expected = match ps.first() {
+        _ if !sizes.is_empty() => {
+            let s: Vec<String> = sizes.iter().map(|(h, w)| format!("{w}x{h}")).collect();
+            format!("expected a PNG of {} pixels", s.join(" or "))
+        }
+        Some(&n) if n != 1 => format!("a PNG is one image, this prediction has N = {n} images"),
+        _ => "no PNG fits a prediction of this rank: use a .npy target".to_string(),
+    };
+    Err(CliError::new(format!(
+        "{}: shape mismatch: a PNG of {w}x{h} pixels is the target {} but the prediction has shape {} ({expected})",
+        path.display(),
+        fmt_shape(&[1, h, w]),
+        fmt_shape(ps)
+    )))
+}
+
 /// Reads a target: a `.npy` of any supported dtype, or a PNG mask/label image `[H, W]`, taken
-/// as one image of labels `[1, H, W]`.
-pub fn read_target(path: &Path) -> Result<(OwnedTarget, Kind), CliError> {
+/// as one image of labels `[1, H, W]`. With `pred_shape`, a PNG's size is checked against it
+/// ([`png_sizes`]) from the PNG's header, before its pixels are decoded.
+pub fn read_target(path: &Path, pred_shape: Option<&[usize]>) -> Result<(OwnedTarget, Kind), CliError> {
     let k = kind(path)?;
-    let a = read_any(path)?;
+    let a = match (k, pred_shape) {
+        (Kind::Png, Some(ps)) => image::read_checked(path, &|w, h| check_png_size(path, ps, w, h))?,
+        _ => read_any(path)?,
+    };
     let a = match (k, a) {
         (Kind::Png, NpyArray::U8(a)) => {
             let s = a.shape().to_vec();

@@ -7,6 +7,9 @@
 //! parser ([`args`]) and the verbs. `main` only checks the CPU and calls [`run`].
 #![warn(missing_docs)]
 
+// first: its `out!`/`outln!` macros are used by the modules below
+#[macro_use]
+pub mod out;
 pub mod args;
 pub mod bench;
 pub mod data;
@@ -19,16 +22,37 @@ pub mod io;
 pub mod npy;
 
 use std::fmt;
-use std::path::Path;
 
-/// An error of the command line: one line, naming the file or the flag at fault.
+/// An error of the command line: one line, naming the file or the flag at fault; or the quiet
+/// end of a program whose stdout was closed ([`CliError::stdout_closed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CliError(pub String);
+pub struct CliError(pub String, Ending);
+
+/// How [`run`] ends on a [`CliError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// One `error:` line and exit status 2.
+    Error,
+    /// Stdout was closed (EPIPE): no message, exit status 0.
+    StdoutClosed,
+}
 
 impl CliError {
     /// An error with this message.
     pub fn new(msg: impl Into<String>) -> CliError {
-        CliError(msg.into())
+        CliError(msg.into(), Ending::Error)
+    }
+
+    /// The reader of stdout is gone (a closed pipe): the program ends quietly with status 0,
+    /// like Unix tools killed by SIGPIPE, without the status 141 that would fail
+    /// `set -o pipefail` pipelines such as `segloss list | head -1`.
+    pub fn stdout_closed() -> CliError {
+        CliError("stdout was closed".into(), Ending::StdoutClosed)
+    }
+
+    /// Whether this is [`CliError::stdout_closed`].
+    pub fn is_stdout_closed(&self) -> bool {
+        self.1 == Ending::StdoutClosed
     }
 }
 
@@ -41,27 +65,12 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-/// Reads a whole file, with an error naming it.
-pub fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        CliError::new(format!("{}: cannot read: {why}", path.display()))
-    })
-}
-
 /// The rayon pool of `--threads` (default: all cores).
 pub fn thread_pool(p: &args::Parsed) -> Result<(rayon::ThreadPool, usize), CliError> {
-    let n = match p.positive("--threads")? {
+    let n = match p.count("--threads", 4096, "threads")? {
         Some(n) => n,
         None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
-    if n > 4096 {
-        return Err(CliError::new(format!("--threads: {n} is more than the 4096 threads allowed")));
-    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -160,8 +169,9 @@ defaults (`required` when a key has none). Spec strings combine them: `focal:gam
 pub fn run(argv: &[String]) -> i32 {
     match dispatch(argv) {
         Ok(code) => code,
+        Err(e) if e.is_stdout_closed() => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            out::eprint(&format!("error: {e}\n"));
             2
         }
     }
@@ -179,50 +189,51 @@ fn dispatch(argv: &[String]) -> Result<i32, CliError> {
     let help = wants_help(rest);
     match verb.as_str() {
         "--help" | "-h" | "help" => {
-            print!("{MAIN_HELP}");
+            out!("{MAIN_HELP}")?;
             Ok(0)
         }
         "--version" | "-V" => {
-            println!("segloss {}", env!("CARGO_PKG_VERSION"));
+            outln!("segloss {}", env!("CARGO_PKG_VERSION"))?;
             Ok(0)
         }
         "list" if help => {
-            print!("{LIST_HELP}");
+            out!("{LIST_HELP}")?;
             Ok(0)
         }
         "list" => list(rest),
         "eval" if help => {
-            print!("{}", eval::HELP);
+            out!("{}", eval::HELP)?;
             Ok(0)
         }
         "eval" => eval::run(rest),
         "bench" if help => {
-            print!("{}", bench::HELP);
+            out!("{}", bench::HELP)?;
             Ok(0)
         }
         "bench" => bench::run(rest),
         "demo" if help => {
-            print!("{}", demo::HELP);
+            out!("{}", demo::HELP)?;
             Ok(0)
         }
         "demo" => demo::run(rest),
         "edt" if help => {
-            print!("{}", dist::EDT_HELP);
+            out!("{}", dist::EDT_HELP)?;
             Ok(0)
         }
         "edt" => dist::run_edt(rest),
         "weight-map" if help => {
-            print!("{}", dist::WEIGHT_HELP);
+            out!("{}", dist::WEIGHT_HELP)?;
             Ok(0)
         }
         "weight-map" => dist::run_weight_map(rest),
         "export" if help => {
-            print!("{}", export::HELP);
+            out!("{}", export::HELP)?;
             Ok(0)
         }
         "export" => export::run(rest),
         other => Err(CliError::new(format!(
-            "unknown verb `{other}` (one of list, eval, bench, demo, edt, weight-map, export; see segloss --help)"
+            "unknown verb `{}` (one of list, eval, bench, demo, edt, weight-map, export; see segloss --help)",
+            out::clip(other)
         ))),
     }
 }
@@ -248,17 +259,17 @@ fn list(argv: &[String]) -> Result<i32, CliError> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        outln!("{}", serde_json::Value::Array(v))?;
         return Ok(0);
     }
     let width = cat.iter().map(|d| d.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:16}  formula / modes, weight / keys (default)", "loss", "family");
+    outln!("{:width$}  {:16}  formula / modes, weight / keys (default)", "loss", "family")?;
     for d in cat {
-        println!("{:width$}  {:16}  {}", d.name, d.family, d.formula);
+        outln!("{:width$}  {:16}  {}", d.name, d.family, d.formula)?;
         let modes: Vec<&str> = d.modes.iter().map(|m| m.name()).collect();
-        println!("{:width$}  {:16}  modes: {}; weight: {}", "", "", modes.join(", "), weight_text(d.weight));
+        outln!("{:width$}  {:16}  modes: {}; weight: {}", "", "", modes.join(", "), weight_text(d.weight))?;
         let keys: Vec<String> = d.keys().iter().map(|k| format!("{}={}", k.key, k.default)).collect();
-        println!("{:width$}  {:16}  keys: {}", "", "", keys.join(", "));
+        outln!("{:width$}  {:16}  keys: {}", "", "", keys.join(", "))?;
     }
     Ok(0)
 }

@@ -16,14 +16,14 @@ fn main() {
     // backtrace.
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string().replace(['\n', '\r'], " ");
-        eprintln!("error: internal error (a bug in segloss, please report it): {msg}");
+        segloss_cli::out::eprint(&format!("error: internal error (a bug in segloss, please report it): {msg}\n"));
     }));
     let mut argv = Vec::new();
     for a in std::env::args_os().skip(1) {
         match a.into_string() {
             Ok(s) => argv.push(s),
             Err(a) => {
-                eprintln!("error: argument {} is not valid UTF-8", a.to_string_lossy());
+                segloss_cli::out::eprint(&format!("error: argument {} is not valid UTF-8\n", a.to_string_lossy()));
                 std::process::exit(2);
             }
         }

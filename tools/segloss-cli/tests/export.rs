@@ -442,6 +442,30 @@ fn error_attach_does_not_fit_the_model() {
     assert!(!d.join("x.onnx").exists());
 }
 
+/// An output that declares no shape is not printed as a scalar (`float []`), and the rank the
+/// loss assumes for it is said, with the flag that changes it.
+#[test]
+fn attach_to_an_output_without_a_declared_shape() {
+    let d = tmpdir("export-undeclared");
+    let (o, mp) = (s(&d.join("x.onnx")), d.join("m.onnx"));
+    let (mut m, _, _) = conv_model(1);
+    let out = &mut m.graph.as_mut().unwrap().output[0];
+    if let Some(type_proto::Value::TensorType(t)) = out.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        t.shape = None;
+    }
+    std::fs::write(&mp, segloss_onnx::to_bytes(&m)).unwrap();
+    let line = ok(&["export", "bce", "--attach", &s(&mp), "--to", "logits", "-o", &o]);
+    assert!(line.contains("logits float (shape not declared, rank 4 assumed (--rank to change))"), "{line}");
+    assert!(!line.contains("logits float []"), "{line}");
+    let line = ok(&["export", "bce", "--attach", &s(&mp), "--to", "logits", "--rank", "4", "-o", &o]);
+    assert!(line.contains("logits float (shape not declared)") && !line.contains("assumed"), "{line}");
+    // No type at all.
+    m.graph.as_mut().unwrap().output[0].r#type = None;
+    std::fs::write(&mp, segloss_onnx::to_bytes(&m)).unwrap();
+    let line = ok(&["export", "bce", "--attach", &s(&mp), "--to", "logits", "-o", &o]);
+    assert!(line.contains("shape not declared, rank 4 assumed (--rank to change)"), "{line}");
+}
+
 #[test]
 fn export_help() {
     let out = ok(&["export", "--help"]);

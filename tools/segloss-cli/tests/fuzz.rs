@@ -2,14 +2,17 @@
 //! `.png` files (truncation, bit flips, overwritten and inserted bytes, random header text; for
 //! PNG also with the chunk CRCs repaired so the mutation reaches the decoder) and random spec
 //! strings, and of `.onnx` models read for `segloss export --attach` (decoded, then the loss
-//! attached). Nothing may panic; what is accepted must be consistent.
+//! attached). Nothing may panic; what is accepted must be consistent. The guards of issue 12 are
+//! fuzzed too: the `.npy` file reader (prelude, header of bounded size, then exactly the
+//! declared data) agrees with the in-memory one, a PNG's size check runs on its header before
+//! decoding, and error messages quote at most 200 characters of a long spec.
 //!
 //! The number of cases per property is `SEGLOSS_FUZZ_CASES` (default 2000):
 //! `SEGLOSS_FUZZ_CASES=350000 cargo test -p segloss-cli --release --test fuzz` runs 1,050,000.
 
 mod common;
 
-use common::{png_bytes, raw_npy};
+use common::{fix_crcs, png_bytes, raw_npy};
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -129,6 +132,31 @@ fn npy_seeds() -> Vec<Vec<u8>> {
     v
 }
 
+/// Whether two arrays have the same shape and the same bits (NaN equal to itself).
+fn bit_equal(a: &NpyArray, b: &NpyArray) -> bool {
+    let same = match (a, b) {
+        (NpyArray::F32(x), NpyArray::F32(y)) => x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()),
+        (NpyArray::F64(x), NpyArray::F64(y)) => x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()),
+        (x, y) => x == y,
+    };
+    same && a.shape() == b.shape()
+}
+
+/// The file reader, which reads the prelude, the header and the declared data in turn (never
+/// more than declared), gives what the in-memory reader gives for the same bytes: the same
+/// array or the same error.
+fn check_npy_file(bytes: &[u8]) {
+    let path = std::env::temp_dir().join(format!("segloss-fuzz-{}-{:?}.npy", std::process::id(), std::thread::current().id()));
+    std::fs::write(&path, bytes).unwrap();
+    let name = path.display().to_string();
+    match (npy::read(&path), npy::read_bytes(bytes, &name)) {
+        (Ok(a), Ok(b)) => assert!(bit_equal(&a, &b)),
+        (Err(a), Err(b)) => assert_eq!(a, b),
+        (a, b) => panic!("file reader {a:?}, in-memory reader {b:?}"),
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 fn check_npy(bytes: &[u8]) {
     count();
     match npy::read_bytes(bytes, "fuzz.npy") {
@@ -154,12 +182,7 @@ fn check_npy(bytes: &[u8]) {
                 NpyArray::Bool(x) => npy::read_bytes(&npy::to_bytes(&x.view()), "again"),
             }
             .unwrap();
-            let same = match (&a, &again) {
-                (NpyArray::F32(x), NpyArray::F32(y)) => x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()),
-                (NpyArray::F64(x), NpyArray::F64(y)) => x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()),
-                (x, y) => x == y,
-            };
-            assert!(same && a.shape() == again.shape());
+            assert!(bit_equal(&a, &again));
         }
         Err(e) => {
             assert!(e.0.starts_with("fuzz.npy: "), "{}", e.0);
@@ -183,6 +206,7 @@ fn fuzz_npy_reader() {
                 apply(&mut b, m);
             }
             check_npy(&b);
+            check_npy_file(&b);
             Ok(())
         })
         .unwrap();
@@ -239,31 +263,6 @@ fn fuzz_npy_header_text() {
     report("fuzz_npy_header_text", before);
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
-}
-
-/// Recomputes the CRC of every chunk whose length field fits in the file.
-fn fix_crcs(b: &mut [u8]) {
-    let mut p = 8;
-    while p + 12 <= b.len() {
-        let len = u32::from_be_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize;
-        if len > b.len() || p + 12 + len > b.len() {
-            break;
-        }
-        let crc = crc32(&b[p + 4..p + 8 + len]);
-        b[p + 8 + len..p + 12 + len].copy_from_slice(&crc.to_be_bytes());
-        p += 12 + len;
-    }
-}
-
 fn png_seeds() -> Vec<Vec<u8>> {
     use png::{BitDepth as D, ColorType as C};
     let g8: Vec<u8> = (0..35).map(|i| (i % 3) as u8).collect();
@@ -294,13 +293,30 @@ fn fuzz_png_reader() {
                 fix_crcs(&mut b);
             }
             count();
-            match segloss_cli::image::read_bytes(&b, "fuzz.png") {
+            // The size check sees the header's size before any pixel is decoded: a size it
+            // refuses ends the read with its error; a decoded image has the size it saw.
+            let seen = Cell::new(None);
+            let check = |w: usize, h: usize| {
+                seen.set(Some((w, h)));
+                if w * h > 1000 {
+                    Err(segloss_cli::CliError::new("fuzz.png: refused by the size check"))
+                } else {
+                    Ok(())
+                }
+            };
+            match segloss_cli::image::read_bytes_checked(&b, "fuzz.png", &check) {
                 Ok(a) => {
                     accepted();
-                    assert_eq!(a.shape().len(), 2);
+                    let (w, h) = seen.get().expect("the size was checked");
+                    assert_eq!(a.shape(), [h, w]);
                     assert!(matches!(a, NpyArray::U8(_) | NpyArray::I32(_)));
                 }
-                Err(e) => assert!(e.0.starts_with("fuzz.png: ") && !e.0.contains('\n'), "{}", e.0),
+                Err(e) => {
+                    assert!(e.0.starts_with("fuzz.png: ") && !e.0.contains('\n'), "{}", e.0);
+                    if seen.get().is_some_and(|(w, h)| w * h > 1000) {
+                        assert_eq!(e.0, "fuzz.png: refused by the size check");
+                    }
+                }
             }
             Ok(())
         })
@@ -345,7 +361,14 @@ fn fuzz_spec_parser() {
         }
         String::from_utf8_lossy(&b).into_owned()
     });
-    let strategy = prop_oneof![random, mutated];
+    // Long specs (up to ~10,000 characters): messages quote at most 200 characters of them.
+    let long =
+        (prop::sample::select(valid.to_vec()), "[a-z_=:,+*0-9.\\[\\] ]{1,4}", 1usize..2500, 0usize..3).prop_map(|(v, t, n, at)| match at {
+            0 => format!("{v}{}", t.repeat(n)),
+            1 => format!("{}{v}", t.repeat(n)),
+            _ => format!("{v}:{}={}", t.repeat(n), t.repeat(n)),
+        });
+    let strategy = prop_oneof![4 => random, 4 => mutated, 1 => long];
     TestRunner::new(config())
         .run(&strategy, |s| {
             count();
@@ -360,6 +383,7 @@ fn fuzz_spec_parser() {
                     let cli = segloss_cli::eval::parse_spec(&s).unwrap_err();
                     prop_assert!(cli.0.starts_with("bad loss spec"));
                     prop_assert!(!cli.to_string().contains('\n'));
+                    prop_assert!(cli.0.chars().count() <= 1200, "{} characters: {}", cli.0.chars().count(), cli.0);
                     let _ = e;
                 }
             }

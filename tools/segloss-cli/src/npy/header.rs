@@ -164,8 +164,19 @@ fn parse_descr(d: &str) -> Result<(Dtype, bool), String> {
     Ok((dtype, big))
 }
 
-/// Parses the magic, version and header dict of a `.npy` file.
-pub fn parse_header(bytes: &[u8], name: &str) -> Result<Header, CliError> {
+/// The largest header (the dict, with its padding) read: numpy writes headers of 64 to a few
+/// hundred bytes (its own reader refuses more than 10000 by default).
+pub const MAX_HEADER_LEN: usize = 1 << 20;
+
+/// Checks the magic, version and header length at the start of a `.npy` file, from its first
+/// bytes (12 are enough): returns where the header dict starts and its length, at most
+/// [`MAX_HEADER_LEN`].
+pub fn prelude(bytes: &[u8], name: &str) -> Result<(usize, usize), CliError> {
+    let (start, hlen, _) = prelude_version(bytes, name)?;
+    Ok((start, hlen))
+}
+
+fn prelude_version(bytes: &[u8], name: &str) -> Result<(usize, usize, bool), CliError> {
     if bytes.len() < 8 {
         return Err(err(name, format!("not a .npy file: only {} bytes (truncated?)", bytes.len())));
     }
@@ -190,7 +201,16 @@ pub fn parse_header(bytes: &[u8], name: &str) -> Result<Header, CliError> {
     } else {
         u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
     };
-    let start = 8 + len_bytes;
+    if hlen > MAX_HEADER_LEN {
+        return Err(err(name, format!("corrupt .npy file: a header of {hlen} bytes is larger than the {MAX_HEADER_LEN} bytes allowed")));
+    }
+    Ok((8 + len_bytes, hlen, utf8))
+}
+
+/// Parses the magic, version and header dict of a `.npy` file.
+pub fn parse_header(bytes: &[u8], name: &str) -> Result<Header, CliError> {
+    let (start, hlen, utf8) = prelude_version(bytes, name)?;
+    let version = (bytes[6], bytes[7]);
     let data_offset = start.checked_add(hlen).ok_or_else(|| err(name, "header length overflows"))?;
     if bytes.len() < data_offset {
         return Err(err(name, format!("truncated .npy file: the header claims {hlen} bytes but only {} follow", bytes.len() - start)));

@@ -4,14 +4,20 @@
 //! dtypes `f4`, `f8`, `u1`, `i4`, `i8` and `b1`. Writes version 1.0 (2.0 when the header needs
 //! it), little endian, C order. Every error names the file and what is wrong with it; no input
 //! makes the reader panic or allocate more than the file's size.
+//!
+//! A file is read no further than its header declares: the header is at most [`MAX_HEADER_LEN`]
+//! bytes, and the data must be exactly the size of the declared shape and dtype, checked from the
+//! file's size before the data is read. Trailing bytes after the data are an error (numpy writes
+//! none; they mean a corrupt file or a shape that is wrong).
 
 use crate::CliError;
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use std::io::Read;
 use std::path::Path;
 
 mod header;
 use header::err;
-pub use header::parse_header;
+pub use header::{parse_header, prelude, MAX_HEADER_LEN};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -134,39 +140,37 @@ fn fmt_shape(s: &[usize]) -> String {
     format!("[{}]", v.join(", "))
 }
 
+/// The size in bytes of the data a header declares.
+fn data_len(h: &Header, name: &str) -> Result<usize, CliError> {
+    let too_many = || err(name, format!("shape {} has too many elements", fmt_shape(&h.shape)));
+    let count = h.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(too_many)?;
+    count.checked_mul(h.dtype.size()).ok_or_else(too_many)
+}
+
+/// Checks that `present` bytes of data follow the header, `nbytes` being what it declares.
+fn check_data_len(h: &Header, nbytes: usize, present: u64, name: &str) -> Result<(), CliError> {
+    let (what, only) = match present.cmp(&(nbytes as u64)) {
+        std::cmp::Ordering::Equal => return Ok(()),
+        std::cmp::Ordering::Less => ("truncated .npy file", "only "),
+        std::cmp::Ordering::Greater => ("corrupt .npy file", ""),
+    };
+    Err(err(
+        name,
+        format!("{what}: shape {} of {} needs {nbytes} bytes of data but {only}{present} are present", fmt_shape(&h.shape), h.dtype.name()),
+    ))
+}
+
 /// Parses a whole `.npy` file held in memory; `name` is used in error messages.
 pub fn read_bytes(bytes: &[u8], name: &str) -> Result<NpyArray, CliError> {
     let h = parse_header(bytes, name)?;
-    let count = h
-        .shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| err(name, format!("shape {} has too many elements", fmt_shape(&h.shape))))?;
-    let nbytes =
-        count.checked_mul(h.dtype.size()).ok_or_else(|| err(name, format!("shape {} has too many elements", fmt_shape(&h.shape))))?;
+    let nbytes = data_len(&h, name)?;
     let data = &bytes[h.data_offset..];
-    if data.len() < nbytes {
-        return Err(err(
-            name,
-            format!(
-                "truncated .npy file: shape {} of {} needs {nbytes} bytes of data but only {} are present",
-                fmt_shape(&h.shape),
-                h.dtype.name(),
-                data.len()
-            ),
-        ));
-    }
-    if data.len() > nbytes {
-        return Err(err(
-            name,
-            format!(
-                "corrupt .npy file: shape {} of {} needs {nbytes} bytes of data but {} are present",
-                fmt_shape(&h.shape),
-                h.dtype.name(),
-                data.len()
-            ),
-        ));
-    }
+    check_data_len(&h, nbytes, data.len() as u64, name)?;
+    decode(&h, data, name)
+}
+
+/// Decodes the data of a file with header `h` (`data` has the size the header declares).
+fn decode(h: &Header, data: &[u8], name: &str) -> Result<NpyArray, CliError> {
     let dim = || -> ndarray::StrideShape<IxDyn> {
         if h.fortran_order {
             IxDyn(&h.shape).f().into()
@@ -211,11 +215,34 @@ pub fn read_bytes(bytes: &[u8], name: &str) -> Result<NpyArray, CliError> {
     })
 }
 
-/// Reads a `.npy` file.
+/// Reads a `.npy` file, a regular file ([`crate::io::open_regular`]): the magic, version and
+/// header length first, then the header (at most [`MAX_HEADER_LEN`] bytes), then, when the
+/// file's size is the header's plus exactly the declared data's, that data; never more.
 pub fn read(path: &Path) -> Result<NpyArray, CliError> {
     let name = path.display().to_string();
-    let bytes = crate::read_file(path)?;
-    read_bytes(&bytes, &name)
+    let (mut f, len) = crate::io::open_regular(path)?;
+    let read_err = |e: std::io::Error| crate::io::read_error(path, &e);
+    let mut head = Vec::new();
+    (&mut f).take(12).read_to_end(&mut head).map_err(read_err)?;
+    let (start, hlen) = prelude(&head, &name)?;
+    let data_offset = start + hlen;
+    if len < data_offset as u64 {
+        return Err(err(
+            &name,
+            format!("truncated .npy file: the header claims {hlen} bytes but only {} follow", len.saturating_sub(start as u64)),
+        ));
+    }
+    (&mut f).take((data_offset.saturating_sub(head.len())) as u64).read_to_end(&mut head).map_err(read_err)?;
+    // a header shorter than 2 bytes: the first bytes read are data already
+    let mut data = head.split_off(data_offset.min(head.len()));
+    let h = parse_header(&head, &name)?;
+    let nbytes = data_len(&h, &name)?;
+    check_data_len(&h, nbytes, len - data_offset as u64, &name)?;
+    data.reserve_exact(nbytes.saturating_sub(data.len()));
+    f.take(nbytes.saturating_sub(data.len()) as u64 + 1).read_to_end(&mut data).map_err(read_err)?;
+    // the file changed since its size was taken
+    check_data_len(&h, nbytes, data.len() as u64, &name)?;
+    decode(&h, &data, &name)
 }
 
 /// An element type that can be written.

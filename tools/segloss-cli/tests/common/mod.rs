@@ -5,9 +5,11 @@
 use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss, LossSpec};
 use serde_json::Value;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -38,6 +40,60 @@ pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Out {
     }
 }
 
+/// Runs the built binary with `args`, its stdout sent to `stdout` (captured when `None`), under
+/// a virtual-memory limit of `mem_kb` KiB (`ulimit -v`, through `sh`) when given, killed after
+/// `timeout`. A run killed by a signal has code -1 (its stderr ends with the signal), a run
+/// killed at the timeout -2.
+pub fn run_with<S: AsRef<std::ffi::OsStr>>(args: &[S], stdout: Option<Stdio>, mem_kb: Option<u64>, timeout: Duration) -> Out {
+    let bin = env!("CARGO_BIN_EXE_segloss");
+    let mut cmd = match mem_kb {
+        Some(kb) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", "ulimit -v \"$1\" || exit 99; shift; exec \"$@\"", "sh", &kb.to_string(), bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args).stdin(Stdio::null()).stderr(Stdio::piped()).stdout(stdout.unwrap_or_else(Stdio::piped));
+    let mut child = cmd.spawn().expect("run segloss");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out_t = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let err_t = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break Some(st);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (stdout, mut stderr) = (out_t.join().unwrap(), err_t.join().unwrap());
+    let code = match status {
+        None => {
+            stderr += &format!("[killed after {timeout:?}]");
+            -2
+        }
+        Some(st) => st.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            stderr += &format!("[killed by signal {:?}]", st.signal());
+            -1
+        }),
+    };
+    Out { code, stdout, stderr }
+}
+
 /// Runs and asserts success; returns stdout.
 pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
     let o = run(args);
@@ -48,7 +104,11 @@ pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S]) -> String {
 /// Runs and asserts a bad-input failure: exit code 2 and exactly one stderr line `error: ...`
 /// that contains every one of `needles`. Returns that line.
 pub fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], needles: &[&str]) -> String {
-    let o = run(args);
+    check_fails(&run(args), args, needles)
+}
+
+/// [`fails`] on the result of a run made otherwise ([`run_with`]).
+pub fn check_fails<S: std::fmt::Debug>(o: &Out, args: &[S], needles: &[&str]) -> String {
     assert_eq!(o.code, 2, "segloss {args:?}: expected exit code 2, got {} (stderr: {})", o.code, o.stderr);
     let lines: Vec<&str> = o.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "segloss {args:?}: expected one stderr line, got {:?}", o.stderr);
@@ -178,4 +238,30 @@ pub fn json(stdout: &str) -> Value {
 /// The library's value and gradient for a spec.
 pub fn library(spec: &str, batch: &Batch<'_>) -> (f32, ArrayD<f32>) {
     LossSpec::parse(spec).unwrap().build().unwrap().forward_backward(batch).unwrap()
+}
+
+/// The CRC-32 of PNG chunks.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// Recomputes the CRC of every chunk of a PNG whose length field fits in the file.
+pub fn fix_crcs(b: &mut [u8]) {
+    let mut p = 8;
+    while p + 12 <= b.len() {
+        let len = u32::from_be_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]) as usize;
+        if len > b.len() || p + 12 + len > b.len() {
+            break;
+        }
+        let crc = crc32(&b[p + 4..p + 8 + len]);
+        b[p + 8 + len..p + 12 + len].copy_from_slice(&crc.to_be_bytes());
+        p += 12 + len;
+    }
 }
