@@ -180,7 +180,7 @@ pub fn eval_pair(
         loss: value,
         shape: pred.shape().to_vec(),
         target_shape: target.shape().to_vec(),
-        target_dtype: target.dtype(),
+        target_dtype: crate::io::dtype_name(&target),
         mode: pool.install(|| modes(spec, &batch)),
         time_ms,
     })

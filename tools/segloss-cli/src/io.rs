@@ -3,7 +3,6 @@
 use crate::npy::{self, NpyArray};
 use crate::{image, CliError};
 use ndarray::{ArrayD, IxDyn};
-use segloss::Target;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -130,60 +129,27 @@ pub fn read_weight(path: &Path) -> Result<ArrayD<f32>, CliError> {
         .ok_or_else(|| CliError::new(format!("{}: the weight must be float32 or float64, not {}", path.display(), a.dtype().name())))
 }
 
-/// An owned target.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OwnedTarget {
-    /// Float targets (from float32/float64 `.npy`).
-    F32(ArrayD<f32>),
-    /// uint8 labels (uint8 or bool `.npy`, 1- to 8-bit or palette PNG).
-    U8(ArrayD<u8>),
-    /// int32 labels (int32 `.npy`, 16-bit PNG).
-    I32(ArrayD<i32>),
-    /// int64 labels.
-    I64(ArrayD<i64>),
+pub use segloss::core::OwnedTarget;
+
+/// The numpy name of a target's dtype.
+pub fn dtype_name(t: &OwnedTarget) -> &'static str {
+    match t {
+        OwnedTarget::F32(_) => "float32",
+        OwnedTarget::U8(_) => "uint8",
+        OwnedTarget::I32(_) => "int32",
+        OwnedTarget::I64(_) => "int64",
+    }
 }
 
-impl OwnedTarget {
-    /// A view for a [`segloss::Batch`].
-    pub fn view(&self) -> Target<'_> {
-        match self {
-            OwnedTarget::F32(a) => Target::F32(a.view()),
-            OwnedTarget::U8(a) => Target::U8(a.view()),
-            OwnedTarget::I32(a) => Target::I32(a.view()),
-            OwnedTarget::I64(a) => Target::I64(a.view()),
-        }
-    }
-
-    /// The shape.
-    pub fn shape(&self) -> &[usize] {
-        match self {
-            OwnedTarget::F32(a) => a.shape(),
-            OwnedTarget::U8(a) => a.shape(),
-            OwnedTarget::I32(a) => a.shape(),
-            OwnedTarget::I64(a) => a.shape(),
-        }
-    }
-
-    /// The dtype name.
-    pub fn dtype(&self) -> &'static str {
-        match self {
-            OwnedTarget::F32(_) => "float32",
-            OwnedTarget::U8(_) => "uint8",
-            OwnedTarget::I32(_) => "int32",
-            OwnedTarget::I64(_) => "int64",
-        }
-    }
-
-    /// From a loaded array (bool becomes uint8 0/1 labels).
-    pub fn from_npy(a: NpyArray) -> OwnedTarget {
-        match a {
-            NpyArray::F32(a) => OwnedTarget::F32(a),
-            NpyArray::F64(a) => OwnedTarget::F32(a.mapv(|x| x as f32)),
-            NpyArray::U8(a) => OwnedTarget::U8(a),
-            NpyArray::I32(a) => OwnedTarget::I32(a),
-            NpyArray::I64(a) => OwnedTarget::I64(a),
-            NpyArray::Bool(a) => OwnedTarget::U8(a.mapv(|b| b as u8)),
-        }
+/// A target from a loaded array (float64 becomes float32, bool uint8 0/1 labels).
+pub fn target_from_npy(a: NpyArray) -> OwnedTarget {
+    match a {
+        NpyArray::F32(a) => OwnedTarget::F32(a),
+        NpyArray::F64(a) => OwnedTarget::F32(a.mapv(|x| x as f32)),
+        NpyArray::U8(a) => OwnedTarget::U8(a),
+        NpyArray::I32(a) => OwnedTarget::I32(a),
+        NpyArray::I64(a) => OwnedTarget::I64(a),
+        NpyArray::Bool(a) => OwnedTarget::U8(a.mapv(|b| b as u8)),
     }
 }
 
@@ -246,7 +212,7 @@ pub fn read_target(path: &Path, pred_shape: Option<&[usize]>) -> Result<(OwnedTa
         }
         (_, a) => a,
     };
-    Ok((OwnedTarget::from_npy(a), k))
+    Ok((target_from_npy(a), k))
 }
 
 /// Writes a float map: `.npy` (float32, the array's shape) or `.png` (a heat map with a colour
