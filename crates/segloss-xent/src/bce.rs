@@ -26,9 +26,9 @@ segloss_core::declare_loss! {
         aliases: [],
         keys: {
             /// weight q of the positive term, in [0, 1e12]
-            pos_weight: f32 = 1.0, check check_pos_weight;
+            pos_weight: f32 = 1.0, check check_pos_weight, examples [0.0, 3.0];
             /// s in [0, 1]: y <- y(1-s) + s/2
-            label_smoothing: f32 = 0.0, check checks::unit;
+            label_smoothing: f32 = 0.0, check checks::unit, examples [0.1, 1.0];
             ..common: XentKeys;
         }
     }

@@ -32,7 +32,7 @@ segloss_core::declare_loss! {
             /// label to ignore (a value inside [0, C) ignores that class)
             ignore_index: i64 = -100;
             /// s in [0, 1]
-            label_smoothing: f32 = 0.0, check checks::unit;
+            label_smoothing: f32 = 0.0, check checks::unit, examples [0.1, 1.0];
             ..common: ReductionKey;
         }
     }

@@ -23,7 +23,7 @@ segloss_core::declare_loss! {
         aliases: [],
         keys: {
             /// in (0, 1)
-            beta: f32 = 0.5, check checks::open_unit;
+            beta: f32 = 0.5, check checks::open_unit, examples [0.2, 0.9];
             ..common: XentKeys;
         }
     }

@@ -91,7 +91,7 @@ segloss_core::declare_loss! {
         aliases: [],
         keys: {
             /// focusing parameter, >= 0
-            gamma: f32 = 2.0, check checks::nonneg;
+            gamma: f32 = 2.0, check checks::nonneg, examples [0.0, 0.5, 1.0];
             /// in [0, 1] or none (binary/multilabel only)
             alpha: Alpha = Alpha::Default, check check_alpha;
             /// multiclass: per-class weights, finite, >= 0, each 0 or >= 1e-30 x the largest (none: all 1)
