@@ -65,7 +65,7 @@ pub fn parse_spec(s: &str) -> Result<LossSpec, CliError> {
 }
 
 /// The error of a spec that does not parse or build: `bad loss spec ...`, quoting the spec once
-/// and at most [`ECHO_CHARS`](crate::out::ECHO_CHARS) characters of it (and of anything the
+/// and at most [`ECHO_CHARS`] characters of it (and of anything the
 /// library's message quotes from it), with the text around the error's position when that is
 /// beyond the part quoted.
 pub fn spec_error(spec: &str, e: &LossError) -> CliError {

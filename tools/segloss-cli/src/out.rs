@@ -1,17 +1,17 @@
 //! Everything the program prints, and how it prints numbers and user text.
 //!
-//! Stdout: every write goes through [`print`] (the [`out!`](crate::out!) and
+//! Stdout: every write goes through [`print()`] (the [`out!`](crate::out!) and
 //! [`outln!`](crate::outln!) macros), never `print!`/`println!`, which panic when the write
 //! fails. A closed pipe (`segloss list | head -1`; EPIPE) ends the program quietly with exit
 //! status 0, as [`CliError::is_stdout_closed`] tells [`crate::run`]; any other failure
 //! (`> /dev/full`) is one `error: cannot write to stdout: ...` line and exit status 2.
 //!
-//! Stderr: [`eprint`], which ignores failures (there is nowhere left to report them).
+//! Stderr: [`eprint()`], which ignores failures (there is nowhere left to report them).
 
 use crate::CliError;
 use std::io::Write;
 
-/// Prints to stdout through [`print`]; evaluates to `Result<(), CliError>`.
+/// Prints to stdout through [`print()`]; evaluates to `Result<(), CliError>`.
 #[macro_export]
 macro_rules! out {
     ($($t:tt)*) => {
@@ -19,7 +19,7 @@ macro_rules! out {
     };
 }
 
-/// Prints a line to stdout through [`print`]; evaluates to `Result<(), CliError>`.
+/// Prints a line to stdout through [`print()`]; evaluates to `Result<(), CliError>`.
 #[macro_export]
 macro_rules! outln {
     () => {
