@@ -1,7 +1,12 @@
 //! Benchmarks of segloss-distance at the standard workloads:
 //! - `edt/2048x2048`: EDT of a 2048 x 2048 mask of random discs;
 //! - `edt/128^3`: EDT of a 128^3 volume of random balls;
-//! - `unet/512x512`: U-Net weight map of 512 x 512 instance labels of 60 random cells.
+//! - `unet/512x512`: U-Net weight map of 512 x 512 instance labels of 60 random cells;
+//! - `unet/32x64x64_every_voxel_a_label`: the pathological label image of 32 x 64 x 64 voxels
+//!   where every voxel is its own object (labels 1..=131072 in raster order, no background);
+//! - `unet/32x64x64_checkerboard_labels`: the same with background on every voxel whose
+//!   coordinate sum is odd (65536 one-voxel objects, each background voxel next to 6 of them);
+//! - `unet/256x256_checkerboard_labels`: the 2D equivalent (32768 one-pixel objects).
 //!
 //! Each runs in the default rayon pool (both cores) and in a 1-thread pool side by side; the
 //! U-Net map also runs the naive per-object construction (one full-image EDT per object, as
@@ -75,6 +80,20 @@ fn mask_3d() -> ArrayD<u8> {
 /// 512 x 512, 60 cells of radius 8..19 labelled 1..=60, seed 3.
 fn cells() -> ArrayD<i32> {
     balls(&[512, 512], 60, 8, 12, 3, |k| k as i32)
+}
+
+/// Labels `1..=n` in raster order on every pixel, or (with `checkerboard`) only on the pixels
+/// whose coordinate sum is even, 0 elsewhere.
+fn unique_labels(shape: &[usize], checkerboard: bool) -> ArrayD<i32> {
+    let mut next = 0;
+    let mut a = ArrayD::<i32>::zeros(IxDyn(shape));
+    for (idx, v) in a.indexed_iter_mut() {
+        if !checkerboard || (0..shape.len()).map(|a| idx[a]).sum::<usize>() % 2 == 0 {
+            next += 1;
+            *v = next;
+        }
+    }
+    a
 }
 
 fn checksum_mask(m: &ArrayD<u8>) -> (usize, u64) {
@@ -166,6 +185,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| one.install(|| unet_weights_from_instances(lab.view(), &cfg).unwrap()))
     });
     g.bench_function(BenchmarkId::new("512x512_cells", "naive_per_object"), |b| b.iter(|| unet_naive(&lab, &cfg)));
+    for (name, shape, checkerboard) in [
+        ("32x64x64_every_voxel_a_label", &[32usize, 64, 64][..], false),
+        ("32x64x64_checkerboard_labels", &[32, 64, 64][..], true),
+        ("256x256_checkerboard_labels", &[256, 256][..], true),
+    ] {
+        let l = unique_labels(shape, checkerboard);
+        g.throughput(Throughput::Elements(l.len() as u64));
+        g.bench_function(BenchmarkId::new(name, format!("{threads}threads")), |b| {
+            b.iter(|| unet_weights_from_instances(l.view(), &cfg).unwrap())
+        });
+    }
     g.finish();
 }
 

@@ -210,3 +210,96 @@ fn many_cells_match_brute_force() {
     let want = brute_unet(&lab, 10.0, 5.0, None);
     assert!(max_err(&w, &want) <= UNET_TOL);
 }
+
+/// Labels 1..=n in raster order on every pixel (`holes` = 0), or with background on the
+/// pixels where `holes(flat index, coordinate sum)` holds.
+fn unique_labels(shape: &[usize], holes: impl Fn(usize, usize) -> bool) -> ArrayD<i64> {
+    let mut next = 0;
+    let mut a = ArrayD::<i64>::zeros(IxDyn(shape));
+    for (i, (idx, v)) in a.indexed_iter_mut().enumerate() {
+        let sum: usize = (0..shape.len()).map(|ax| idx[ax]).sum();
+        if !holes(i, sum) {
+            next += 1;
+            *v = next;
+        }
+    }
+    a
+}
+
+/// The pathological input of the quadratic construction: every pixel its own object, with no
+/// background, on a checkerboard, and with scattered background pixels; 2D and 3D, several
+/// widths of the border term.
+#[test]
+fn every_pixel_its_own_label_matches_brute_force() {
+    for shape in [vec![16usize, 16], vec![6, 8, 8]] {
+        let all = unique_labels(&shape, |_, _| false);
+        let w = unet_weights_from_instances(all.view(), &UnetWeightConfig::default()).unwrap();
+        assert!(w.iter().all(|&v| v == 0.5), "no background: n / (2 n) everywhere");
+        let checker = unique_labels(&shape, |_, sum| sum % 2 == 1);
+        let holes = unique_labels(&shape, |i, _| (i * 7919) % 11 < 3);
+        let stripes = unique_labels(&shape, |i, _| (i / 3) % 4 == 0);
+        for labels in [&all, &checker, &holes, &stripes] {
+            for (w0, sigma) in [(10.0f32, 5.0f32), (10.0, 1.0), (50.0, 12.0)] {
+                let c = cfg(w0, sigma, None);
+                let got = unet_weights_from_instances(labels.view(), &c).unwrap();
+                let want = brute_unet(labels, w0 as f64, sigma as f64, None);
+                assert!(max_err(&got, &want) <= UNET_TOL, "{shape:?} w0 {w0} sigma {sigma}");
+                assert!(max_excess(&got, &want) <= 0.0, "{shape:?} w0 {w0} sigma {sigma}");
+            }
+        }
+    }
+}
+
+/// Many objects with recurring, scattered labels (an object need not be connected): against
+/// the brute force, 1 and 2 threads giving the same bits.
+#[test]
+fn random_labels_with_many_objects_match_brute_force() {
+    let (one, two) = pools();
+    let mut rng = segloss_core::rng::Rng::new(12);
+    for (shape, n_labels, background) in
+        [(vec![40usize, 50], 300u64, 50u64), (vec![33, 17], 5, 80), (vec![8, 12, 14], 400, 60), (vec![7, 9, 11], 3, 30)]
+    {
+        let n: usize = shape.iter().product();
+        let data: Vec<i64> =
+            (0..n).map(|_| if rng.next_u64() % 100 < background { 0 } else { 1 + (rng.next_u64() % n_labels) as i64 }).collect();
+        let labels = ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap();
+        for (w0, sigma) in [(10.0f32, 5.0f32), (3.0, 2.5), (10.0, 20.0)] {
+            let c = cfg(w0, sigma, Some((1.0, 0.5)));
+            let a = one.install(|| unet_weights_from_instances(labels.view(), &c).unwrap());
+            let b = two.install(|| unet_weights_from_instances(labels.view(), &c).unwrap());
+            assert!(a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits()));
+            let want = brute_unet(&labels, w0 as f64, sigma as f64, Some((1.0, 0.5)));
+            assert!(max_err(&a, &want) <= UNET_TOL, "{shape:?} w0 {w0} sigma {sigma}");
+            assert!(max_excess(&a, &want) <= 0.0, "{shape:?} w0 {w0} sigma {sigma}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// Random per-pixel labels from a random number of values, dense to sparse.
+    #[test]
+    fn scattered_labels_equal_brute_force(
+        shape in small_shape(16, 7),
+        n_labels in 1i64..200,
+        background in 0.0f64..0.95,
+        seed in any::<u64>(),
+        w0 in 0.0f32..20.0,
+        sigma in 0.3f32..10.0,
+    ) {
+        let mut rng = segloss_core::rng::Rng::new(seed);
+        let n: usize = shape.iter().product();
+        let mut draw = || {
+            let bg = (rng.next_u64() % 10_000) as f64 / 10_000.0 < background;
+            if bg { 0 } else { 1 + (rng.next_u64() % n_labels as u64) as i64 }
+        };
+        let data: Vec<i64> = (0..n).map(|_| draw()).collect();
+        let labels = ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap();
+        let c = cfg(w0, sigma, None);
+        let got = unet_weights_from_instances(labels.view(), &c).unwrap();
+        let want = brute_unet(&labels, w0 as f64, sigma as f64, None);
+        prop_assert!(max_err(&got, &want) <= UNET_TOL, "{:?} (w0 {}, sigma {})", labels, w0, sigma);
+        prop_assert!(max_excess(&got, &want) <= 0.0, "{:?} (w0 {}, sigma {})", labels, w0, sigma);
+    }
+}
