@@ -189,14 +189,16 @@ pub fn table(
 /// The table as text (`-` in the `onnx diff` column of a row whose graph was not checked).
 pub fn format_table(rows: &[Row]) -> String {
     let w = rows.iter().map(|r| r.spec.len()).max().unwrap_or(4).max(4);
+    // the value column fits the longest shortest-form value (at most 13 characters in f32)
+    let v = rows.iter().map(|r| fmt_f32(r.value).len()).max().unwrap_or(5).max(10);
     let mut s = format!(
-        "{:w$}  {:8}  {:>10}  {:>10}  {:>9}  {:>9}  {:>9}\n",
+        "{:w$}  {:8}  {:>v$}  {:>10}  {:>9}  {:>9}  {:>9}\n",
         "loss", "data", "value", "grad L2", "time ms", "M elem/s", "onnx diff"
     );
     for r in rows {
         let diff = r.onnx_diff.map_or("-".to_string(), |d| format!("{d:.1e}"));
         s += &format!(
-            "{:w$}  {:8}  {:>10}  {:>10.4e}  {:>9.3}  {:>9.1}  {:>9}\n",
+            "{:w$}  {:8}  {:>v$}  {:>10.4e}  {:>9.3}  {:>9.1}  {:>9}\n",
             r.spec,
             r.data,
             fmt_f32(r.value),
