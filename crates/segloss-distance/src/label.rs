@@ -131,14 +131,8 @@ pub fn label<T: MaskValue>(mask: ArrayViewD<'_, T>, connectivity: Option<u32>) -
     let shape = mask.shape().to_vec();
     check_rank_and_size("mask", &shape)?;
     let conn = resolve_connectivity(connectivity, shape.len())?;
-    let owned;
-    let data: &[T] = match mask.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = mask.iter().copied().collect::<Vec<T>>();
-            &owned
-        }
-    };
+    let data = segloss_core::input::contiguous(&mask);
+    let data: &[T] = &data;
     let (lab, n) = label_slice(data, dims3(&shape), conn)?;
     let arr = ArrayD::from_shape_vec(IxDyn(&shape), lab).map_err(|e| LossError::InvalidShape {
         name: "mask",

@@ -92,14 +92,8 @@ pub fn edt<T: MaskValue>(mask: ArrayViewD<'_, T>, opts: &EdtOptions) -> Result<A
     let shape = mask.shape().to_vec();
     check_rank_and_size("mask", &shape)?;
     let spacing = resolve_spacing(opts.spacing.as_deref(), &shape)?;
-    let owned;
-    let data: &[T] = match mask.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = mask.iter().copied().collect::<Vec<T>>();
-            &owned
-        }
-    };
+    let data = segloss_core::input::contiguous(&mask);
+    let data: &[T] = &data;
     let mut out = vec![0.0f32; data.len()];
     engine::squared_edt(data, &shape, &spacing, &mut out, opts.squared);
     ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| LossError::InvalidShape {

@@ -103,18 +103,21 @@ impl<T: Clone + Default> Layouts<T> {
 
 /// Central finite differences of `f` at `x` in `f64`, with step `h * max(1, |x_i|)`.
 pub fn central_diff(f: &dyn Fn(&[f64]) -> f64, x: &[f64], h: f64) -> Vec<f64> {
+    central_steps(f, x, h).map(|(fp, fm, step)| (fp - fm) / (2.0 * step)).collect()
+}
+
+/// For each element: `f(x + h_i)`, `f(x - h_i)` and `h_i = h * max(1, |x_i|)`.
+fn central_steps<'a>(f: &'a dyn Fn(&[f64]) -> f64, x: &'a [f64], h: f64) -> impl Iterator<Item = (f64, f64, f64)> + 'a {
     let mut xp = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            let step = h * x[i].abs().max(1.0);
-            xp[i] = x[i] + step;
-            let fp = f(&xp);
-            xp[i] = x[i] - step;
-            let fm = f(&xp);
-            xp[i] = x[i];
-            (fp - fm) / (2.0 * step)
-        })
-        .collect()
+    (0..x.len()).map(move |i| {
+        let step = h * x[i].abs().max(1.0);
+        xp[i] = x[i] + step;
+        let fp = f(&xp);
+        xp[i] = x[i] - step;
+        let fm = f(&xp);
+        xp[i] = x[i];
+        (fp, fm, step)
+    })
 }
 
 /// Checks `analytic` against central differences of an `f64` function `f` at `x`, element by
@@ -126,14 +129,7 @@ pub fn check_gradient_fn(f: &dyn Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64],
     if analytic.len() != x.len() {
         return Err(format!("the gradient has {} elements for {} inputs", analytic.len(), x.len()));
     }
-    let mut xp = x.to_vec();
-    for i in 0..x.len() {
-        let step = h * x[i].abs().max(1.0);
-        xp[i] = x[i] + step;
-        let fp = f(&xp);
-        xp[i] = x[i] - step;
-        let fm = f(&xp);
-        xp[i] = x[i];
+    for (i, (fp, fm, step)) in central_steps(f, x, h).enumerate() {
         let n = (fp - fm) / (2.0 * step);
         let noise = 8.0 * f64::EPSILON * fp.abs().max(fm.abs()) / step;
         let tol = abs + rel * n.abs() + noise;

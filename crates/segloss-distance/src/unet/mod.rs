@@ -126,14 +126,8 @@ pub fn unet_weights_from_instances<T: LabelValue>(labels: ArrayViewD<'_, T>, cfg
     let shape = labels.shape().to_vec();
     check_rank_and_size("labels", &shape)?;
     cfg.validate(shape.len())?;
-    let owned;
-    let data: &[T] = match labels.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = labels.iter().copied().collect::<Vec<T>>();
-            &owned
-        }
-    };
+    let data = segloss_core::input::contiguous(&labels);
+    let data: &[T] = &data;
     // Compact ids 1..=k in the raster order of each object's first pixel.
     let mut ids = vec![0u32; data.len()];
     let mut map: HashMap<i64, u32> = HashMap::new();
@@ -168,14 +162,8 @@ pub fn unet_weights_from_mask<T: MaskValue>(mask: ArrayViewD<'_, T>, cfg: &UnetW
     let shape = mask.shape().to_vec();
     check_rank_and_size("mask", &shape)?;
     let conn = cfg.validate(shape.len())?;
-    let owned;
-    let data: &[T] = match mask.as_slice() {
-        Some(s) => s,
-        None => {
-            owned = mask.iter().copied().collect::<Vec<T>>();
-            &owned
-        }
-    };
+    let data = segloss_core::input::contiguous(&mask);
+    let data: &[T] = &data;
     let (ids, k) = label_slice(data, dims3(&shape), conn)?;
     let out = weights_of_ids(&ids, k, &shape, cfg);
     to_array(out, &shape, "mask")
