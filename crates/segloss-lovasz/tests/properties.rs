@@ -64,14 +64,10 @@ fn hinge_input() -> impl Strategy<Value = (Vec<usize>, Vec<f32>, Vec<f32>)> {
     })
 }
 
-/// `[n, c, s]` logits in [-4, 4] and labels in [0, c) (or 255, ignored, with probability 1/8).
+/// `[n, c, s]` logits in [-4, 4] and the kit's labels in [0, c) (or 255, ignored, one in six).
 fn softmax_input() -> impl Strategy<Value = (Vec<usize>, Vec<f32>, Vec<i64>)> {
     (1usize..=3, 2usize..=4, 1usize..=20).prop_flat_map(|(n, c, s)| {
-        (
-            Just(vec![n, c, s]),
-            prop::collection::vec(-4.0f32..4.0, n * c * s),
-            prop::collection::vec(prop_oneof![7 => 0..c as i64, 1 => Just(255i64)], n * s),
-        )
+        (Just(vec![n, c, s]), prop::collection::vec(-4.0f32..4.0, n * c * s), segloss_core::testing::kit::labels(n * s, c, Some(255)))
     })
 }
 

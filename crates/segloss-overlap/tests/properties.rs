@@ -7,7 +7,7 @@ use common::*;
 use proptest::prelude::*;
 use segloss_core::kernel::{with_backend, Backend};
 use segloss_core::testing::{self, assert_all_written, check_gradient_fn, max_abs_diff, Layouts};
-use segloss_core::{Batch, Loss, Target};
+use segloss_core::{Batch, Loss, Mode, Target};
 
 /// The non-log losses stay in `[0, 1]` up to this rounding when `smooth_nr <= smooth_dr`.
 const UNIT_TOL: f32 = 1e-6;
@@ -203,6 +203,43 @@ proptest! {
         loss.forward_backward_into(&a.batch(), gf.view_mut(), upstream).unwrap();
         prop_assert_eq!(&gf, &g);
     }
+
+    #[test]
+    fn kernels_match_the_f64_reference_on_kit_edge_problems((k, mode, ignore, probs) in kit_problem(), c in cfg(true, false, vec![0.5, 1.0, 2.0])) {
+        let p = Problem::from_kit(&k, mode, ignore);
+        prop_assert_eq!(p.mode(), mode);
+        let a = p.arrays();
+        let batch = a.batch();
+        let loss = c.build(&p, !probs);
+        let x64: Vec<f64> = p.x.iter().map(|&v| v as f64).collect();
+        let (v_ref, g_ref) = p.reference(loss.as_ref(), &batch, &x64);
+        let (v, g) = loss.forward_backward(&batch).unwrap();
+        prop_assert!(v.is_finite() && g.iter().all(|x| x.is_finite()), "non-finite: {v} ({c:?})");
+        prop_assert!(close(v as f64, v_ref), "kernels {v} vs f64 reference {v_ref} ({c:?})");
+        let g_ref32: Vec<f32> = g_ref.iter().map(|&v| v as f32).collect();
+        grads_close(g.as_slice().unwrap(), &g_ref32).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// Kit edge problems (`testing::kit::problems`: logits at +-1e4 and +-88, probabilities exactly 0
+/// and 1, empty and full masks, all pixels ignored, one-pixel images) in every mode, with the
+/// problem's kind: (kit problem, mode, drawn with the ignore value, probabilities).
+fn kit_problem() -> impl Strategy<Value = (testing::kit::Problem, Mode, bool, bool)> {
+    (0u8..4, any::<bool>(), any::<bool>()).prop_flat_map(|(kind, ignore, probs)| {
+        let (mode, c, soft) = match kind {
+            0 => (Mode::Binary, 1, false),
+            1 => (Mode::Multilabel, 3, false),
+            2 => (Mode::Multiclass, 3, false),
+            _ => (Mode::Multiclass, 3, true),
+        };
+        let ignore = ignore && !soft;
+        let cfg = testing::kit::ProblemConfig::new(mode)
+            .shape(&[1, c, 1, 1])
+            .soft_targets(soft)
+            .probabilities(probs)
+            .ignore_index(ignore.then_some(IGNORE));
+        (testing::kit::problems(cfg), Just(mode), Just(ignore), Just(probs))
+    })
 }
 
 use ndarray::ShapeBuilder;

@@ -1,10 +1,15 @@
 //! Shared test support: random problems (pred, targets) in every mode and random configs.
+//!
+//! The targets come from the property-test kit's generators (`segloss_core::testing`: masks, soft
+//! labels, labels with the ignore value, class probabilities); [`Problem`] keeps them as flat
+//! vectors because the f64 reference (`segloss_overlap::reference`) reads flat slices, and
+//! [`Problem::from_kit`] brings the kit's edge problems (`testing::problems`) to it.
 #![allow(dead_code)]
 
 use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use segloss_core::testing;
-use segloss_core::{Batch, Loss, LossConfig, Mode};
+use segloss_core::{Batch, Loss, LossConfig, Mode, OwnedTarget};
 use segloss_overlap::reference::{self, RefTarget};
 use segloss_overlap::*;
 
@@ -49,6 +54,23 @@ impl Problem {
             }
             Tgt::Labels(l) => Arrays { pred, dense: None, labels: Some(ArrayD::from_shape_vec(IxDyn(&pix), l.clone()).unwrap()) },
         }
+    }
+
+    /// A problem of the kit (`testing::kit::problems`, `Problem::generate`) in `mode` as flat
+    /// vectors for the f64 reference: a multiclass float target is class probabilities; `ignore`
+    /// says whether the kit drew it with `ignore_index = IGNORE`. Its `weight` is dropped (the
+    /// overlap family takes none).
+    pub fn from_kit(k: &testing::kit::Problem, mode: Mode, ignore: bool) -> Problem {
+        let shape = k.pred.shape().to_vec();
+        let x = k.pred.iter().copied().collect();
+        let t = match &k.target {
+            OwnedTarget::F32(a) if mode == Mode::Multiclass => Tgt::Probs(a.iter().copied().collect()),
+            OwnedTarget::F32(a) => Tgt::Dense(a.iter().copied().collect()),
+            OwnedTarget::I64(a) => Tgt::Labels(a.iter().copied().collect()),
+            OwnedTarget::I32(a) => Tgt::Labels(a.iter().map(|&v| v as i64).collect()),
+            OwnedTarget::U8(a) => Tgt::Labels(a.iter().map(|&v| v as i64).collect()),
+        };
+        Problem { shape, x, t, ignore }
     }
 
     pub fn mode(&self) -> Mode {
@@ -117,26 +139,8 @@ pub fn problem(logits: BoxedStrategy<f32>, kinds: std::ops::Range<u8>) -> impl S
                         .prop_map(move |(v, m)| Tgt::Dense(with_ignored(v, m, ignore)))
                         .boxed()
                 }
-                2 => prop::collection::vec(prop_oneof![6 => 0..c as i64, 1 => Just(if ignore { IGNORE } else { 0 })], pix)
-                    .prop_map(Tgt::Labels)
-                    .boxed(),
-                _ => {
-                    let (n, s) = (shape[0], len / shape[0] / c);
-                    prop::collection::vec(0.0f32..1.0, len)
-                        .prop_map(move |mut v| {
-                            // normalise each pixel's class probabilities to sum to 1
-                            for i in 0..n {
-                                for j in 0..s {
-                                    let tot: f32 = (0..c).map(|k| v[(i * c + k) * s + j]).sum::<f32>().max(1e-3);
-                                    for k in 0..c {
-                                        v[(i * c + k) * s + j] = (v[(i * c + k) * s + j] / tot).min(1.0);
-                                    }
-                                }
-                            }
-                            Tgt::Probs(v)
-                        })
-                        .boxed()
-                }
+                2 => testing::kit::labels(pix, c, ignore.then_some(IGNORE)).prop_map(Tgt::Labels).boxed(),
+                _ => testing::kit::class_probabilities(shape[0], c, len / shape[0] / c).prop_map(Tgt::Probs).boxed(),
             };
             (Just(shape), x, t, Just(ignore)).prop_map(|(shape, x, t, ignore)| Problem { shape, x, t, ignore })
         })
