@@ -22,13 +22,27 @@
 //! then the radius `r = r0 + next % r_span`; every pixel with `sum (x_a - c_a)^2 <= r^2`
 //! (integers) gets the value (1 for masks, `k` for labels; later shapes overwrite earlier ones).
 //!
-//! Run: `cargo bench --bench distance` (add `-- --quick` for a shorter run).
+//! The distance-map losses, forward plus backward into a preallocated gradient, in a 2-thread
+//! pool (SIMD and scalar kernels side by side; the maps dominate), on the standard workloads of
+//! `benches/common` (the data `tools/compare` times the references on):
+//! - `losses/W1 boundary binary`, `losses/W1 hausdorff_dt binary`: logits `[8, 1, 512, 512]`,
+//!   binary float targets (30% positive);
+//! - `losses/W2 boundary multiclass`: logits `[4, 21, 256, 256]`, integer labels (background
+//!   dropped, the multiclass default).
+//!
+//! Run: `cargo bench --bench distance` (add `-- --quick` for a shorter run; `-- losses` for the
+//! losses only).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn};
+use segloss_core::kernel::{with_backend, Backend};
 use segloss_core::rng::Rng;
-use segloss_distance::{edt, unet_weights_from_instances, EdtOptions, UnetWeightConfig};
+use segloss_core::{Batch, Loss};
+use segloss_distance::{edt, unet_weights_from_instances, BoundaryConfig, EdtOptions, HausdorffDtConfig, UnetWeightConfig};
 use std::time::Duration;
+
+mod common;
+use common::{w1, w2};
 
 /// Paints `count` balls into an array of `shape` (see the module docs); `value(k)` is the value
 /// of the k-th ball (1-based).
@@ -199,5 +213,43 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_losses(c: &mut Criterion) {
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let mut g = c.benchmark_group("losses");
+    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+    let (x1, y1) = w1();
+    let (x2, l2) = w2();
+    let boundary = BoundaryConfig::default().build().unwrap();
+    let hausdorff = HausdorffDtConfig::default().build().unwrap();
+    let mut grad1 = ArrayD::<f32>::zeros(IxDyn(x1.shape()));
+    let mut grad2 = ArrayD::<f32>::zeros(IxDyn(x2.shape()));
+    for (tag, backend) in [("simd", Backend::Simd), ("scalar", Backend::Scalar)] {
+        g.throughput(Throughput::Elements(x1.len() as u64));
+        g.bench_function(format!("W1 boundary binary {tag} 2threads"), |b| {
+            b.iter(|| {
+                two.install(|| {
+                    with_backend(backend, || boundary.forward_backward_into(&Batch::new(&x1, &y1), grad1.view_mut(), 1.0).unwrap())
+                })
+            })
+        });
+        g.bench_function(format!("W1 hausdorff_dt binary {tag} 2threads"), |b| {
+            b.iter(|| {
+                two.install(|| {
+                    with_backend(backend, || hausdorff.forward_backward_into(&Batch::new(&x1, &y1), grad1.view_mut(), 1.0).unwrap())
+                })
+            })
+        });
+        g.throughput(Throughput::Elements(x2.len() as u64));
+        g.bench_function(format!("W2 boundary multiclass {tag} 2threads"), |b| {
+            b.iter(|| {
+                two.install(|| {
+                    with_backend(backend, || boundary.forward_backward_into(&Batch::new(&x2, &l2), grad2.view_mut(), 1.0).unwrap())
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_losses);
 criterion_main!(benches);

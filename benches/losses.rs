@@ -1,14 +1,14 @@
 //! Cross-entropy family at the standard workloads, forward plus backward, SIMD next to the scalar
 //! reference kernels:
 //! - W1 = logits [8, 1, 512, 512], binary targets (30% positive): bce, focal;
-//! - W2 = logits [4, 21, 256, 256], integer labels: ce, multiclass focal.
+//! - W2 = logits [4, 21, 256, 256], integer labels: ce, topk_ce (k=10), multiclass focal.
 //!
 //! `cargo bench --bench losses` (all cores; `RAYON_NUM_THREADS=1` for one).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn};
 use segloss::core::kernel::{with_backend, Backend};
-use segloss::xent::{BceConfig, CeConfig, FocalConfig};
+use segloss::xent::{BceConfig, CeConfig, FocalConfig, TopkCeConfig};
 use segloss::{Batch, Loss};
 use std::time::Duration;
 
@@ -49,6 +49,7 @@ fn benches(c: &mut Criterion) {
         "W2",
         vec![
             ("ce", Box::new(CeConfig::default().build().unwrap()) as Box<dyn Loss>),
+            ("topk_ce", Box::new(TopkCeConfig::default().build().unwrap()) as Box<dyn Loss>),
             ("focal", Box::new(FocalConfig::default().build().unwrap()) as Box<dyn Loss>),
         ],
         &b2,

@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::{ArrayD, IxDyn};
 use segloss_core::kernel::{with_backend, Backend};
 use segloss_core::{Batch, Loss};
-use segloss_overlap::DiceConfig;
+use segloss_overlap::{ClDiceConfig, DiceConfig, WassersteinDiceConfig};
 use std::time::Duration;
 
 mod common;
@@ -37,6 +37,30 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n as u64));
     for (label, backend) in [("W2 dice multiclass simd", Backend::Simd), ("W2 dice multiclass scalar", Backend::Scalar)] {
         let loss = DiceConfig::default().build().unwrap();
+        group.bench_function(label, |b| {
+            with_backend(backend, || b.iter(|| loss.forward_backward_into(&Batch::new(&x, &labels), grad.view_mut(), 1.0).unwrap()));
+        });
+    }
+    // clDice (iters 3): W1 binary and W2 multiclass, forward + backward
+    let (x, y) = w1();
+    let mut grad = ArrayD::<f32>::zeros(IxDyn(x.shape()));
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let loss = ClDiceConfig::default().build().unwrap();
+    group.bench_function("W1 cldice binary simd", |b| {
+        b.iter(|| loss.forward_backward_into(&Batch::new(&x, &y), grad.view_mut(), 1.0).unwrap())
+    });
+    let (x, labels) = w2();
+    let mut grad = ArrayD::<f32>::zeros(IxDyn(x.shape()));
+    group.throughput(Throughput::Elements(x.len() as u64));
+    group.bench_function("W2 cldice multiclass simd", |b| {
+        b.iter(|| loss.forward_backward_into(&Batch::new(&x, &labels), grad.view_mut(), 1.0).unwrap())
+    });
+    // wasserstein_dice (uniform matrix, default weighting): W2, forward + backward
+    let (x, labels) = w2();
+    let mut grad = ArrayD::<f32>::zeros(IxDyn(x.shape()));
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let loss = WassersteinDiceConfig::default().build().unwrap();
+    for (label, backend) in [("W2 wasserstein_dice simd", Backend::Simd), ("W2 wasserstein_dice scalar", Backend::Scalar)] {
         group.bench_function(label, |b| {
             with_backend(backend, || b.iter(|| loss.forward_backward_into(&Batch::new(&x, &labels), grad.view_mut(), 1.0).unwrap()));
         });

@@ -10,7 +10,7 @@ use segloss_core::LossDecl;
 use std::sync::LazyLock;
 
 /// Every family's losses, in catalogue order.
-pub const FAMILIES: &[&[LossDecl]] = &[segloss_xent::LOSSES, segloss_overlap::LOSSES, segloss_lovasz::LOSSES];
+pub const FAMILIES: &[&[LossDecl]] = &[segloss_xent::LOSSES, segloss_overlap::LOSSES, segloss_lovasz::LOSSES, segloss_distance::LOSSES];
 
 static ALL: LazyLock<Vec<LossDecl>> = LazyLock::new(|| FAMILIES.iter().flat_map(|f| f.iter().copied()).collect());
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Is it the same loss, and is it faster? segloss against the reference implementations.
 
-For every loss of /work/shared/LOSSES.md that has an "equal" anchor in a Python library
+For every loss of docs/LOSSES.md that has an "equal" anchor in a Python library
 (PyTorch, torchvision, MONAI, segmentation_models_pytorch) and for the distance transforms
 (scipy, edt, OpenCV) and the U-Net weight map (scipy, per object), this script
 

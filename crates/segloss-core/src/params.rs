@@ -17,6 +17,9 @@ pub enum Value {
     Word(String),
     /// A bracketed list of numbers.
     List(Vec<f64>),
+    /// A bracketed list of bracketed lists of numbers (`[[0,1],[1,0]]`): non-empty rows of equal
+    /// length when parsed from a spec string.
+    Matrix(Vec<Vec<f64>>),
 }
 
 /// Formats a number so that it parses back to the same `f64` (never with an exponent sign `+`).
@@ -38,6 +41,11 @@ impl fmt::Display for Value {
             Value::Word(w) => f.write_str(w),
             Value::List(v) => {
                 let parts: Vec<String> = v.iter().map(|x| fmt_num(*x)).collect();
+                write!(f, "[{}]", parts.join(","))
+            }
+            Value::Matrix(rows) => {
+                let parts: Vec<String> =
+                    rows.iter().map(|r| format!("[{}]", r.iter().map(|x| fmt_num(*x)).collect::<Vec<_>>().join(","))).collect();
                 write!(f, "[{}]", parts.join(","))
             }
         }

@@ -4,8 +4,10 @@
 //! name[:key=value[,key=value]...]          focal:gamma=2,alpha=0.25
 //! [w*]term[+[w*]term...]                   bce+dice     0.5*ce+lovasz_softmax:classes=all
 //! lists in brackets                        ce:class_weights=[1,2,0.5],ignore_index=255
+//! matrices: a list of lists                wasserstein_dice:dist_matrix=[[0,1],[0.5,0]]
 //! ```
-//! Numbers are plain decimals or exponents without a sign after `e` (`+` separates terms).
+//! Numbers are plain decimals or exponents without a sign after `e` (`+` separates terms). A
+//! matrix's rows are non-empty and of equal length; commas inside brackets never separate keys.
 //! [`Registry::parse`] also validates every name, key and value by building the loss, so an
 //! accepted spec always builds; its terms hold the canonical keys (old key names replaced by
 //! their new ones), and printing them gives a string that parses to the same terms.
@@ -204,27 +206,20 @@ impl<'s> Parser<'s> {
         self.pos = p;
         Some(x)
     }
-    fn value(&mut self) -> Result<Value> {
+    /// The value of `key`: a number, `true`/`false`, a word, a `[list]` of numbers or a
+    /// `[[matrix],[...]]` (a list of equally long, non-empty lists of numbers).
+    fn value(&mut self, key: &str) -> Result<Value> {
         self.skip_ws();
         if self.eat(b'[') {
-            let mut v = Vec::new();
-            if !self.eat(b']') {
-                loop {
-                    let x = self.number().ok_or_else(|| self.err("expected a number in the list"))?;
-                    v.push(x);
-                    if self.eat(b']') {
-                        break;
-                    }
-                    if !self.eat(b',') {
-                        return Err(self.err("expected `,` or `]` in the list"));
-                    }
-                }
+            self.skip_ws();
+            if self.peek() == Some(b'[') {
+                return self.matrix(key);
             }
-            return Ok(Value::List(v));
+            return self.list(key).map(Value::List);
         }
         if let Some(x) = self.number() {
             if !x.is_finite() {
-                return Err(self.err("number out of range"));
+                return Err(self.err(format!("number out of range for `{key}`")));
             }
             return Ok(Value::Num(x));
         }
@@ -232,7 +227,64 @@ impl<'s> Parser<'s> {
             Some("true") => Ok(Value::Bool(true)),
             Some("false") => Ok(Value::Bool(false)),
             Some(w) => Ok(Value::Word(w.to_string())),
-            None => Err(self.err("expected a value (a number, true/false, a word or a [list])")),
+            None => Err(self.err(format!("expected a value for `{key}` (a number, true/false, a word, a [list] or a [[matrix]])"))),
+        }
+    }
+    /// The numbers of a list after its `[`, up to and including its `]`.
+    fn list(&mut self, key: &str) -> Result<Vec<f64>> {
+        let mut v = Vec::new();
+        if self.eat(b']') {
+            return Ok(v);
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() == Some(b'[') {
+                return Err(self.err(format!("`{key}`: a list nested this deep (a matrix is a list of lists of numbers)")));
+            }
+            let x = self.number().ok_or_else(|| self.err(format!("expected a number in the list of `{key}`")))?;
+            if !x.is_finite() {
+                return Err(self.err(format!("number out of range in the list of `{key}`")));
+            }
+            v.push(x);
+            if self.eat(b']') {
+                return Ok(v);
+            }
+            if !self.eat(b',') {
+                return Err(self.err(format!("expected `,` or `]` in the list of `{key}`")));
+            }
+        }
+    }
+    /// The rows of a matrix after its outer `[` (the next character is a row's `[`).
+    fn matrix(&mut self, key: &str) -> Result<Value> {
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        loop {
+            let start = self.pos;
+            if !self.eat(b'[') {
+                return Err(self.err(format!("expected a row `[...]` in the matrix of `{key}`")));
+            }
+            let row = self.list(key)?;
+            if row.is_empty() {
+                self.pos = start;
+                return Err(self.err(format!("`{key}`: row {} of the matrix is empty", rows.len())));
+            }
+            if let Some(first) = rows.first() {
+                if row.len() != first.len() {
+                    self.pos = start;
+                    return Err(self.err(format!(
+                        "`{key}`: the matrix's rows differ in length (row 0 has {}, row {} has {})",
+                        first.len(),
+                        rows.len(),
+                        row.len()
+                    )));
+                }
+            }
+            rows.push(row);
+            if self.eat(b']') {
+                return Ok(Value::Matrix(rows));
+            }
+            if !self.eat(b',') {
+                return Err(self.err(format!("expected `,` or `]` in the matrix of `{key}`")));
+            }
         }
     }
     fn term(&mut self) -> Result<Term> {
@@ -256,7 +308,7 @@ impl<'s> Parser<'s> {
                 if !self.eat(b'=') {
                     return Err(self.err(format!("expected `=` after the key `{key}`")));
                 }
-                let v = self.value()?;
+                let v = self.value(&key)?;
                 if params.iter().any(|(k, _): &(String, Value)| *k == key) {
                     return Err(LossError::config(&key, &v, format!("the key `{key}` is given twice")));
                 }
@@ -315,5 +367,61 @@ impl Loss for Combination {
             total += *w as f64 * v as f64;
         }
         Ok(total as f32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_value(src: &str) -> Value {
+        parse_terms(src).unwrap().remove(0).params.remove(0).1
+    }
+
+    fn parse_err(src: &str) -> String {
+        parse_terms(src).expect_err(src).to_string()
+    }
+
+    #[test]
+    fn a_list_of_lists_is_a_matrix_and_prints_back() {
+        let src = "w:dist_matrix=[[0,1,1],[1,0,0.5],[1,0.5,0]],smooth=1e-3+ce:class_weights=[1,2]";
+        let terms = parse_terms(src).unwrap();
+        assert_eq!(terms[0].params[0].1, Value::Matrix(vec![vec![0.0, 1.0, 1.0], vec![1.0, 0.0, 0.5], vec![1.0, 0.5, 0.0]]));
+        // commas inside the brackets never separate keys
+        assert_eq!(terms[0].params.len(), 2);
+        assert_eq!(terms[0].params[1].0, "smooth");
+        let printed = print_terms(&terms);
+        assert_eq!(printed, "w:dist_matrix=[[0,1,1],[1,0,0.5],[1,0.5,0]],smooth=1e-3+ce:class_weights=[1,2]");
+        assert_eq!(parse_terms(&printed).unwrap(), terms);
+        // spaces, exponents, a 1 x 1 and a non-square matrix are grammar (the key decides)
+        assert_eq!(one_value("w:m=[ [ 2.5e-1 , 3 ] , [4,5] ]"), Value::Matrix(vec![vec![0.25, 3.0], vec![4.0, 5.0]]));
+        assert_eq!(one_value("w:m=[[7]]"), Value::Matrix(vec![vec![7.0]]));
+        assert_eq!(one_value("w:m=[[1,2,3]]"), Value::Matrix(vec![vec![1.0, 2.0, 3.0]]));
+        // flat lists are unchanged
+        assert_eq!(one_value("w:m=[1,3]"), Value::List(vec![1.0, 3.0]));
+        assert_eq!(one_value("w:m=[]"), Value::List(vec![]));
+    }
+
+    #[test]
+    fn bad_matrices_are_errors_naming_the_key() {
+        for (src, needle) in [
+            ("w:dist_matrix=[[]]", "row 0 of the matrix is empty"),
+            ("w:dist_matrix=[[1,2],[]]", "row 1 of the matrix is empty"),
+            ("w:dist_matrix=[[1,2],[3]]", "rows differ in length (row 0 has 2, row 1 has 1)"),
+            ("w:dist_matrix=[[[1]]]", "nested this deep"),
+            ("w:dist_matrix=[[1,[2]]]", "nested this deep"),
+            ("w:dist_matrix=[[1,2],3]", "expected a row"),
+            ("w:dist_matrix=[1,[2]]", "nested this deep"),
+            ("w:dist_matrix=[[1,2]", "expected `,` or `]` in the matrix"),
+            ("w:dist_matrix=[[1,2],[3,4]", "expected `,` or `]` in the matrix"),
+            ("w:dist_matrix=[[1,a]]", "expected a number in the list"),
+            ("w:dist_matrix=[[1,2]],", "expected a key"),
+        ] {
+            let e = parse_err(src);
+            assert!(e.contains(needle), "{src}: `{e}` lacks `{needle}`");
+            if needle != "expected a key" {
+                assert!(e.contains("`dist_matrix`"), "{src}: `{e}` does not name the key");
+            }
+        }
     }
 }

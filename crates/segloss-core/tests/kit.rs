@@ -90,8 +90,31 @@ fn check_gradient_tolerance_is_per_element() {
     // target so that its gradient is tiny is not possible for L1 (|g| is uniform), so compare
     // against a tolerance relative to the largest element, which would pass it
     let p = Problem::generate(&probs(Mode::Binary), 2);
-    let loose_abs = GradTolerance { abs: 0.0, rel: 0.05, step: 1e-3 };
+    let loose_abs = GradTolerance { abs: 0.0, rel: 0.05, step: 1e-3, kinks: false };
     assert!(check_gradient(&L1(Fault::Gradient), &p, &loose_abs).is_err());
+}
+
+#[test]
+fn check_gradient_with_kinks_takes_a_one_sided_slope_and_still_catches_a_wrong_gradient() {
+    // L1's kink at p = y: element 3 sits 1e-4 above its soft target, inside the 1e-2 step, so
+    // the central difference averages the slopes -1 and +1 and fails the (right) gradient +1/n
+    let mut p = Problem::generate(&probs(Mode::Multilabel).soft_targets(true), 4);
+    let y3 = match &p.target {
+        segloss_core::OwnedTarget::F32(t) => t.as_slice().unwrap()[3],
+        _ => unreachable!(),
+    };
+    p.pred.as_slice_mut().unwrap()[3] = y3.clamp(0.1, 0.9) + 1e-4;
+    if let segloss_core::OwnedTarget::F32(t) = &mut p.target {
+        t.as_slice_mut().unwrap()[3] = y3.clamp(0.1, 0.9);
+    }
+    let central = GradTolerance::default();
+    let e = check_gradient(&L1(Fault::None), &p, &central).unwrap_err();
+    assert!(e.contains("gradient[0, 0, 0, 3]"), "{e}");
+    let kinks = GradTolerance { kinks: true, ..central };
+    check_gradient(&L1(Fault::None), &p, &kinks).unwrap();
+    // a gradient 10% off matches neither side
+    let e = check_gradient(&L1(Fault::Gradient), &p, &kinks).unwrap_err();
+    assert!(e.contains("gradient[0, 0, 0, 3]"), "{e}");
 }
 
 #[test]

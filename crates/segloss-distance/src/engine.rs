@@ -79,7 +79,7 @@ pub(crate) fn count_pass<T: MaskValue>(mask: &[T], n0: usize, plane: usize, g: &
 
 /// Squared distance along axis 0 of a first-pass count.
 #[inline(always)]
-fn count_to_sq(g: u32, s0: f64) -> f64 {
+pub(crate) fn count_to_sq(g: u32, s0: f64) -> f64 {
     if g == G_INF {
         f64::INFINITY
     } else {
@@ -101,6 +101,13 @@ pub(crate) struct Envelope {
 }
 
 impl Envelope {
+    /// Grows the scratch to lines of up to `n` pixels (no allocation when it is large enough).
+    pub(crate) fn ensure(&mut self, n: usize) {
+        if self.iota.len() < n {
+            *self = Envelope::new(n);
+        }
+    }
+
     pub(crate) fn new(n: usize) -> Self {
         Envelope {
             iota: (0..n).map(|i| i as f64).collect(),

@@ -13,6 +13,11 @@
 //!   et al. 2015, eq. 2 (anchor: the per-object construction `d_k = distance_transform_edt(labels
 //!   != k)`, `d1`, `d2` the two smallest over `k`, within 1e-3).
 //!
+//! It is also the distance-map loss family ([`LOSSES`]): [`boundary`] (Kervadec et al. 2019) and
+//! [`hausdorff_dt`] (Karimi and Salcudean 2019), as defined in `docs/LOSSES.md`, section
+//! "Distance-map losses", with their maps from the exact two-sided transform of each (image,
+//! channel) pair; [`boundary_map`] gives `boundary`'s maps on their own.
+//!
 //! Arrays are ndarray views of any memory layout; a 2D array is `(H, W)`, a 3D one `(D, H, W)`.
 //! Work runs in the caller's rayon pool (`ThreadPool::install` sets the thread count); every
 //! output is exact per pixel (no reduction), so 1 and N threads give the same bits.
@@ -30,17 +35,27 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod boundary;
 mod engine;
+mod field;
+pub mod hausdorff_dt;
 mod label;
+mod two_sided;
 mod unet;
 mod values;
 
+pub use boundary::{boundary_map, Boundary, BoundaryConfig};
+pub use field::keys::{Channels, IncludeBackground, Spacing};
+pub use hausdorff_dt::{HausdorffDt, HausdorffDtConfig};
 pub use label::label;
 pub use unet::{unet_weights_from_instances, unet_weights_from_mask, ClassWeights, UnetWeightConfig, TERM_TOLERANCE};
 pub use values::{LabelValue, MaskValue};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
-use segloss_core::{LossError, Result};
+use segloss_core::{LossDecl, LossError, Result};
+
+/// The losses of this family, in catalogue order: `boundary` and `hausdorff_dt`.
+pub const LOSSES: &[LossDecl] = &[BoundaryConfig::DECL, HausdorffDtConfig::DECL];
 
 /// Options of [`edt`].
 ///

@@ -35,8 +35,10 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cldice;
 pub mod common;
 pub mod dice;
+pub mod dice_cldice;
 mod driver;
 mod engine;
 pub mod generalized_dice;
@@ -47,18 +49,32 @@ mod pairs;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod reference;
+mod skeleton;
 pub mod tversky;
+pub mod wasserstein_dice;
+mod wasserstein_kernels;
 
+pub use cldice::{ClDice, ClDiceConfig, ClDiceKeys};
 pub use common::OverlapKeys;
 pub use dice::{Dice, DiceConfig, DiceKeys};
+pub use dice_cldice::{DiceClDice, DiceClDiceConfig};
 pub use generalized_dice::{GeneralizedDice, GeneralizedDiceConfig, WeightType};
 pub use jaccard::{Jaccard, JaccardConfig};
 pub use log_cosh_dice::{LogCoshDice, LogCoshDiceConfig};
 pub use segloss_core::{Classes, Reduce};
 pub use tversky::{Tversky, TverskyConfig};
+pub use wasserstein_dice::{WassersteinDice, WassersteinDiceConfig, WeightingMode};
 
 use segloss_core::LossDecl;
 
 /// The losses of this family, in catalogue order.
-pub const LOSSES: &[LossDecl] =
-    &[DiceConfig::DECL, TverskyConfig::DECL, JaccardConfig::DECL, GeneralizedDiceConfig::DECL, LogCoshDiceConfig::DECL];
+pub const LOSSES: &[LossDecl] = &[
+    DiceConfig::DECL,
+    TverskyConfig::DECL,
+    JaccardConfig::DECL,
+    GeneralizedDiceConfig::DECL,
+    LogCoshDiceConfig::DECL,
+    WassersteinDiceConfig::DECL,
+    ClDiceConfig::DECL,
+    DiceClDiceConfig::DECL,
+];

@@ -41,8 +41,9 @@ segloss_core::declare_keys! {
 }
 
 segloss_core::declare_keys! {
-    /// The `from_logits` key (its part of [`XentKeys`]).
-    pub(crate) struct LogitsKey {
+    /// The `from_logits` key (its part of [`XentKeys`]; alone in `topk_ce`, which has no
+    /// `reduction`).
+    pub struct LogitsKey {
         /// false: pred holds probabilities, clipped to [1e-7, 1-1e-7]
         from_logits: bool = true;
     }

@@ -1,8 +1,9 @@
 //! # segloss-xent: the cross-entropy family
 //!
-//! `bce`, `wce`, `balanced_ce`, `focal` (binary, multilabel and multiclass), `distance_bce` and
-//! `ce`, as defined in `docs/LOSSES.md` (section Cross-entropy): values and analytic gradients
-//! from SIMD kernels ([`kernels::simd`]) checked against scalar references ([`kernels::scalar`]).
+//! `bce`, `wce`, `balanced_ce`, `focal` (binary, multilabel and multiclass), `distance_bce`, `ce`
+//! and `topk_ce`, as defined in `docs/LOSSES.md` (section Cross-entropy): values and analytic
+//! gradients from SIMD kernels ([`kernels::simd`]) checked against scalar references
+//! ([`kernels::scalar`]).
 //!
 //! Each loss is declared once, in its own file: its config (`FocalConfig { gamma, .. }`) with
 //! every key, default and check, `build()` (validated once) and the built loss (`Focal`), which
@@ -36,6 +37,7 @@ mod engine;
 mod focal;
 pub mod kernels;
 mod keys;
+mod topk_ce;
 mod wce;
 
 pub use balanced_ce::{BalancedCe, BalancedCeConfig, Beta};
@@ -43,11 +45,19 @@ pub use bce::{Bce, BceConfig};
 pub use ce::{Ce, CeConfig};
 pub use distance_bce::{DistanceBce, DistanceBceConfig};
 pub use focal::{Alpha, Focal, FocalConfig};
-pub use keys::{ReductionKey, XentKeys, MAX_POS_WEIGHT};
+pub use keys::{LogitsKey, ReductionKey, XentKeys, MAX_POS_WEIGHT};
+pub use topk_ce::{kept_terms, TopkCe, TopkCeConfig};
 pub use wce::{Wce, WceConfig};
 
 use segloss_core::LossDecl;
 
 /// The losses of this family, in catalogue order.
-pub const LOSSES: &[LossDecl] =
-    &[BceConfig::DECL, WceConfig::DECL, BalancedCeConfig::DECL, FocalConfig::DECL, DistanceBceConfig::DECL, CeConfig::DECL];
+pub const LOSSES: &[LossDecl] = &[
+    BceConfig::DECL,
+    WceConfig::DECL,
+    BalancedCeConfig::DECL,
+    FocalConfig::DECL,
+    DistanceBceConfig::DECL,
+    CeConfig::DECL,
+    TopkCeConfig::DECL,
+];

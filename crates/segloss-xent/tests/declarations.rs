@@ -23,7 +23,7 @@ fn err(spec: &str) -> (String, String, String) {
 #[test]
 fn the_family_lists_its_losses_in_order() {
     let names: Vec<&str> = LOSSES.iter().map(|d| d.name).collect();
-    assert_eq!(names, ["bce", "wce", "balanced_ce", "focal", "distance_bce", "ce"]);
+    assert_eq!(names, ["bce", "wce", "balanced_ce", "focal", "distance_bce", "ce", "topk_ce"]);
     for d in LOSSES {
         assert_eq!(d.family, "segloss-xent");
         assert!(!d.formula.is_empty() && !d.anchor.is_empty(), "{}", d.name);
@@ -33,6 +33,19 @@ fn the_family_lists_its_losses_in_order() {
     assert_eq!(FocalConfig::DECL.modes, [Mode::Binary, Mode::Multilabel, Mode::Multiclass]);
     assert_eq!(DistanceBceConfig::DECL.weight, segloss_core::WeightUse::Required);
     assert_eq!(BceConfig::DECL.weight, segloss_core::WeightUse::Optional);
+    assert_eq!(TopkCeConfig::DECL.weight, segloss_core::WeightUse::None);
+    assert_eq!(
+        keys("topk_ce"),
+        [
+            ("k", "10"),
+            ("class_weights", "none"),
+            ("ignore_index", "-100"),
+            ("label_smoothing", "0"),
+            ("from_logits", "true"),
+            ("mode", "inferred")
+        ]
+        .map(|(k, d)| (k, d.to_string()))
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `segloss bench`: times forward + backward of a loss on deterministic generated data.
 
-use crate::args::{self, switch, val};
+use crate::args::BenchArgs;
 use crate::data;
 use crate::eval::{parse_spec, spec_error};
 use crate::io::OwnedTarget;
@@ -10,33 +10,11 @@ use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss};
 use std::time::Instant;
 
-/// `segloss bench --help`.
-pub const HELP: &str = "\
-usage: segloss bench TARGET --shape A,B[,C..] [--threads N] [--iters K] [--json]
-       segloss bench edt|unet_weights --shape H,W[,D..] [--threads N] [--iters K] [--json]
-
-Times forward plus backward (forward_backward_into a preallocated gradient buffer) of TARGET, a
-loss spec (e.g. `bce`, `focal:gamma=2`, `bce+dice`), on deterministic data of pred's shape
---shape (e.g. 8,1,256,256): for C = 1 (axis 1) binary float targets with 30% positives, otherwise
-integer labels [N, *S] in [0, C). distance_bce gets a per-pixel weight map. Prints the median time
-in ms and the throughput in millions of pred elements per second.
-
-TARGET `edt` times the distance transform and `unet_weights` the U-Net weight map (from the
-connected components of a mask) on a mask of touching discs (balls), --shape [H, W] or [D, H, W].
-
-  --shape A,B,..  pred's shape [N, C, *S]
-  --iters K       timed runs after one warm-up run (default 10, at most 1000000)
-  --threads N     worker threads (default: all cores)
-  --json          prints one JSON object: spec, shape, threads, iters, median_ms, min_ms,
-                  melem_per_s, loss
-";
-
-const FLAGS: &[args::Flag] = &[val("--shape"), val("--threads"), val("--iters"), switch("--json")];
-
 /// The largest number of pred elements bench generates.
 pub const MAX_ELEMENTS: usize = 1 << 28;
 
-/// The largest `--iters`: the timings are kept (8 bytes each) for the median.
+/// The largest `--iters` ([`crate::args::iters`]): the timings are kept (8 bytes each) for the
+/// median.
 pub const MAX_ITERS: usize = 1_000_000;
 
 /// The median of `v` (sorted in place).
@@ -51,10 +29,9 @@ pub fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Runs `segloss bench`.
-pub fn run(argv: &[String]) -> Result<i32, CliError> {
-    let p = args::parse("bench", argv, FLAGS)?;
-    let target = p.positionals(1, "one TARGET (a loss spec)")?[0].clone();
-    let shape = p.dims("--shape")?.ok_or_else(|| CliError::new("`segloss bench` needs --shape (e.g. --shape 8,1,256,256)"))?;
+pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
+    let target = a.target.clone();
+    let shape = a.shape.0.clone();
     let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&l| l <= MAX_ELEMENTS);
     let Some(len) = len else {
         return Err(CliError::new(format!("--shape: more than {MAX_ELEMENTS} elements")));
@@ -65,10 +42,10 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
             shape.len()
         )));
     }
-    let iters = p.count("--iters", MAX_ITERS, "runs")?.unwrap_or(10);
-    let (pool, threads) = crate::thread_pool(&p)?;
+    let iters = a.iters;
+    let (pool, threads) = crate::thread_pool(&a.threads)?;
     if target == "edt" || target == "unet_weights" {
-        return bench_distance(&target, &shape, len, iters, &pool, threads, p.has("--json"));
+        return bench_distance(&target, &shape, len, iters, &pool, threads, a.json);
     }
     let spec = parse_spec(&target)?;
     let loss = spec.build().map_err(|e| spec_error(&target, &e))?;
@@ -104,7 +81,7 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
         OwnedTarget::F32(_) => "binary float targets (30% positive)",
         _ => "integer labels",
     };
-    if p.has("--json") {
+    if a.json {
         let o = serde_json::json!({
             "spec": spec.to_string(),
             "shape": shape,

@@ -1,7 +1,7 @@
 //! `segloss demo`: every loss of the catalogue on a synthetic batch of touching cells, each
 //! loss's ONNX graph run in tract on the same data, and PNG pictures of the batch.
 
-use crate::args::{self, val};
+use crate::args::DemoArgs;
 use crate::data::{self, Cells};
 use crate::eval::parse_spec;
 use crate::out::fmt_f32;
@@ -12,38 +12,6 @@ use segloss::{Batch, Loss, LossDecl, Mode};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tract_onnx::prelude::Tensor;
-
-/// `segloss demo --help`.
-pub const HELP: &str = "\
-usage: segloss demo [--out DIR] [--threads N]
-
-Builds a deterministic synthetic batch (no download): 4 images of 256 x 256 pixels of touching
-cell-like discs and ellipses, as a binary mask [4, 1, 256, 256] and as 3-class labels
-[4, 256, 256] (0 background, 1 cell interior, 2 cell border), with noisy logits for each. Computes
-every loss of the catalogue that accepts the data (binary losses on the mask, multiclass ones on
-the labels; losses taking both appear twice) and prints a table: spec, data, value, gradient L2
-norm, time in ms (median of 3), M pred elements/s and `onnx diff`: each row's loss is also
-exported as an ONNX graph (`segloss export`, rank 4, opset 17; with a per-pixel `weight` input
-for the weighted rows), run in tract on the same data, and the column is |onnx - native| of the
-value. Losses that need more than the data are
-listed as skipped with the reason. distance_bce runs on the binary batch with the distance map
-(edt of the mask) as its weight (data `bin+edt`), and bce once more weighted by the U-Net weight
-map of the cells (data `bin+unet`).
-
-Writes into DIR (default demo-out) the ONNX graph of each row, DIR/<loss>_<data>.onnx (every
-character other than letters and digits replaced by `_`, e.g. wce_beta_2_binary.onnx,
-distance_bce_bin_edt.onnx), and, as PNG pictures of the 4 images in a 2 x 2 grid:
-  mask.png        the binary mask (legend: 0, 1)
-  labels.png      the 3-class labels (legend: 0, 1, 2)
-  prediction.png  sigmoid of the binary logits (heat map, colour bar from 0 to 1)
-  distance.png    the distance map: edt of the mask (heat map with colour bar)
-  unet_weights.png  the U-Net weight map (w0 = 10, sigma = 5, balanced; heat map with colour bar)
-
-  --out DIR       output folder (created if missing; default demo-out)
-  --threads N     worker threads (default: all cores)
-";
-
-const FLAGS: &[args::Flag] = &[val("--out"), val("--threads")];
 
 /// Images in the demo batch.
 pub const N: usize = 4;
@@ -249,6 +217,22 @@ fn check_row(cells: &Cells, edt: Option<&ArrayD<f32>>, unet: Option<&ArrayD<f32>
     if let Some(w) = weight {
         inputs.push(Tensor::from(w.clone()));
     }
+    // `boundary`'s graph takes its distance map as an input (docs/LOSSES.md): the demo rows use
+    // the loss's defaults, so the map is `boundary_map` with the default config
+    let graph_inputs = model.graph.as_ref().map(|g| g.input.iter().map(|i| i.name.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+    if graph_inputs.contains(&"boundary_map") {
+        if row.spec != "boundary" {
+            return Err(CliError::new(format!("no boundary map for `{}` in the demo", row.spec)));
+        }
+        let (pred, target) = if multiclass {
+            (&cells.class_logits, segloss::Target::from(&cells.labels))
+        } else {
+            (&cells.logits, segloss::Target::from(&cells.mask))
+        };
+        let map = segloss::distance::boundary_map(target, pred.shape(), &segloss::distance::BoundaryConfig::default())
+            .map_err(|e| CliError::new(format!("boundary map: {e}")))?;
+        inputs.push(Tensor::from(map));
+    }
     let outs = crate::export::run_model(&model, inputs)?;
     let got = outs.first().and_then(|o| o.iter().next().copied()).ok_or_else(|| CliError::new("onnx: no `loss` output"))?;
     Ok((got as f64 - row.value as f64).abs())
@@ -314,11 +298,9 @@ fn write_pictures(cells: &Cells, maps: Option<&(ArrayD<f32>, ArrayD<f32>)>, dir:
 }
 
 /// Runs `segloss demo`.
-pub fn run(argv: &[String]) -> Result<i32, CliError> {
-    let p = args::parse("demo", argv, FLAGS)?;
-    p.positionals(0, "no positional argument")?;
-    let out = PathBuf::from(p.get("--out").unwrap_or("demo-out"));
-    let (pool, threads) = crate::thread_pool(&p)?;
+pub fn run(a: &DemoArgs) -> Result<i32, CliError> {
+    let out = PathBuf::from(&a.out);
+    let (pool, threads) = crate::thread_pool(&a.threads)?;
     let cells = data::cells(N, SIDE, SIDE, SEED);
     outln!(
         "synthetic batch: {N} images of {SIDE}x{SIDE} touching cells; binary mask {:?} ({:.1}% foreground), 3-class labels {:?}; {threads} thread(s)\n",

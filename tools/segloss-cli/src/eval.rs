@@ -1,6 +1,6 @@
 //! `segloss eval`: the loss of one prediction/target pair, or of every pair of two folders.
 
-use crate::args::{self, switch, val, Parsed};
+use crate::args::EvalArgs;
 use crate::io::{self, Kind, OwnedTarget};
 use crate::out::{clip, clip_to, clip_words, eprint, fmt_f32, json_f32, ECHO_CHARS};
 use crate::{npy, CliError};
@@ -9,55 +9,6 @@ use segloss::{Batch, Loss, LossError, LossSpec};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// `segloss eval --help`.
-pub const HELP: &str = "\
-usage: segloss eval SPEC --pred P --target T [--weight W] [--grad-out G.npy] [--json] [--threads N]
-       segloss eval SPEC --pred-dir D1 --target-dir D2 [--weight-dir D3] [--csv OUT] [--json] [--threads N]
-
-Prints the loss SPEC (e.g. `bce`, `focal:gamma=2,alpha=0.25`, `bce+dice`; see `segloss list`) of
-the prediction P against the target T.
-
-  SPEC           a loss spec string
-  --pred P       .npy, float32 or float64: logits (or probabilities with from_logits=false),
-                 [N, C, *S] with 1 to 3 spatial axes (or [N, *S] with mode=binary)
-  --target T     .npy: float32/float64 targets (pred's shape), uint8/int32/int64 labels
-                 ([N, *S] or [N, 1, *S]), or bool (read as 0/1 labels);
-                 or .png: an 8- or 16-bit grayscale (also 1/2/4-bit, or palette-indexed) mask or
-                 label image. Each pixel's stored value is its label, as is (a 0/255 mask is not
-                 a 0/1 mask: store 0/1). A PNG of H x W pixels is one image of labels [1, H, W]:
-                 it lines up with a pred of shape [1, C, H, W] (C = 1: binary, values 0/1;
-                 C >= 2: multiclass, labels in [0, C) or the loss's ignore_index), or [1, H, W]
-                 with mode=binary. Colour (RGB/RGBA) and gray+alpha PNGs are rejected.
-  --weight W     .npy float32/float64: per-pixel weight (the target's shape or [N, *S]);
-                 for distance_bce it is the distance map d
-  --grad-out G   writes d loss / d pred to G as a float32 .npy of pred's shape
-  --json         prints one JSON object: spec, loss, shape, target_shape, target_dtype, mode,
-                 threads, time_ms, pred, target (weight, grad_out when given)
-  --threads N    worker threads (default: all cores)
-
-Folder mode pairs D1/<stem>.npy with D2/<stem>.npy or D2/<stem>.png (and D3/<stem>.npy), prints
-one line per file (stem, loss) and the mean, shows a progress bar on stderr when stderr is a
-terminal, reports a bad file on stderr and goes on; exits with 2 at the end if any file failed.
-  --csv OUT      also writes file,loss,shape,mode,error rows to OUT
-  --json         prints one JSON object: spec, files [{file, loss, shape, mode} or {file, error}],
-                 mean, count, failed
-
-Exit codes: 0 success, 2 bad input (one `error: ...` line on stderr naming the file or flag).
-";
-
-const FLAGS: &[args::Flag] = &[
-    val("--pred"),
-    val("--target"),
-    val("--weight"),
-    val("--grad-out"),
-    switch("--json"),
-    val("--threads"),
-    val("--pred-dir"),
-    val("--target-dir"),
-    val("--weight-dir"),
-    val("--csv"),
-];
 
 /// Parses a spec, with an error naming it ([`spec_error`]).
 pub fn parse_spec(s: &str) -> Result<LossSpec, CliError> {
@@ -187,33 +138,28 @@ pub fn eval_pair(
 }
 
 /// Runs `segloss eval`.
-pub fn run(argv: &[String]) -> Result<i32, CliError> {
-    let p = args::parse("eval", argv, FLAGS)?;
-    let spec_str = &p.positionals(1, "one loss spec")?[0];
-    let folder = p.has("--pred-dir") || p.has("--target-dir") || p.has("--weight-dir") || p.has("--csv");
-    let single = p.has("--pred") || p.has("--target") || p.has("--weight") || p.has("--grad-out");
-    if folder && single {
-        return Err(CliError::new(
-            "--pred/--target/--weight/--grad-out (one pair) cannot be combined with --pred-dir/--target-dir/--weight-dir/--csv (folders)",
-        ));
+pub fn run(a: &EvalArgs) -> Result<i32, CliError> {
+    let (pool, threads) = crate::thread_pool(&a.threads)?;
+    if let Some(pred_dir) = &a.pred_dir {
+        return run_folder(a, pred_dir, &pool, threads);
     }
-    let (pool, threads) = crate::thread_pool(&p)?;
-    if folder {
-        return run_folder(&p, spec_str, &pool, threads);
-    }
-    let pred = PathBuf::from(p.require("--pred")?);
-    let target = PathBuf::from(p.require("--target")?);
-    let weight = p.get("--weight").map(PathBuf::from);
-    let grad_out = p.get("--grad-out").map(PathBuf::from);
+    // clap: --pred and --target are required without --pred-dir
+    let (Some(pred), Some(target)) = (&a.pred, &a.target) else {
+        return Err(CliError::new("`segloss eval` needs --pred and --target (see `segloss eval --help`)"));
+    };
+    let (pred, target) = (PathBuf::from(pred), PathBuf::from(target));
+    let weight = a.weight.as_ref().map(PathBuf::from);
+    let grad_out = a.grad_out.as_ref().map(PathBuf::from);
     if let Some(g) = &grad_out {
         if io::kind(g).ok() != Some(Kind::Npy) {
             return Err(CliError::new(format!("--grad-out: {} must be a .npy file name", g.display())));
         }
     }
+    let spec_str = &a.spec;
     let spec = parse_spec(spec_str)?;
     let loss = spec.build().map_err(|e| spec_error(spec_str, &e))?;
     let r = eval_pair(&spec, &loss, &pred, &target, weight.as_deref(), grad_out.as_deref(), &pool)?;
-    if p.has("--json") {
+    if a.json {
         let mut o = serde_json::json!({
             "spec": spec.to_string(),
             "loss": json_f32(r.loss),
@@ -279,10 +225,15 @@ impl Progress {
     }
 }
 
-fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usize) -> Result<i32, CliError> {
-    let pred_dir = PathBuf::from(p.require("--pred-dir")?);
-    let target_dir = PathBuf::from(p.require("--target-dir")?);
-    let weight_dir = p.get("--weight-dir").map(PathBuf::from);
+fn run_folder(a: &EvalArgs, pred_dir: &str, pool: &rayon::ThreadPool, threads: usize) -> Result<i32, CliError> {
+    let spec_str = &a.spec;
+    let pred_dir = PathBuf::from(pred_dir);
+    // clap: --pred-dir requires --target-dir
+    let Some(target_dir) = &a.target_dir else {
+        return Err(CliError::new("`segloss eval` needs --target-dir with --pred-dir (see `segloss eval --help`)"));
+    };
+    let target_dir = PathBuf::from(target_dir);
+    let weight_dir = a.weight_dir.as_ref().map(PathBuf::from);
     let spec = parse_spec(spec_str)?;
     let loss = spec.build().map_err(|e| spec_error(spec_str, &e))?;
     let preds: Vec<PathBuf> = list_dir(&pred_dir, "--pred-dir")?.into_iter().filter(|f| io::kind(f).ok() == Some(Kind::Npy)).collect();
@@ -294,7 +245,7 @@ fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usi
         Some(d) => list_dir(d, "--weight-dir")?,
         None => Vec::new(),
     };
-    let mut csv = match p.get("--csv") {
+    let mut csv = match &a.csv {
         Some(f) => {
             let file = std::fs::File::create(f).map_err(|e| CliError::new(format!("--csv {f}: cannot create: {e}")))?;
             let mut w = std::io::BufWriter::new(file);
@@ -303,7 +254,7 @@ fn run_folder(p: &Parsed, spec_str: &str, pool: &rayon::ThreadPool, threads: usi
         }
         None => None,
     };
-    let json = p.has("--json");
+    let json = a.json;
     let progress = Progress { on: std::io::stderr().is_terminal(), total: preds.len() };
     let (mut sum, mut count, mut failed) = (0.0f64, 0usize, 0usize);
     let mut rows = Vec::new();

@@ -2,12 +2,12 @@
 //! an existing model's output; and [`run_model`], which runs such a graph in tract (the demo uses
 //! it to check the exported graphs against the native kernels).
 
-use crate::args::{self, switch, val, Flag};
+use crate::args::ExportArgs;
 use crate::eval::parse_spec;
 use crate::out::{clip, clip_words};
 use crate::CliError;
 use ndarray::ArrayD;
-use segloss::{LossError, Mode};
+use segloss::LossError;
 use segloss_onnx::pb::tensor_proto::DataType;
 use segloss_onnx::pb::tensor_shape_proto::dimension;
 use segloss_onnx::pb::{type_proto, ModelProto, ValueInfoProto};
@@ -15,61 +15,6 @@ use segloss_onnx::ExportOptions;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tract_onnx::prelude::*;
-
-/// `segloss export --help`.
-pub const HELP: &str = "\
-usage: segloss export SPEC [--rank R] [--with-weight] [--opset N] -o FILE.onnx
-       segloss export SPEC [--rank R] [--with-weight] [--opset N] -o FILE.onnx --attach MODEL.onnx --to OUTPUT
-
-Writes the loss SPEC (e.g. `bce`, `focal:gamma=2`, `0.5*ce+dice`; see `segloss list`) as an ONNX
-graph computing the same value as `segloss eval` (float32, opset 13 to 21).
-
-Without --attach: a standalone model with inputs `pred` (float [N, C, *S]), `target` (float of
-pred's shape for binary/multilabel, int64 labels [N, *S] for multiclass) and, with --with-weight,
-`weight`; output `loss` (a scalar; also `loss_map` for a single term with reduction=none). N and
-the spatial sizes are symbolic; C is symbolic unless fixed (1 for binary, --classes, or the length
-of class_weights).
-
-With --attach MODEL.onnx --to OUTPUT: MODEL's output OUTPUT becomes `pred`; `target` (and
-`weight`) are added as inputs and `loss` as an output (MODEL's outputs stay); every added name
-starts with the prefix. MODEL's opset is kept (13 or more); the rank defaults to OUTPUT's
-declared rank.
-
-  SPEC               a loss spec string
-  -o, --output F     the .onnx file to write
-  --rank R           the rank of pred with N and C: 3 to 5 (1 to 3 spatial axes; 2 to 4 with
-                     --no-channel); default 4, [N, C, H, W] (with --attach: OUTPUT's rank)
-  --with-weight      adds the input `weight` (the target's shape): a per-pixel weight for
-                     bce, wce, balanced_ce, focal and ce; the distance map d of distance_bce
-                     (which needs it)
-  --pixel-weight     `weight` is [N, *S], one value per pixel broadcast over the channels
-                     (binary/multilabel pred with a channel axis); needs --with-weight
-  --mode M           binary, multiclass or multilabel when the spec gives no mode (default:
-                     multiclass for ce and lovasz_softmax or --classes >= 2, else binary)
-  --classes C        the number of channels C, declared in the shapes
-  --no-channel       pred is [N, *S] without the channel axis (binary only)
-  --opset N          the ONNX opset, 13 to 21 (default 17; with --attach, MODEL's)
-  --prefix P         prefix of every internal node and value name (default segloss_)
-  --attach MODEL     the .onnx model to attach the loss to (needs --to)
-  --to OUTPUT        the output of MODEL that feeds the loss
-
-Prints one line: the file written, its inputs and outputs with their types and shapes.
-Exit codes: 0 success, 2 bad input (one `error: ...` line on stderr naming the file or flag).
-";
-
-const FLAGS: &[Flag] = &[
-    Flag { name: "--output", short: Some("-o"), value: true },
-    val("--rank"),
-    switch("--with-weight"),
-    switch("--pixel-weight"),
-    val("--mode"),
-    val("--classes"),
-    switch("--no-channel"),
-    val("--opset"),
-    val("--prefix"),
-    val("--attach"),
-    val("--to"),
-];
 
 /// The flag that sets an [`ExportOptions`] field, by the key the exporter's errors name.
 fn flag_of(key: &str) -> Option<&'static str> {
@@ -87,9 +32,25 @@ fn flag_of(key: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether the user gave `flag` (one of [`flag_of`]'s).
+fn given(a: &ExportArgs, flag: &str) -> bool {
+    match flag {
+        "--rank" => a.rank.is_some(),
+        "--opset" => a.opset.is_some(),
+        "--mode" => a.mode.is_some(),
+        "--classes" => a.classes.is_some(),
+        "--with-weight" => a.with_weight,
+        "--pixel-weight" => a.pixel_weight,
+        "--no-channel" => a.no_channel,
+        "--prefix" => a.prefix.is_some(),
+        "--to" => a.to.is_some(),
+        _ => false,
+    }
+}
+
 /// An exporter error as a CLI error naming the flag at fault when the user gave it, else the
 /// model file when attaching (its output fixed the rank or the channels), else the spec.
-fn export_error(e: LossError, spec: &str, p: &args::Parsed, model: Option<(&Path, &str)>) -> CliError {
+fn export_error(e: LossError, spec: &str, a: &ExportArgs, model: Option<(&Path, &str)>) -> CliError {
     let key = match &e {
         LossError::InvalidConfig { key, .. } => Some(key.as_str()),
         _ => None,
@@ -97,7 +58,7 @@ fn export_error(e: LossError, spec: &str, p: &args::Parsed, model: Option<(&Path
     let flag = key.and_then(flag_of);
     let (spec, e) = (clip(spec), clip_words(&e.to_string()));
     match (flag, model) {
-        (Some(flag), _) if p.has(flag) => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
+        (Some(flag), _) if given(a, flag) => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
         (_, Some((m, to))) => CliError::new(format!("{}: cannot attach `{spec}` to output `{}`: {e}", m.display(), clip(to))),
         (Some(flag), None) if key != Some("mode") => CliError::new(format!("{flag}: cannot export `{spec}`: {e}")),
         _ => CliError::new(format!("bad loss spec `{spec}` for export: {e}")),
@@ -172,39 +133,30 @@ pub fn model_from_bytes(bytes: &[u8], name: &str) -> Result<ModelProto, CliError
 }
 
 /// Runs `segloss export`.
-pub fn run(argv: &[String]) -> Result<i32, CliError> {
-    let p = args::parse("export", argv, FLAGS)?;
-    let spec_str = p.positionals(1, "one loss SPEC")?[0].clone();
+pub fn run(a: &ExportArgs) -> Result<i32, CliError> {
+    let spec_str = a.spec.clone();
     let spec = parse_spec(&spec_str)?;
-    let out = PathBuf::from(p.require("--output")?);
+    let out = PathBuf::from(&a.output);
     if out.extension().and_then(|e| e.to_str()) != Some("onnx") {
         return Err(CliError::new(format!("-o {}: expected a .onnx file name", out.display())));
     }
-    let mode = match p.get("--mode") {
-        None => None,
-        Some(m) => Some(
-            Mode::parse(m).ok_or_else(|| CliError::new(format!("--mode: expected binary, multiclass or multilabel, got `{}`", clip(m))))?,
-        ),
-    };
-    let classes = p.positive("--classes")?;
-    let opset = p.positive("--opset")?;
-    if p.has("--pixel-weight") && !p.has("--with-weight") {
+    if a.pixel_weight && !a.with_weight {
         return Err(CliError::new("--pixel-weight needs --with-weight (it sets the shape of the `weight` input)"));
     }
-    let attach = p.get("--attach").map(PathBuf::from);
-    let to = p.get("--to");
+    let attach = a.attach.as_ref().map(PathBuf::from);
+    let to = a.to.as_deref();
     let model = match (&attach, to) {
         (Some(m), Some(_)) => Some(read_model(m)?),
         (Some(_), None) => return Err(CliError::new("--attach needs --to OUTPUT (the model output that feeds the loss)")),
         (None, Some(_)) => return Err(CliError::new("--to needs --attach MODEL.onnx")),
         (None, None) => None,
     };
-    if let (Some(_), Some(n)) = (&model, opset) {
+    if let (Some(_), Some(n)) = (&model, a.opset) {
         return Err(CliError::new(format!("--opset {n}: with --attach the model's opset is kept (drop --opset)")));
     }
     // the note on the attached output when its rank is not declared
     let mut note = "";
-    let rank = match (p.positive("--rank")?, &model, to) {
+    let rank = match (a.rank, &model, to) {
         (Some(r), _, _) => r,
         (None, Some(m), Some(to)) => declared_rank(m, to).unwrap_or_else(|| {
             note = ", rank 4 assumed (--rank to change)";
@@ -214,27 +166,24 @@ pub fn run(argv: &[String]) -> Result<i32, CliError> {
     };
     let mut opts = ExportOptions {
         rank,
-        channel: !p.has("--no-channel"),
-        mode,
-        classes,
-        with_weight: p.has("--with-weight"),
-        pixel_weight: p.has("--pixel-weight"),
+        channel: !a.no_channel,
+        mode: a.mode.map(Into::into),
+        classes: a.classes,
+        with_weight: a.with_weight,
+        pixel_weight: a.pixel_weight,
         ..ExportOptions::default()
     };
-    if let Some(o) = opset {
+    if let Some(o) = a.opset {
         opts.opset = i64::try_from(o).unwrap_or(i64::MAX);
     }
-    if let Some(prefix) = p.get("--prefix") {
-        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(CliError::new(format!("--prefix: expected ASCII letters, digits and `_`, got `{}`", clip(prefix))));
-        }
-        opts.prefix = prefix.to_string();
+    if let Some(prefix) = &a.prefix {
+        opts.prefix = prefix.clone();
     }
     let result = match (model, to, &attach) {
         (Some(m), Some(to), Some(path)) => {
-            segloss_onnx::attach(m, to, &spec, &opts).map_err(|e| export_error(e, &spec_str, &p, Some((path, to))))?
+            segloss_onnx::attach(m, to, &spec, &opts).map_err(|e| export_error(e, &spec_str, a, Some((path, to))))?
         }
-        _ => segloss_onnx::export(&spec, &opts).map_err(|e| export_error(e, &spec_str, &p, None))?,
+        _ => segloss_onnx::export(&spec, &opts).map_err(|e| export_error(e, &spec_str, a, None))?,
     };
     std::fs::write(&out, segloss_onnx::to_bytes(&result)).map_err(|e| CliError::new(format!("-o {}: cannot write: {e}", out.display())))?;
     let (ins, outs): (Vec<String>, Vec<String>) = result

@@ -1,4 +1,8 @@
-//! Loading the inputs of the verbs (`.npy` or `.png` by extension) and writing their outputs.
+//! Loading the inputs of the verbs (`.npy`, an array of an `.npz` archive, or `.png`, by
+//! extension) and writing their outputs.
+//!
+//! An input path `ARCHIVE.npz:NAME` is the array `NAME` (the member `NAME.npy`) of an `.npz`
+//! archive, and a bare `ARCHIVE.npz` its only array ([`crate::npy::npz`]).
 
 use crate::npy::{self, NpyArray};
 use crate::{image, CliError};
@@ -88,43 +92,50 @@ pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, CliErr
 pub enum Kind {
     /// `.npy`
     Npy,
+    /// An array of an `.npz` archive: `ARCHIVE.npz:NAME` or `ARCHIVE.npz` (inputs only)
+    Npz,
     /// `.png`
     Png,
 }
 
-/// The kind of `path` by its extension (case-insensitive).
+/// The kind of `path` by its extension (case-insensitive); `ARCHIVE.npz:NAME` is [`Kind::Npz`].
 pub fn kind(path: &Path) -> Result<Kind, CliError> {
+    if npy::npz::split(path).is_some() {
+        return Ok(Kind::Npz);
+    }
     match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
         Some("npy") => Ok(Kind::Npy),
         Some("png") => Ok(Kind::Png),
-        _ => Err(CliError::new(format!("{}: unknown file type (expected a .npy or .png file)", path.display()))),
+        _ => Err(CliError::new(format!("{}: unknown file type (expected a .npy, .npz or .png file)", path.display()))),
     }
 }
 
-/// Reads a `.npy` file, or a `.png` mask/label image as a `[H, W]` array.
+/// Reads a `.npy` file, an array of an `.npz` archive, or a `.png` mask/label image as a
+/// `[H, W]` array.
 pub fn read_any(path: &Path) -> Result<NpyArray, CliError> {
     match kind(path)? {
         Kind::Npy => npy::read(path),
+        Kind::Npz => npy::npz::read(path),
         Kind::Png => image::read(path),
     }
 }
 
-/// Reads the prediction: a float32/float64 `.npy`, as float32.
+/// Reads the prediction: a float32/float64 `.npy` (or `.npz` array), as float32.
 pub fn read_pred(path: &Path) -> Result<ArrayD<f32>, CliError> {
-    if kind(path)? != Kind::Npy {
-        return Err(CliError::new(format!("{}: the prediction must be a float32 or float64 .npy file", path.display())));
+    if kind(path)? == Kind::Png {
+        return Err(CliError::new(format!("{}: the prediction must be a float32 or float64 .npy file (or .npz array)", path.display())));
     }
-    let a = npy::read(path)?;
+    let a = read_any(path)?;
     a.to_f32(true)
         .ok_or_else(|| CliError::new(format!("{}: the prediction must be float32 or float64, not {}", path.display(), a.dtype().name())))
 }
 
-/// Reads a weight map: a float32/float64 `.npy`, as float32.
+/// Reads a weight map: a float32/float64 `.npy` (or `.npz` array), as float32.
 pub fn read_weight(path: &Path) -> Result<ArrayD<f32>, CliError> {
-    if kind(path)? != Kind::Npy {
-        return Err(CliError::new(format!("{}: the weight must be a float32 or float64 .npy file", path.display())));
+    if kind(path)? == Kind::Png {
+        return Err(CliError::new(format!("{}: the weight must be a float32 or float64 .npy file (or .npz array)", path.display())));
     }
-    let a = npy::read(path)?;
+    let a = read_any(path)?;
     a.to_f32(true)
         .ok_or_else(|| CliError::new(format!("{}: the weight must be float32 or float64, not {}", path.display(), a.dtype().name())))
 }
@@ -192,7 +203,7 @@ fn check_png_size(path: &Path, ps: &[usize], w: usize, h: usize) -> Result<(), C
     )))
 }
 
-/// Reads a target: a `.npy` of any supported dtype, or a PNG mask/label image `[H, W]`, taken
+/// Reads a target: a `.npy` (or `.npz` array) of any supported dtype, or a PNG mask/label image `[H, W]`, taken
 /// as one image of labels `[1, H, W]`. With `pred_shape`, a PNG's size is checked against it
 /// ([`png_sizes`]) from the PNG's header, before its pixels are decoded.
 pub fn read_target(path: &Path, pred_shape: Option<&[usize]>) -> Result<(OwnedTarget, Kind), CliError> {
@@ -220,6 +231,7 @@ pub fn read_target(path: &Path, pred_shape: Option<&[usize]>) -> Result<(OwnedTa
 pub fn write_map(path: &Path, a: &ArrayD<f32>, caption: &str) -> Result<(), CliError> {
     match kind(path).map_err(|_| CliError::new(format!("{}: unknown output type (expected a .npy or .png file name)", path.display())))? {
         Kind::Npy => npy::write(path, &a.view()),
+        Kind::Npz => Err(CliError::new(format!("{}: .npz is for inputs only: write a .npy or .png file", path.display()))),
         Kind::Png => {
             let imgs = image::images_2d(a, &path.display().to_string())?;
             let views: Vec<_> = imgs.iter().map(|i| i.view()).collect();

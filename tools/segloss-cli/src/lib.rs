@@ -1,10 +1,10 @@
 //! The `segloss` command-line program: `list`, `eval`, `bench`, `demo`, `export` (ONNX, through
-//! [`segloss_onnx`]) and the distance verbs `edt` and `weight-map`, on top of the [`segloss`]
-//! facade.
+//! [`segloss_onnx`]), the distance verbs `edt` and `weight-map`, and `completions` (shell
+//! completion scripts), on top of the [`segloss`] facade.
 //!
 //! Everything the binary does is here so that the tests can drive the readers directly: the
-//! `.npy` reader/writer ([`npy`]), the PNG reader and heat-map writer ([`image`]), the argument
-//! parser ([`args`]) and the verbs. `main` only checks the CPU and calls [`run`].
+//! `.npy` reader/writer ([`npy`]), the PNG reader and heat-map writer ([`image`]), the command
+//! line ([`args`], clap) and the verbs. `main` only checks the CPU and calls [`run`].
 #![warn(missing_docs)]
 
 // first: its `out!`/`outln!` macros are used by the modules below
@@ -21,6 +21,7 @@ pub mod image;
 pub mod io;
 pub mod npy;
 
+use args::Verb;
 use std::fmt;
 
 /// An error of the command line: one line, naming the file or the flag at fault; or the quiet
@@ -66,8 +67,8 @@ impl fmt::Display for CliError {
 impl std::error::Error for CliError {}
 
 /// The rayon pool of `--threads` (default: all cores).
-pub fn thread_pool(p: &args::Parsed) -> Result<(rayon::ThreadPool, usize), CliError> {
-    let n = match p.count("--threads", 4096, "threads")? {
+pub fn thread_pool(threads: &args::Threads) -> Result<(rayon::ThreadPool, usize), CliError> {
+    let n = match threads.threads {
         Some(n) => n,
         None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
@@ -139,31 +140,6 @@ pub fn cpu_has(feature: &str) -> bool {
     }
 }
 
-const MAIN_HELP: &str = "\
-segloss: image-segmentation losses with analytic gradients on SIMD CPU kernels
-
-usage: segloss <verb> [arguments] (segloss <verb> --help for each verb)
-
-verbs:
-  list         the catalogue of losses: names, keys with defaults, formulas
-  eval         the loss (and optionally its gradient) of a prediction against a target
-  bench        time forward + backward of a loss on generated data
-  demo         a synthetic batch of cells: every loss of the catalogue, and PNG pictures
-  edt          the exact Euclidean distance transform of a mask
-  weight-map   the U-Net weight map of instance labels or a mask
-  export       a loss as an ONNX graph, standalone or attached to a model's output
-";
-
-const LIST_HELP: &str = "\
-usage: segloss list [--json]
-
-Prints the catalogue: each loss's name, its family, its one-line formula and its keys with their
-defaults (`required` when a key has none). Spec strings combine them: `focal:gamma=2,alpha=0.25`,
-`bce+dice`, `0.5*ce+lovasz_softmax:classes=all`.
-
-  --json    one JSON array of {name, family, formula, keys: [{key, default, doc}]}
-";
-
 /// Runs the program on `argv` (without the program name), writing to stdout/stderr; returns the
 /// exit code: 0 on success, 2 on bad input (after one `error: ...` line on stderr).
 pub fn run(argv: &[String]) -> i32 {
@@ -177,72 +153,33 @@ pub fn run(argv: &[String]) -> i32 {
     }
 }
 
-fn wants_help(argv: &[String]) -> bool {
-    argv.iter().take_while(|a| *a != "--").any(|a| a == "--help" || a == "-h")
-}
-
 fn dispatch(argv: &[String]) -> Result<i32, CliError> {
-    let Some(verb) = argv.first() else {
-        return Err(CliError::new("no verb given (one of list, eval, bench, demo, edt, weight-map, export; see segloss --help)"));
+    let Some(cli) = args::parse(argv)? else {
+        return Ok(0); // help or version, printed
     };
-    let rest = &argv[1..];
-    let help = wants_help(rest);
-    match verb.as_str() {
-        "--help" | "-h" | "help" => {
-            out!("{MAIN_HELP}")?;
-            Ok(0)
-        }
-        "--version" | "-V" => {
-            outln!("segloss {}", env!("CARGO_PKG_VERSION"))?;
-            Ok(0)
-        }
-        "list" if help => {
-            out!("{LIST_HELP}")?;
-            Ok(0)
-        }
-        "list" => list(rest),
-        "eval" if help => {
-            out!("{}", eval::HELP)?;
-            Ok(0)
-        }
-        "eval" => eval::run(rest),
-        "bench" if help => {
-            out!("{}", bench::HELP)?;
-            Ok(0)
-        }
-        "bench" => bench::run(rest),
-        "demo" if help => {
-            out!("{}", demo::HELP)?;
-            Ok(0)
-        }
-        "demo" => demo::run(rest),
-        "edt" if help => {
-            out!("{}", dist::EDT_HELP)?;
-            Ok(0)
-        }
-        "edt" => dist::run_edt(rest),
-        "weight-map" if help => {
-            out!("{}", dist::WEIGHT_HELP)?;
-            Ok(0)
-        }
-        "weight-map" => dist::run_weight_map(rest),
-        "export" if help => {
-            out!("{}", export::HELP)?;
-            Ok(0)
-        }
-        "export" => export::run(rest),
-        other => Err(CliError::new(format!(
-            "unknown verb `{}` (one of list, eval, bench, demo, edt, weight-map, export; see segloss --help)",
-            out::clip(other)
-        ))),
+    match cli.verb {
+        Verb::List(a) => list(&a),
+        Verb::Eval(a) => eval::run(&a),
+        Verb::Bench(a) => bench::run(&a),
+        Verb::Demo(a) => demo::run(&a),
+        Verb::Edt(a) => dist::run_edt(&a),
+        Verb::WeightMap(a) => dist::run_weight_map(&a),
+        Verb::Export(a) => export::run(&a),
+        Verb::Completions(a) => completions(a.shell),
     }
 }
 
-fn list(argv: &[String]) -> Result<i32, CliError> {
-    let p = args::parse("list", argv, &[args::switch("--json")])?;
-    p.positionals(0, "no positional argument")?;
+/// `segloss completions SHELL`: the completion script, through [`out::print`].
+fn completions(shell: clap_complete::Shell) -> Result<i32, CliError> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut args::command(), "segloss", &mut script);
+    out::print(&String::from_utf8_lossy(&script))?;
+    Ok(0)
+}
+
+fn list(a: &args::ListArgs) -> Result<i32, CliError> {
     let cat = segloss::catalogue();
-    if p.has("--json") {
+    if a.json {
         let v: Vec<serde_json::Value> = cat
             .iter()
             .map(|d| {

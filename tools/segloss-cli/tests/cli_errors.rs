@@ -151,6 +151,81 @@ fn error_bad_flag_values() {
     fails::<&str>(&[], &["no verb given"]);
 }
 
+/// The command-line errors clap finds (an unknown flag, a flag without its value, a value that
+/// does not parse, a flag given twice, a missing flag or argument, flags of the two modes of
+/// eval mixed) are one `error:` line naming the flag, exit 2, for every verb.
+#[test]
+fn clap_errors_are_one_line_naming_the_flag() {
+    let f = Files::new("err-clap");
+    let (p, t, o) = (f.p("p.npy"), f.p("t.npy"), f.p("o.npy"));
+    let x = f.p("x.onnx");
+    let base: &[(&str, Vec<&str>)] = &[
+        ("list", vec!["list"]),
+        ("eval", vec!["eval", "bce", "--pred", &p, "--target", &t]),
+        ("bench", vec!["bench", "bce", "--shape", "1,1,2,2"]),
+        ("demo", vec!["demo"]),
+        ("edt", vec!["edt", &t, "-o", &o]),
+        ("weight-map", vec!["weight-map", &t, "-o", &o]),
+        ("export", vec!["export", "bce", "-o", &x]),
+        ("completions", vec!["completions", "bash"]),
+    ];
+    for (verb, args) in base {
+        let with = |extra: &[&str]| -> Vec<String> { args.iter().chain(extra).map(|a| a.to_string()).collect() };
+        let line = fails(&with(&["--frobnicate"]), &["unknown flag --frobnicate", &format!("`segloss {verb} --help`")]);
+        assert_eq!(line, format!("error: unknown flag --frobnicate for `segloss {verb}` (see `segloss {verb} --help`)"));
+        fails(&with(&["--frobnicate=3"]), &["unknown flag --frobnicate "]);
+        fails(&with(&["stray"]), &["unexpected argument `stray`", verb]);
+    }
+    // A flag without its value, at the end or before another flag.
+    for (args, flag) in [
+        (vec!["eval", "bce", "--pred", &p, "--target"], "--target"),
+        (vec!["eval", "bce", "--pred", &p, "--target", "--json"], "--target"),
+        (vec!["bench", "bce", "--shape"], "--shape"),
+        (vec!["bench", "bce", "--shape", "1,1,2,2", "--iters"], "--iters"),
+        (vec!["demo", "--out"], "--out"),
+        (vec!["edt", &t, "-o"], "--output"),
+        (vec!["weight-map", &t, "-o", &o, "--sigma"], "--sigma"),
+        (vec!["export", "bce", "-o", &x, "--rank"], "--rank"),
+    ] {
+        let line = fails(&args, &[]);
+        assert_eq!(line, format!("error: flag {flag} needs a value"), "{args:?}");
+    }
+    // Values that do not parse: the flag first, then the value as typed.
+    for (args, flag, value) in [
+        (vec!["eval", "bce", "--pred", &p, "--target", &t, "--threads", "x"], "--threads", "x"),
+        (vec!["eval", "bce", "--pred", &p, "--target", &t, "--threads", "99999"], "--threads", "99999"),
+        (vec!["bench", "bce", "--shape", "1,1,2,2", "--iters", "1.5"], "--iters", "1.5"),
+        (vec!["bench", "bce", "--shape", "1,-1,2"], "--shape", "1,-1,2"),
+        (vec!["demo", "--threads", "0"], "--threads", "0"),
+        (vec!["edt", &t, "-o", &o, "--spacing", "-1"], "--spacing", "-1"),
+        (vec!["weight-map", &t, "-o", &o, "--w0", "-1"], "--w0", "-1"),
+        (vec!["weight-map", &t, "-o", &o, "--connectivity", "5"], "--connectivity", "5"),
+        (vec!["weight-map", &t, "-o", &o, "--input", "labels"], "--input", "labels"),
+        (vec!["export", "bce", "-o", &x, "--classes", "-3"], "--classes", "-3"),
+        (vec!["export", "bce", "-o", &x, "--opset=abc"], "--opset", "abc"),
+        (vec!["completions", "tcsh"], "SHELL", "tcsh"),
+    ] {
+        let line = fails(&args, &[&format!("`{value}`")]);
+        assert!(line.starts_with(&format!("error: {flag}: ")), "{args:?}: {line}");
+    }
+    let line = fails(&["weight-map", &t, "-o", &o, "--input", "labels"], &[]);
+    assert_eq!(line, "error: --input: expected auto, mask or instances, got `labels`");
+    // Twice; missing; mixed modes.
+    fails(&["eval", "bce", "--pred", &p, "--pred", &p, "--target", &t], &["flag --pred is given twice"]);
+    fails(&["list", "--json", "--json"], &["flag --json is given twice"]);
+    fails(&["eval", "bce"], &["`segloss eval` needs --pred and --target"]);
+    fails(&["eval", "--pred", &p, "--target", &t], &["`segloss eval` needs SPEC"]);
+    fails(&["eval", "bce", "--pred-dir", &s(&f.dir)], &["`segloss eval` needs --target-dir"]);
+    fails(&["eval", "bce", "--csv", &f.p("o.csv")], &["--pred-dir"]);
+    fails(&["eval", "bce", "--pred", &p, "--target", &t, "--csv", &f.p("o.csv")], &["--csv", "--pred", "cannot be combined"]);
+    fails(&["completions"], &["`segloss completions` needs SHELL"]);
+    fails(&["evl"], &["unknown verb `evl`", "did you mean `eval`?"]);
+    fails(&["--frobnicate"], &["unknown flag --frobnicate", "segloss --help"]);
+    // A value that starts with a dash (other than a number) takes `=`.
+    fails(&["export", "bce", "-o", &x, "--prefix", "-a"], &["unknown flag -a"]);
+    fails(&["export", "bce", "-o", &x, "--prefix=-a"], &["--prefix: ", "`-a`"]);
+}
+
 // ---------------------------------------------------------------- progress bar
 
 /// With stderr on a terminal (a pty from util-linux `script`), folder mode draws a progress

@@ -469,7 +469,8 @@ fn attach_to_an_output_without_a_declared_shape() {
 #[test]
 fn export_help() {
     let out = ok(&["export", "--help"]);
-    assert!(out.starts_with("usage: segloss export SPEC"), "{out}");
+    // clap's usage line: the flags, then the required output and the positional SPEC
+    assert!(out.starts_with("usage: segloss export [OPTIONS] --output <FILE> <SPEC>"), "{out}");
     for flag in ["--rank", "--with-weight", "--pixel-weight", "--opset", "--mode", "--classes", "--attach", "--to", "--output"] {
         assert!(out.contains(flag), "{flag} is documented");
     }

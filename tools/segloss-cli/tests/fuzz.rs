@@ -1,14 +1,17 @@
-//! Fuzzing of the input readers and the spec parser with proptest: mutations of valid `.npy` and
-//! `.png` files (truncation, bit flips, overwritten and inserted bytes, random header text; for
-//! PNG also with the chunk CRCs repaired so the mutation reaches the decoder) and random spec
-//! strings, and of `.onnx` models read for `segloss export --attach` (decoded, then the loss
+//! Fuzzing of the input readers and the spec parser with proptest: mutations of valid `.npy`,
+//! `.npz` and `.png` files (truncation, bit flips, overwritten and inserted bytes, random header
+//! text; for PNG also with the chunk CRCs repaired so the mutation reaches the decoder) and random
+//! spec strings, and of `.onnx` models read for `segloss export --attach` (decoded, then the loss
 //! attached). Nothing may panic; what is accepted must be consistent. The guards of issue 12 are
 //! fuzzed too: the `.npy` file reader (prelude, header of bounded size, then exactly the
-//! declared data) agrees with the in-memory one, a PNG's size check runs on its header before
-//! decoding, and error messages quote at most 200 characters of a long spec.
+//! declared data; `ndarray-npy` parses the header and decodes the data) agrees with the
+//! in-memory one, an `.npz` member read through its bounded reader is what the `.npy` reader
+//! makes of the member's bytes, a PNG's size check runs on its header before decoding, and error
+//! messages quote at most 200 characters of a long spec.
 //!
 //! The number of cases per property is `SEGLOSS_FUZZ_CASES` (default 2000):
-//! `SEGLOSS_FUZZ_CASES=350000 cargo test -p segloss-cli --release --test fuzz` runs 1,050,000.
+//! `SEGLOSS_FUZZ_CASES=250000 cargo test -p segloss-cli --release --test fuzz` runs 1,500,000
+//! (six properties).
 
 mod common;
 
@@ -17,8 +20,9 @@ use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use segloss::LossSpec;
-use segloss_cli::npy::{self, NpyArray};
+use segloss_cli::npy::{self, npz, NpyArray};
 use std::cell::Cell;
+use std::io::{Read, Write};
 
 fn cases() -> u32 {
     std::env::var("SEGLOSS_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
@@ -129,6 +133,10 @@ fn npy_seeds() -> Vec<Vec<u8>> {
     v.push(raw_npy(2, "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }", &le));
     let f: Vec<u8> = (0..8).flat_map(|x| (x as f64).to_be_bytes()).collect();
     v.push(raw_npy(3, "{\"descr\": \">f8\", \"fortran_order\": False, \"shape\": (2, 2, 2)}", &f));
+    v.push(raw_npy(1, "{'descr': '>f8', 'fortran_order': True, 'shape': (2, 2, 2), }", &f));
+    let f4: Vec<u8> = (0..24).flat_map(|x| (x as f32 - 3.5).to_be_bytes()).collect();
+    v.push(raw_npy(1, "{'descr': '>f4', 'fortran_order': True, 'shape': (2, 3, 2, 2), }", &f4));
+    v.push(raw_npy(1, "{'descr': '|b1', 'fortran_order': True, 'shape': (2, 3), }", &[0, 1, 1, 0, 0, 1]));
     v
 }
 
@@ -261,6 +269,88 @@ fn fuzz_npy_header_text() {
         })
         .unwrap();
     report("fuzz_npy_header_text", before);
+}
+
+/// A zip archive of these members, stored or deflated.
+fn zip_bytes(members: &[(&str, Vec<u8>)], deflate: bool) -> Vec<u8> {
+    let method = if deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+    let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in members {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// `.npz` archives: one array stored or deflated, two arrays, an array beside another file.
+fn npz_seeds() -> Vec<Vec<u8>> {
+    let npys = npy_seeds();
+    vec![
+        zip_bytes(&[("a.npy", npys[0].clone())], false),
+        zip_bytes(&[("a.npy", npys[8].clone())], true),
+        zip_bytes(&[("a.npy", npys[1].clone()), ("b.npy", npys[5].clone())], false),
+        zip_bytes(&[("b.npy", npys[3].clone()), ("a.npy", npys[11].clone())], true),
+        zip_bytes(&[("README", b"x".to_vec()), ("a.npy", npys[2].clone())], true),
+    ]
+}
+
+/// The `.npz` reader on mutated archives, asking for the array `a`, `b` or the only one: the
+/// in-memory and file readers agree; errors name the archive, on one line; an array read is the
+/// one the `.npy` reader makes of the member's bytes (taken out with the zip crate directly).
+#[test]
+fn fuzz_npz_reader() {
+    let before = (INPUTS.with(|c| c.get()), ACCEPTED.with(|c| c.get()));
+    let seeds = npz_seeds();
+    for s in &seeds {
+        npz::read_bytes(s, "seed", Some("a")).unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("segloss-fuzz-{}-{:?}.npz", std::process::id(), std::thread::current().id()));
+    let strategy = (0..seeds.len(), prop::collection::vec(mutation(), 1..4), 0usize..3);
+    TestRunner::new(config())
+        .run(&strategy, |(i, muts, which)| {
+            let mut b = seeds[i].clone();
+            for m in &muts {
+                apply(&mut b, m);
+            }
+            count();
+            let member = [None, Some("a"), Some("b")][which];
+            let mem = npz::read_bytes(&b, "fuzz.npz", member);
+            std::fs::write(&path, &b).unwrap();
+            let name = path.display().to_string();
+            let spec = match member {
+                Some(m) => format!("{name}:{m}"),
+                None => name.clone(),
+            };
+            let file = npz::read(std::path::Path::new(&spec));
+            match (&mem, &file) {
+                (Ok(a), Ok(f)) => prop_assert!(bit_equal(a, f)),
+                (Err(a), Err(f)) => prop_assert_eq!(a.0.replace("fuzz.npz", &name), f.0.clone()),
+                (a, f) => panic!("in memory {a:?}, from the file {f:?}"),
+            }
+            match mem {
+                Ok(a) => {
+                    accepted();
+                    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&b)).unwrap();
+                    let wanted = match member {
+                        Some(m) => format!("{m}.npy"),
+                        None => zip.file_names().find(|n| n.ends_with(".npy")).unwrap().to_string(),
+                    };
+                    let mut raw = Vec::new();
+                    zip.by_name(&wanted).unwrap().take(64 << 20).read_to_end(&mut raw).unwrap();
+                    let direct = npy::read_bytes(&raw, "direct").unwrap();
+                    prop_assert!(bit_equal(&a, &direct));
+                }
+                Err(e) => {
+                    prop_assert!(e.0.starts_with("fuzz.npz"), "{}", e.0);
+                    prop_assert!(!e.0.contains('\n'), "{}", e.0);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    report("fuzz_npz_reader", before);
 }
 
 fn png_seeds() -> Vec<Vec<u8>> {

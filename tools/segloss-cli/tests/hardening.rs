@@ -58,10 +58,17 @@ fn printing_runs(f: &Files) -> Vec<Vec<String>> {
     let v = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     vec![
         v(&["--help"]),
+        v(&["-h"]),
+        v(&["help"]),
+        v(&["help", "export"]),
         v(&["--version"]),
+        v(&["completions", "bash"]),
+        v(&["completions", "zsh"]),
+        v(&["completions", "fish"]),
         v(&["list"]),
         v(&["list", "--json"]),
         v(&["eval", "--help"]),
+        v(&["weight-map", "-h"]),
         v(&["eval", "bce", "--pred", &p, "--target", &t]),
         v(&["eval", "bce", "--pred", &p, "--target", &t, "--json"]),
         v(&["eval", "bce", "--pred-dir", &f.p("pd"), "--target-dir", &f.p("td")]),

@@ -64,6 +64,8 @@
 //! - `lovasz_hinge`, `lovasz_softmax`: `TopK` (K = the row length, from `Shape`),
 //!   `GatherElements`, `CumSum`, `Reshape`, `Transpose`, `Relu`, `Abs`, `Softmax`, `Equal`,
 //!   `Not`, `Unsqueeze`, `Squeeze`, `Range` (lovasz_softmax's one-hot).
+//! - `topk_ce`: the `ce` or `bce` terms as above, `Reshape`, `Size`, `Floor` (n_k in double),
+//!   `TopK` (K = n_k, from `Size`; the same tract note as the Lovász graphs), `ReduceSum`.
 //!
 //! ## Running the Lovász graphs in tract
 //!
@@ -92,11 +94,15 @@
 //! are integer labels (class-probability targets are not exported).
 #![warn(missing_docs)]
 
+mod cldice;
+mod field;
 mod graph;
 mod lovasz;
 mod model;
 mod overlap;
 mod plan;
+mod topk;
+mod wasserstein;
 mod xent;
 
 pub use model::{attach, inline_functions};
@@ -175,10 +181,13 @@ impl Default for ExportOptions {
 }
 
 /// Exports `spec` as a standalone model: inputs `pred`, `target` (and `weight` when
-/// [`ExportOptions::with_weight`]), outputs `loss` (and `loss_map` for a single term with
+/// [`ExportOptions::with_weight`]; and `boundary_map`, of `pred`'s shape, for a spec with
+/// `boundary`: its distance maps from `segloss_distance::boundary_map`), outputs `loss` (and `loss_map` for a single term with
 /// `reduction=none`). Errors ([`LossError::InvalidConfig`], naming key and value) on a spec the
 /// native kernels would reject, a loss that does not support the mode, a rank out of range, an
-/// opset out of range, a `weight` for a loss that takes none, or `distance_bce` without one.
+/// opset out of range, a `weight` for a loss that takes none, or `distance_bce` without one;
+/// `hausdorff_dt` is [`LossError::Unsupported`] (no ONNX operator computes the distance transform
+/// of its prediction at run time).
 pub fn export(spec: &LossSpec, opts: &ExportOptions) -> Result<ModelProto> {
     let plan = plan(spec, opts)?;
     let mut g = Graph::new(&plan.prefix, plan.opset);
@@ -189,6 +198,9 @@ pub fn export(spec: &LossSpec, opts: &ExportOptions) -> Result<ModelProto> {
     let mut inputs = vec![value_info("pred", DataType::Float, pd.clone()), value_info("target", target_type(&plan), td.clone())];
     if plan.with_weight {
         inputs.push(value_info("weight", DataType::Float, weight_dims(&plan, &td)));
+    }
+    for name in &plan.extra {
+        inputs.push(value_info(name, DataType::Float, pd.clone()));
     }
     let mut outputs = vec![value_info("loss", DataType::Float, vec![])];
     if plan.map {
@@ -217,6 +229,7 @@ pub fn function(spec: &LossSpec, opts: &ExportOptions) -> Result<FunctionProto> 
     if plan.with_weight {
         input.push("weight".into());
     }
+    input.extend(plan.extra.iter().map(|s| s.to_string()));
     let mut output = vec!["loss".to_string()];
     if plan.map {
         output.push("loss_map".into());

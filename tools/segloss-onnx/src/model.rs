@@ -256,6 +256,7 @@ pub fn attach(mut model: ModelProto, to_output: &str, spec: &LossSpec, opts: &Ex
     if plan.with_weight {
         new_names.push("weight");
     }
+    new_names.extend(plan.extra.iter().copied());
     if plan.map {
         new_names.push("loss_map");
     }
@@ -279,6 +280,9 @@ pub fn attach(mut model: ModelProto, to_output: &str, spec: &LossSpec, opts: &Ex
     graph.input.push(value_info("target", target_type(&plan), td.clone()));
     if plan.with_weight {
         graph.input.push(value_info("weight", DataType::Float, weight_dims(&plan, &td)));
+    }
+    for name in &plan.extra {
+        graph.input.push(value_info(name, DataType::Float, pd.clone()));
     }
     graph.node.extend(g.nodes);
     graph.output.push(value_info("loss", DataType::Float, vec![]));

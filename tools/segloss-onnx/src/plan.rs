@@ -27,6 +27,11 @@ pub(crate) trait TermExport {
     fn reduction(&self) -> Reduction {
         Reduction::Mean
     }
+    /// Graph inputs of `pred`'s shape (float) the term reads besides `pred`, `target` and
+    /// `weight`, by name (`boundary`: its distance maps).
+    fn extra_inputs(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Writes the graph of the term on the prepared inputs.
     fn body(&self, g: &mut Graph, io: &Io) -> Result<TermOut>;
 }
@@ -59,8 +64,12 @@ macro_rules! exporters {
 
 /// Every loss the exporter writes, found by the registry name of the term's loss.
 pub(crate) const EXPORTERS: &[Exporter] = {
+    use segloss::distance::{BoundaryConfig, HausdorffDtConfig};
     use segloss::lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
+    use segloss::overlap::WassersteinDiceConfig;
+    use segloss::overlap::{ClDiceConfig, DiceClDiceConfig};
     use segloss::overlap::{DiceConfig, GeneralizedDiceConfig, JaccardConfig, LogCoshDiceConfig, TverskyConfig};
+    use segloss::xent::TopkCeConfig;
     use segloss::xent::{BalancedCeConfig, BceConfig, CeConfig, DistanceBceConfig, FocalConfig, WceConfig};
     exporters![
         BceConfig,
@@ -69,13 +78,19 @@ pub(crate) const EXPORTERS: &[Exporter] = {
         FocalConfig,
         DistanceBceConfig,
         CeConfig,
+        TopkCeConfig,
         DiceConfig,
         TverskyConfig,
         JaccardConfig,
         GeneralizedDiceConfig,
         LogCoshDiceConfig,
+        WassersteinDiceConfig,
+        ClDiceConfig,
+        DiceClDiceConfig,
         LovaszHingeConfig,
         LovaszSoftmaxConfig,
+        BoundaryConfig,
+        HausdorffDtConfig,
     ]
 };
 
@@ -135,6 +150,8 @@ pub(crate) struct Plan {
     pub opset: i64,
     pub map: bool,
     pub prefix: String,
+    /// The terms' extra graph inputs ([`TermExport::extra_inputs`]), each once, of `pred`'s shape.
+    pub extra: Vec<&'static str>,
 }
 
 pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
@@ -240,6 +257,14 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
         return Err(LossError::config("pixel_weight", true, "a per-pixel weight needs with_weight"));
     }
     let map = matches!(terms.as_slice(), [t] if t.view().reduction() == Reduction::None);
+    let mut extra: Vec<&'static str> = Vec::new();
+    for t in &terms {
+        for &name in t.view().extra_inputs() {
+            if !extra.contains(&name) {
+                extra.push(name);
+            }
+        }
+    }
     Ok(Plan {
         terms,
         mode,
@@ -251,6 +276,7 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
         opset: opts.opset,
         map,
         prefix: opts.prefix.clone(),
+        extra,
     })
 }
 

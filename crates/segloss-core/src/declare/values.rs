@@ -282,3 +282,73 @@ pub fn per_image_alias(v: &Value) -> Result<Value> {
         _ => Err(LossError::config("per_image", v, "expected true or false (per_image is the old name of reduce=image|batch)")),
     }
 }
+
+/// The `dist_matrix` key of `wasserstein_dice`: `uniform` (0 on the diagonal, 1 elsewhere, for
+/// any class count) or a C x C matrix of class distances, row = true class, column = predicted
+/// class; entries finite and `>= 0`, the largest `> 0` (symmetry and a zero diagonal are not
+/// required). Whether C matches `pred`'s channels is checked at call time.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum DistMatrix {
+    /// 0 on the diagonal, 1 elsewhere.
+    #[default]
+    Uniform,
+    /// The rows of a square matrix.
+    Matrix(Vec<Vec<f64>>),
+}
+
+impl DistMatrix {
+    /// The `c x c` matrix in row-major order, divided by its largest entry (`None` when this is
+    /// a matrix of another size).
+    pub fn normalized(&self, c: usize) -> Option<Vec<f64>> {
+        match self {
+            DistMatrix::Uniform => Some((0..c * c).map(|i| if i / c == i % c { 0.0 } else { 1.0 }).collect()),
+            DistMatrix::Matrix(rows) if rows.len() == c => {
+                let max = rows.iter().flatten().fold(0.0f64, |m, &x| m.max(x));
+                Some(rows.iter().flatten().map(|&x| x / max).collect())
+            }
+            DistMatrix::Matrix(_) => None,
+        }
+    }
+
+    /// The class count of a matrix (`None` for `uniform`).
+    pub fn size(&self) -> Option<usize> {
+        match self {
+            DistMatrix::Uniform => None,
+            DistMatrix::Matrix(rows) => Some(rows.len()),
+        }
+    }
+}
+
+impl KeyValue for DistMatrix {
+    fn from_value(key: &str, v: &Value) -> Result<Self> {
+        let rows = match v {
+            Value::Word(w) if w == "uniform" => return Ok(DistMatrix::Uniform),
+            Value::Matrix(rows) => rows,
+            _ => return Err(expected(key, v, "uniform or a square matrix of distances such as [[0,1],[1,0]]")),
+        };
+        let c = rows.len();
+        if c < 2 || rows.iter().any(|r| r.len() != c) {
+            let cols: Vec<String> = rows.iter().map(|r| r.len().to_string()).collect();
+            return Err(LossError::config(
+                key,
+                v,
+                format!("must be a square C x C matrix with C >= 2 (got {c} rows of lengths {})", cols.join(", ")),
+            ));
+        }
+        for (i, r) in rows.iter().enumerate() {
+            if let Some(j) = r.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+                return Err(LossError::config(key, v, format!("entry [{i}][{j}] = {} must be finite and >= 0", r[j])));
+            }
+        }
+        if rows.iter().flatten().all(|&x| x == 0.0) {
+            return Err(LossError::config(key, v, "the largest entry must be > 0 (the matrix is divided by it)"));
+        }
+        Ok(DistMatrix::Matrix(rows.clone()))
+    }
+    fn to_value(&self) -> Value {
+        match self {
+            DistMatrix::Uniform => Value::Word("uniform".into()),
+            DistMatrix::Matrix(rows) => Value::Matrix(rows.clone()),
+        }
+    }
+}

@@ -81,7 +81,21 @@ pub fn focal<T: Float>(x: T, y: T, gamma: T, a: T, b: T, from_logits: bool) -> (
 
 /// Elementwise kernel: returns the sum of the losses and whether a target was outside `[0, 1]`;
 /// writes `scale * dl/dx` into `grad` when given.
-pub fn elementwise<T: Float>(x: &[T], y: &[T], aux: Aux<'_, T>, p: &ElemParams, scale: T, mut grad: Option<&mut [T]>) -> (f64, bool) {
+pub fn elementwise<T: Float>(x: &[T], y: &[T], aux: Aux<'_, T>, p: &ElemParams, scale: T, grad: Option<&mut [T]>) -> (f64, bool) {
+    elementwise_terms(x, y, aux, p, scale, grad, None)
+}
+
+/// [`elementwise`] that also writes each element's loss into `terms` (same length as `x`) when
+/// given: the `reduction=none` map of the block (`topk_ce` selects from it).
+pub fn elementwise_terms<T: Float>(
+    x: &[T],
+    y: &[T],
+    aux: Aux<'_, T>,
+    p: &ElemParams,
+    scale: T,
+    mut grad: Option<&mut [T]>,
+    mut terms: Option<&mut [T]>,
+) -> (f64, bool) {
     let mut sum = 0.0f64;
     let mut bad = false;
     for i in 0..x.len() {
@@ -97,6 +111,9 @@ pub fn elementwise<T: Float>(x: &[T], y: &[T], aux: Aux<'_, T>, p: &ElemParams, 
         sum += l.to_f64().unwrap_or(f64::NAN);
         if let Some(gr) = grad.as_deref_mut() {
             gr[i] = scale * g;
+        }
+        if let Some(t) = terms.as_deref_mut() {
+            t[i] = l;
         }
     }
     (sum, bad)
@@ -163,6 +180,18 @@ pub fn softmax_pixel<T: Float>(z: &[T], label: Option<usize>, probs: Option<&[T]
 /// Softmax kernel over one block (the same signature as [`super::simd::softmax`]): returns the
 /// sum of the pixel losses (times the pixel weights) and writes `scale * gradient`.
 pub fn softmax(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Option<&StridedOut<'_>>) -> f64 {
+    softmax_terms(b, p, scale, grad, None)
+}
+
+/// [`softmax`] that also writes each pixel's loss (times its weight; 0 at ignored pixels) into
+/// `terms` (length `b.len`) when given: the `reduction=none` map of the block.
+pub fn softmax_terms(
+    b: &SoftmaxBlock<'_>,
+    p: &SoftmaxParams<'_>,
+    scale: f32,
+    grad: Option<&StridedOut<'_>>,
+    mut terms: Option<&mut [f32]>,
+) -> f64 {
     let cc = p.classes;
     let mut zp = vec![0.0f32; cc];
     let mut yp = vec![0.0f32; cc];
@@ -179,6 +208,9 @@ pub fn softmax(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Op
         let l = softmax_pixel(&zp, label, b.probs.map(|_| yp.as_slice()), p, &mut gp);
         let w = b.weight.map_or(1.0, |w| w[j]);
         sum += (w * l) as f64;
+        if let Some(t) = terms.as_deref_mut() {
+            t[j] = w * l;
+        }
         if let Some(g) = grad {
             for (k, gk) in gp.iter().enumerate() {
                 // SAFETY: each row is borrowed for this one write only; blocks are disjoint.

@@ -44,7 +44,17 @@ fn vec8(c: &[f32]) -> f32x8 {
 /// run through `chunks_exact` (no bounds checks), one loop per combination of inputs; the lane
 /// sums go to `f64` every [`FLUSH`] elements; the tail is padded and masked.
 #[inline(always)]
-fn run<F>(x: &[f32], y: &[f32], aux: Aux<'_, f32>, smoothing: f32, scale: f32, mut grad: Option<&mut [f32]>, f: F) -> (f64, bool)
+#[allow(clippy::too_many_arguments)]
+fn run<F>(
+    x: &[f32],
+    y: &[f32],
+    aux: Aux<'_, f32>,
+    smoothing: f32,
+    scale: f32,
+    mut grad: Option<&mut [f32]>,
+    mut terms: Option<&mut [f32]>,
+    f: F,
+) -> (f64, bool)
 where
     F: Fn(f32x8, f32x8, f32x8) -> (f32x8, f32x8),
 {
@@ -54,7 +64,10 @@ where
         Aux::Weight(w) | Aux::Distance(w) => Some(w),
     };
     assert!(
-        y.len() == n && aux_slice.is_none_or(|a| a.len() == n) && grad.as_ref().is_none_or(|g| g.len() == n),
+        y.len() == n
+            && aux_slice.is_none_or(|a| a.len() == n)
+            && grad.as_ref().is_none_or(|g| g.len() == n)
+            && terms.as_ref().is_none_or(|t| t.len() == n),
         "kernel inputs of equal length"
     );
     let keep = f32x8::splat(1.0 - smoothing);
@@ -72,6 +85,21 @@ where
     for start in (0..full).step_by(FLUSH) {
         let end = (start + FLUSH).min(full);
         let mut acc = f32x8::ZERO;
+        if let Some(t) = terms.as_deref_mut() {
+            // the per-element losses (`topk_ce`'s map): one indexed loop for every combination
+            for o in (start..end).step_by(LANES) {
+                let av = aux_slice.map_or(f32x8::ONE, |a| vec8(&a[o..]));
+                let (l, g, ob) = core(vec8(&x[o..]), vec8(&y[o..]), av);
+                acc += l;
+                bad |= ob;
+                store(&mut t[o..], l);
+                if let Some(gr) = grad.as_deref_mut() {
+                    store(&mut gr[o..], g);
+                }
+            }
+            total += lanes_sum_f64(acc);
+            continue;
+        }
         let xs = x[start..end].chunks_exact(LANES).zip(y[start..end].chunks_exact(LANES));
         match (aux_slice, grad.as_deref_mut()) {
             (None, None) => xs.for_each(|(xc, yc)| {
@@ -111,18 +139,35 @@ where
         if let Some(gr) = grad {
             store(&mut gr[full..], g);
         }
+        if let Some(t) = terms {
+            store(&mut t[full..], l);
+        }
     }
     (total, bad.any())
 }
 
 /// Elementwise kernel (see [`super::scalar::elementwise`]).
 pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scale: f32, grad: Option<&mut [f32]>) -> (f64, bool) {
+    elementwise_terms(x, y, aux, p, scale, grad, None)
+}
+
+/// [`elementwise`] that also writes each element's loss into `terms` (same length as `x`) when
+/// given (see [`super::scalar::elementwise_terms`]).
+pub fn elementwise_terms(
+    x: &[f32],
+    y: &[f32],
+    aux: Aux<'_, f32>,
+    p: &ElemParams,
+    scale: f32,
+    grad: Option<&mut [f32]>,
+    terms: Option<&mut [f32]>,
+) -> (f64, bool) {
     let weighted = matches!(aux, Aux::Weight(_));
     match (p.kind, p.from_logits) {
         (ElemKind::Bce { q, factor }, true) => {
             let qv = f32x8::splat(q);
             let fct = f32x8::splat(factor);
-            run(x, y, aux, p.smoothing, scale, grad, |x, y, w| {
+            run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, w| {
                 let (_, om, sp_neg, sp_pos) = sig_parts(x);
                 let oy = f32x8::ONE - y;
                 // (1-y) softplus(x) + q y softplus(-x); k = 1 + (q-1) y written as q y + (1-y):
@@ -138,7 +183,7 @@ pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scal
         (ElemKind::DistanceBce { q0, factor }, true) => {
             let q0 = f32x8::splat(q0);
             let fct = f32x8::splat(factor);
-            run(x, y, aux, p.smoothing, scale, grad, |x, y, d| {
+            run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, d| {
                 let (_, om, sp_neg, sp_pos) = sig_parts(x);
                 let q = q0 + m::exp(-(d * d));
                 let oy = f32x8::ONE - y;
@@ -149,17 +194,17 @@ pub fn elementwise(x: &[f32], y: &[f32], aux: Aux<'_, f32>, p: &ElemParams, scal
                 (l * fct, g * fct)
             })
         }
-        (ElemKind::Bce { q, factor }, false) => probs_bce(x, y, aux, p, scale, grad, q, factor, false),
-        (ElemKind::DistanceBce { q0, factor }, false) => probs_bce(x, y, aux, p, scale, grad, q0, factor, true),
+        (ElemKind::Bce { q, factor }, false) => probs_bce(x, y, aux, p, scale, grad, terms, q, factor, false),
+        (ElemKind::DistanceBce { q0, factor }, false) => probs_bce(x, y, aux, p, scale, grad, terms, q0, factor, true),
         (ElemKind::Focal { gamma, a, b }, true) => match gamma {
-            0.0 => focal_logits::<0>(x, y, aux, p, scale, grad, gamma, a, b),
-            1.0 => focal_logits::<1>(x, y, aux, p, scale, grad, gamma, a, b),
-            2.0 => focal_logits::<2>(x, y, aux, p, scale, grad, gamma, a, b),
-            _ => focal_logits::<255>(x, y, aux, p, scale, grad, gamma, a, b),
+            0.0 => focal_logits::<0>(x, y, aux, p, scale, grad, terms, gamma, a, b),
+            1.0 => focal_logits::<1>(x, y, aux, p, scale, grad, terms, gamma, a, b),
+            2.0 => focal_logits::<2>(x, y, aux, p, scale, grad, terms, gamma, a, b),
+            _ => focal_logits::<255>(x, y, aux, p, scale, grad, terms, gamma, a, b),
         },
         (ElemKind::Focal { gamma, a, b }, false) => match gamma {
-            0.0 => focal_probs::<0>(x, y, aux, p, scale, grad, gamma, a, b),
-            _ => focal_probs::<255>(x, y, aux, p, scale, grad, gamma, a, b),
+            0.0 => focal_probs::<0>(x, y, aux, p, scale, grad, terms, gamma, a, b),
+            _ => focal_probs::<255>(x, y, aux, p, scale, grad, terms, gamma, a, b),
         },
     }
 }
@@ -172,6 +217,7 @@ fn probs_bce(
     p: &ElemParams,
     scale: f32,
     grad: Option<&mut [f32]>,
+    terms: Option<&mut [f32]>,
     q: f32,
     factor: f32,
     distance: bool,
@@ -181,7 +227,7 @@ fn probs_bce(
     let fct = f32x8::splat(factor);
     let eps = f32x8::splat(PROB_EPS);
     let hi = f32x8::splat(1.0 - PROB_EPS);
-    run(x, y, aux, p.smoothing, scale, grad, |x, y, a| {
+    run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, a| {
         let pc = x.max(eps).min(hi);
         let inside = x.simd_ge(eps) & x.simd_le(hi);
         let qc = f32x8::ONE - pc;
@@ -204,13 +250,14 @@ fn focal_logits<const G: u8>(
     p: &ElemParams,
     scale: f32,
     grad: Option<&mut [f32]>,
+    terms: Option<&mut [f32]>,
     gamma: f32,
     a: f32,
     b: f32,
 ) -> (f64, bool) {
     let weighted = matches!(aux, Aux::Weight(_));
     let (gv, av, bv) = (f32x8::splat(gamma), f32x8::splat(a), f32x8::splat(b));
-    run(x, y, aux, p.smoothing, scale, grad, |x, y, w| {
+    run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, w| {
         let (p, q, sp_neg, sp_pos) = sig_parts(x);
         let qg = pow_g::<G>(q, -sp_pos, gv);
         let pg = pow_g::<G>(p, -sp_neg, gv);
@@ -234,6 +281,7 @@ fn focal_probs<const G: u8>(
     p: &ElemParams,
     scale: f32,
     grad: Option<&mut [f32]>,
+    terms: Option<&mut [f32]>,
     gamma: f32,
     a: f32,
     b: f32,
@@ -242,7 +290,7 @@ fn focal_probs<const G: u8>(
     let (gv, av, bv) = (f32x8::splat(gamma), f32x8::splat(a), f32x8::splat(b));
     let eps = f32x8::splat(PROB_EPS);
     let hi = f32x8::splat(1.0 - PROB_EPS);
-    run(x, y, aux, p.smoothing, scale, grad, |x, y, w| {
+    run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, w| {
         let p = x.max(eps).min(hi);
         let inside = x.simd_ge(eps) & x.simd_le(hi);
         let q = f32x8::ONE - p;
@@ -265,11 +313,23 @@ fn focal_probs<const G: u8>(
 
 /// Softmax kernel over one block (see [`super::scalar::softmax`]).
 pub fn softmax(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Option<&StridedOut<'_>>) -> f64 {
+    softmax_terms(b, p, scale, grad, None)
+}
+
+/// [`softmax`] that also writes each pixel's loss (times its weight; 0 at ignored pixels) into
+/// `terms` (length `b.len`) when given (see [`super::scalar::softmax_terms`]).
+pub fn softmax_terms(
+    b: &SoftmaxBlock<'_>,
+    p: &SoftmaxParams<'_>,
+    scale: f32,
+    grad: Option<&StridedOut<'_>>,
+    terms: Option<&mut [f32]>,
+) -> f64 {
     match p.focal_gamma {
-        None => softmax_g::<0>(b, p, scale, grad),
-        Some(0.0) => softmax_g::<10>(b, p, scale, grad),
-        Some(2.0) => softmax_g::<12>(b, p, scale, grad),
-        Some(_) => softmax_g::<255>(b, p, scale, grad),
+        None => softmax_g::<0>(b, p, scale, grad, terms),
+        Some(0.0) => softmax_g::<10>(b, p, scale, grad, terms),
+        Some(2.0) => softmax_g::<12>(b, p, scale, grad, terms),
+        Some(_) => softmax_g::<255>(b, p, scale, grad, terms),
     }
 }
 
@@ -292,12 +352,18 @@ fn row_vec(row: &[f32], v: usize, pad: f32) -> f32x8 {
 /// Class-major: each pass streams every class row of the block once, with the per-pixel state
 /// (max, sums, the true class's logit, ...) in stack arrays; blocks longer than 1024 pixels are
 /// cut into sub-blocks.
-fn softmax_g<const F: u8>(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Option<&StridedOut<'_>>) -> f64 {
+fn softmax_g<const F: u8>(
+    b: &SoftmaxBlock<'_>,
+    p: &SoftmaxParams<'_>,
+    scale: f32,
+    grad: Option<&StridedOut<'_>>,
+    mut terms: Option<&mut [f32]>,
+) -> f64 {
     let mut total = 0.0;
     let mut j0 = 0;
     while j0 < b.len {
         let len = SUB.min(b.len - j0);
-        total += softmax_sub::<F>(b, j0, len, p, scale, grad);
+        total += softmax_sub::<F>(b, j0, len, p, scale, grad, terms.as_deref_mut().map(|t| &mut t[j0..j0 + len]));
         j0 += len;
     }
     total
@@ -310,6 +376,7 @@ fn softmax_sub<const F: u8>(
     p: &SoftmaxParams<'_>,
     scale: f32,
     grad: Option<&StridedOut<'_>>,
+    mut terms: Option<&mut [f32]>,
 ) -> f64 {
     let cc = p.classes;
     let nv = len.div_ceil(LANES);
@@ -453,7 +520,11 @@ fn softmax_sub<const F: u8>(
     }
     let mut acc = f32x8::ZERO;
     for v in 0..nv {
-        acc += valid[v].select(loss[v] * wpix[v], f32x8::ZERO);
+        let l = valid[v].select(loss[v] * wpix[v], f32x8::ZERO);
+        acc += l;
+        if let Some(t) = terms.as_deref_mut() {
+            store(&mut t[v * LANES..], l);
+        }
     }
     lanes_sum_f64(acc)
 }
