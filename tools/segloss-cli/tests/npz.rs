@@ -169,9 +169,12 @@ fn same(got: &NpyArray, want: &NpyArray, what: &str) {
     }
 }
 
+/// One hand-written variant of a dtype: (descr, fortran, bytes).
+type Variant = (String, bool, Vec<u8>);
+
 /// The little-endian C-order twin, written by the crate, and the hand-written variants of each
-/// supported dtype: (name, twin, [(descr, fortran, bytes)]).
-fn variants(shape: &[usize]) -> Vec<(&'static str, Vec<u8>, Vec<(String, bool, Vec<u8>)>)> {
+/// supported dtype: (name, twin, variants).
+fn variants(shape: &[usize]) -> Vec<(&'static str, Vec<u8>, Vec<Variant>)> {
     let v = values(shape);
     let mut out = Vec::new();
     macro_rules! multi {
