@@ -1,10 +1,14 @@
 //! The command line, declared with clap (derive): the verbs, their flags and help texts, the
 //! parsers of flag values, and [`parse`], which turns clap's multi-line errors into one
 //! [`CliError`] line naming the flag ([`clap_error`]) and prints help, version and usage through
-//! [`crate::out`].
+//! [`crate::out`](mod@crate::out).
 //!
 //! The value parsers return a sentence without the flag (`expected a positive integer, got
 //! `0``); [`clap_error`] puts the flag in front (`--threads: expected ...`).
+
+// The flags' doc comments are their --help texts, which show placeholders such as `D1/<stem>.npy`
+// literally: not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use crate::out::clip;
 use crate::CliError;
@@ -420,7 +424,7 @@ pub fn verbs() -> Vec<String> {
 }
 
 /// Parses `argv` (without the program name). `Ok(None)`: help, version or usage was printed
-/// (through [`crate::out`], so a closed pipe ends quietly and a full disk is an error).
+/// (through [`crate::out`](mod@crate::out), so a closed pipe ends quietly and a full disk is an error).
 pub fn parse(argv: &[String]) -> Result<Option<Cli>, CliError> {
     let cmd = command();
     let verb = argv.first().and_then(|v| cmd.find_subcommand(v)).map(|c| c.get_name().to_string());
