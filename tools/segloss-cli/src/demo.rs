@@ -250,6 +250,9 @@ fn check_row(
     Ok(Ok((got as f64 - row.value as f64).abs()))
 }
 
+/// A row (`spec (data)`) and a reason.
+pub type Reason = (String, String);
+
 /// Exports every row's loss into `dir` ([`onnx_file_name`]), runs each graph in tract on the
 /// row's data and sets [`Row::onnx_diff`]. Returns the files written, the rows that failed with
 /// the reason, and the rows whose loss has no ONNX graph with the reason.
@@ -259,7 +262,7 @@ pub fn check_onnx(
     unet: Option<&ArrayD<f32>>,
     rows: &mut [Row],
     dir: &Path,
-) -> (Vec<PathBuf>, Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Vec<PathBuf>, Vec<Reason>, Vec<Reason>) {
     let mut written = Vec::new();
     let mut failed = Vec::new();
     let mut no_graph = Vec::new();
