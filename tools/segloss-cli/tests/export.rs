@@ -340,7 +340,7 @@ fn error_export_bad_spec() {
     fails(&["export", "nosuchloss", "-o", &o], &["nosuchloss", "unknown loss"]);
     fails(&["export", "focal:gamma=-1", "-o", &o], &["gamma", "-1"]);
     fails(&["export", "bce+ce", "-o", &o], &["`bce+ce`", "mode"]);
-    fails(&["export", "-o", &o], &["one loss SPEC", "none"]);
+    fails(&["export", "-o", &o], &["needs SPEC", "segloss export"]);
     assert!(!d.join("x.onnx").exists(), "nothing is written on error");
 }
 
