@@ -214,7 +214,7 @@ fn check_row(
     let model = match segloss_onnx::export(&spec, &opts) {
         Ok(m) => m,
         // a loss with no ONNX form (hausdorff_dt: docs/LOSSES.md says why) is not a failure
-        Err(e @ segloss::LossError::Unsupported { .. }) => return Ok(Err(e.to_string())),
+        Err(segloss_onnx::ExportError::Unsupported { reason, .. }) => return Ok(Err(reason)),
         Err(e) => return Err(CliError::new(format!("export: {e}"))),
     };
     std::fs::write(path, segloss_onnx::to_bytes(&model)).map_err(|e| CliError::new(format!("{}: cannot write: {e}", path.display())))?;

@@ -8,12 +8,6 @@ use ndarray::ArrayD;
 use segloss::distance::{self, EdtOptions, UnetWeightConfig};
 use std::path::{Path, PathBuf};
 
-fn output(out: &str) -> Result<PathBuf, CliError> {
-    let out = PathBuf::from(out);
-    io::kind(&out).map_err(|_| CliError::new(format!("-o {}: expected a .npy or .png file name", out.display())))?;
-    Ok(out)
-}
-
 fn check_rank(a: &NpyArray, path: &Path) -> Result<(), CliError> {
     let s = a.shape();
     if s.len() != 2 && s.len() != 3 {
@@ -37,7 +31,7 @@ pub fn edt_of(a: &NpyArray, opts: &EdtOptions) -> segloss::Result<ArrayD<f32>> {
 /// Runs `segloss edt`.
 pub fn run_edt(a: &EdtArgs) -> Result<i32, CliError> {
     let input = PathBuf::from(&a.mask);
-    let out = output(&a.output)?;
+    let out = &a.output;
     let spacing = a.spacing.clone().map(|s| s.0);
     let (pool, _) = crate::thread_pool(&a.threads)?;
     let mask = io::read_any(&input)?;
@@ -55,7 +49,7 @@ pub fn run_edt(a: &EdtArgs) -> Result<i32, CliError> {
     }
     let opts = EdtOptions { spacing, squared: a.squared };
     let d = pool.install(|| edt_of(&mask, &opts)).map_err(|e| CliError::new(format!("{}: {e}", input.display())))?;
-    io::write_map(&out, &d, if opts.squared { "squared edt" } else { "edt" })?;
+    io::write_map(out, &d, if opts.squared { "squared edt" } else { "edt" })?;
     Ok(0)
 }
 
@@ -155,7 +149,7 @@ pub fn weights_of(a: &NpyArray, kind: Option<InputKind>, cfg: &UnetWeightConfig,
 /// Runs `segloss weight-map`.
 pub fn run_weight_map(args: &WeightMapArgs) -> Result<i32, CliError> {
     let input = PathBuf::from(&args.labels);
-    let out = output(&args.output)?;
+    let out = &args.output;
     let cfg = UnetWeightConfig { w0: args.w0, sigma: args.sigma, connectivity: args.connectivity, class_weights: args.class_weights };
     let kind = match args.input {
         InputArg::Auto => None,
@@ -177,6 +171,6 @@ pub fn run_weight_map(args: &WeightMapArgs) -> Result<i32, CliError> {
         }
     }
     let w = pool.install(|| weights_of(&a, kind, &cfg, &input))?;
-    io::write_map(&out, &w, "u-net weights")?;
+    io::write_map(out, &w, "u-net weights")?;
     Ok(0)
 }

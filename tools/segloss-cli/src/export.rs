@@ -7,11 +7,10 @@ use crate::eval::parse_spec;
 use crate::out::{clip, clip_words};
 use crate::CliError;
 use ndarray::ArrayD;
-use segloss::LossError;
 use segloss_onnx::pb::tensor_proto::DataType;
 use segloss_onnx::pb::tensor_shape_proto::dimension;
 use segloss_onnx::pb::{type_proto, ModelProto, ValueInfoProto};
-use segloss_onnx::ExportOptions;
+use segloss_onnx::{ExportError, ExportOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tract_onnx::prelude::*;
@@ -50,9 +49,9 @@ fn given(a: &ExportArgs, flag: &str) -> bool {
 
 /// An exporter error as a CLI error naming the flag at fault when the user gave it, else the
 /// model file when attaching (its output fixed the rank or the channels), else the spec.
-fn export_error(e: LossError, spec: &str, a: &ExportArgs, model: Option<(&Path, &str)>) -> CliError {
+fn export_error(e: ExportError, spec: &str, a: &ExportArgs, model: Option<(&Path, &str)>) -> CliError {
     let key = match &e {
-        LossError::InvalidConfig { key, .. } => Some(key.as_str()),
+        ExportError::Option { option, .. } => Some(*option),
         _ => None,
     };
     let flag = key.and_then(flag_of);
@@ -119,13 +118,7 @@ pub fn model_from_bytes(bytes: &[u8], name: &str) -> Result<ModelProto, CliError
     if bytes.is_empty() {
         return Err(CliError::new(format!("{name}: not an ONNX model: the file is empty")));
     }
-    let m = segloss_onnx::from_bytes(bytes).map_err(|e| {
-        let why = match &e {
-            LossError::InvalidConfig { reason, .. } => reason.clone(),
-            e => e.to_string(),
-        };
-        CliError::new(format!("{name}: {why}"))
-    })?;
+    let m = segloss_onnx::from_bytes(bytes).map_err(|e| CliError::new(format!("{name}: {e}")))?;
     match &m.graph {
         Some(g) if !g.output.is_empty() => Ok(m),
         _ => Err(CliError::new(format!("{name}: not an ONNX model: it has no graph with outputs"))),

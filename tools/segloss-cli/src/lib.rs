@@ -12,6 +12,7 @@
 pub mod out;
 pub mod args;
 pub mod bench;
+pub mod bmap;
 pub mod data;
 pub mod demo;
 pub mod dist;
@@ -164,6 +165,7 @@ fn dispatch(argv: &[String]) -> Result<i32, CliError> {
         Verb::Demo(a) => demo::run(&a),
         Verb::Edt(a) => dist::run_edt(&a),
         Verb::WeightMap(a) => dist::run_weight_map(&a),
+        Verb::BoundaryMap(a) => bmap::run(&a),
         Verb::Export(a) => export::run(&a),
         Verb::Completions(a) => completions(a.shell),
     }

@@ -10,9 +10,10 @@
 
 use crate::graph::{attr_ints, channel_range, dense, Graph, Io, TermOut};
 use crate::plan::TermExport;
+use crate::{ExportError, Result};
 use segloss::core::Reduce;
 use segloss::overlap::{ClDiceConfig, ClDiceKeys, DiceClDiceConfig, DiceConfig, DiceKeys, OverlapKeys};
-use segloss::{LossError, Mode, Result};
+use segloss::Mode;
 
 /// Every denominator is clamped to at least this.
 const EPS: f32 = 1e-7;
@@ -124,7 +125,7 @@ fn cldice(g: &mut Graph, io: &Io, k: &ClDiceKeys, name: &str) -> Result<String> 
     let sp = io.spatial();
     let nd = sp.len();
     if !(2..=3).contains(&nd) {
-        return Err(LossError::unsupported(
+        return Err(ExportError::unsupported(
             name,
             format!("needs 2 or 3 spatial axes, the export has {nd} (rank {}): the soft skeleton has 2D and 3D kernels only", io.rank),
         ));

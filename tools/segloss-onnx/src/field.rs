@@ -15,13 +15,14 @@
 
 use crate::graph::{attr_i, Graph, Io, TermOut};
 use crate::plan::TermExport;
+use crate::{ExportError, Result};
 use segloss::distance::{BoundaryConfig, Channels, HausdorffDtConfig};
-use segloss::{LossError, Mode, Result};
+use segloss::Mode;
 
 /// The name of the graph input holding `boundary`'s distance maps.
 pub const BOUNDARY_MAP_INPUT: &str = "boundary_map";
 
-/// Why `hausdorff_dt` does not export (the reason of its [`LossError::Unsupported`]).
+/// Why `hausdorff_dt` does not export (the reason of its [`ExportError::Unsupported`]).
 pub const HAUSDORFF_DT_EXPORT_ERROR: &str = "has no ONNX export: its map d_P is the exact distance transform of the prediction's \
      own mask p > 0.5, computed at run time, and no ONNX operator computes a distance transform \
      (export `boundary`, whose map depends on the target only and is a graph input, or compute \
@@ -66,6 +67,6 @@ impl TermExport for HausdorffDtConfig {
         self.mode
     }
     fn body(&self, _g: &mut Graph, _io: &Io) -> Result<TermOut> {
-        Err(LossError::unsupported("hausdorff_dt", HAUSDORFF_DT_EXPORT_ERROR))
+        Err(ExportError::unsupported("hausdorff_dt", HAUSDORFF_DT_EXPORT_ERROR))
     }
 }

@@ -95,6 +95,7 @@
 #![warn(missing_docs)]
 
 mod cldice;
+mod error;
 mod field;
 mod graph;
 mod lovasz;
@@ -105,6 +106,7 @@ mod topk;
 mod wasserstein;
 mod xent;
 
+pub use error::{ExportError, Result};
 pub use model::{attach, inline_functions};
 pub use tract_onnx::pb;
 
@@ -114,7 +116,7 @@ use pb::tensor_proto::DataType;
 use pb::{FunctionProto, ModelProto, NodeProto};
 use plan::{body, plan};
 use prost::Message;
-use segloss::{LossError, LossSpec, Mode, Result};
+use segloss::{LossSpec, Mode};
 
 /// The default opset of the exported graphs.
 pub const DEFAULT_OPSET: i64 = 17;
@@ -183,10 +185,10 @@ impl Default for ExportOptions {
 /// Exports `spec` as a standalone model: inputs `pred`, `target` (and `weight` when
 /// [`ExportOptions::with_weight`]; and `boundary_map`, of `pred`'s shape, for a spec with
 /// `boundary`: its distance maps from `segloss_distance::boundary_map`), outputs `loss` (and `loss_map` for a single term with
-/// `reduction=none`). Errors ([`LossError::InvalidConfig`], naming key and value) on a spec the
-/// native kernels would reject, a loss that does not support the mode, a rank out of range, an
-/// opset out of range, a `weight` for a loss that takes none, or `distance_bce` without one;
-/// `hausdorff_dt` is [`LossError::Unsupported`] (no ONNX operator computes the distance transform
+/// `reduction=none`). Errors: [`ExportError::Spec`] (the family's error, naming key and value) on
+/// a spec the native kernels would reject; [`ExportError::Option`] on a loss that does not support
+/// the mode, a rank or opset out of range, a `weight` for a loss that takes none, or
+/// `distance_bce` without one; `hausdorff_dt` is [`ExportError::Unsupported`] (no ONNX operator computes the distance transform
 /// of its prediction at run time).
 pub fn export(spec: &LossSpec, opts: &ExportOptions) -> Result<ModelProto> {
     let plan = plan(spec, opts)?;
@@ -271,11 +273,11 @@ pub fn to_bytes(model: &ModelProto) -> Vec<u8> {
 
 /// Decodes a `.onnx` model.
 pub fn from_bytes(bytes: &[u8]) -> Result<ModelProto> {
-    ModelProto::decode(bytes).map_err(|e| LossError::config("model", "(bytes)", format!("not an ONNX model: {e}")))
+    Ok(ModelProto::decode(bytes)?)
 }
 
 /// Writes the model to `path` (errors name the path).
 pub fn write(path: impl AsRef<std::path::Path>, model: &ModelProto) -> Result<()> {
     let path = path.as_ref();
-    std::fs::write(path, to_bytes(model)).map_err(|e| LossError::config("path", path.display(), format!("cannot write: {e}")))
+    std::fs::write(path, to_bytes(model)).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })
 }

@@ -3,9 +3,10 @@
 
 use crate::graph::{attr_i, attr_ints, dense, Graph, Io, TermOut};
 use crate::plan::TermExport;
+use crate::Result;
 use segloss::core::{Classes, Reduce};
 use segloss::lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
-use segloss::{Mode, Result};
+use segloss::Mode;
 
 /// The Lovász extension of the Jaccard loss over rows `[A, B, M]` (sorted along the last axis):
 /// `e` the errors (`-inf` at ignored pixels), `fg` the foreground indicator (0 at ignored pixels).

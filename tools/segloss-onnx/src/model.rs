@@ -9,7 +9,8 @@ use crate::pb::{
 };
 use crate::plan::{body, plan, Plan};
 use crate::{ir_version, ExportOptions, FUNCTION_DOMAIN, MAX_OPSET, MIN_OPSET};
-use segloss::{LossError, LossSpec, Mode, Result};
+use crate::{ExportError, Result};
+use segloss::{LossSpec, Mode};
 use std::collections::HashSet;
 
 pub(crate) fn dim_param(s: &str) -> Dimension {
@@ -115,7 +116,7 @@ pub(crate) fn model(
 pub fn inline_functions(mut model: ModelProto) -> Result<ModelProto> {
     let functions = std::mem::take(&mut model.functions);
     let Some(graph) = model.graph.as_mut() else {
-        return Err(LossError::config("model", "(no graph)", "the model has no graph"));
+        return Err(ExportError::model("has no graph"));
     };
     let mut nodes = std::mem::take(&mut graph.node);
     for _ in 0..64 {
@@ -131,10 +132,10 @@ pub fn inline_functions(mut model: ModelProto) -> Result<ModelProto> {
             };
             changed = true;
             if !node.attribute.is_empty() {
-                return Err(LossError::config("function", &node.op_type, "calls with attributes are not supported"));
+                return Err(ExportError::model(format!("calls the function `{}` with attributes, which is not supported", node.op_type)));
             }
             if node.input.len() > f.input.len() || node.output.len() > f.output.len() {
-                return Err(LossError::config("function", &node.op_type, "more arguments than the function declares"));
+                return Err(ExportError::model(format!("calls the function `{}` with more arguments than it declares", node.op_type)));
             }
             let tag = if node.name.is_empty() { format!("call{ci}") } else { node.name.clone() };
             let rename = |n: &str| -> String {
@@ -179,29 +180,29 @@ pub fn inline_functions(mut model: ModelProto) -> Result<ModelProto> {
 /// mismatch, an opset below 13, a name (`target`, `weight`, `loss`, `loss_map`, or a generated
 /// one) already used in the model, and everything [`export`](crate::export) rejects.
 pub fn attach(mut model: ModelProto, to_output: &str, spec: &LossSpec, opts: &ExportOptions) -> Result<ModelProto> {
-    let graph = model.graph.as_ref().ok_or_else(|| LossError::config("model", "(no graph)", "the model has no graph"))?;
+    let graph = model.graph.as_ref().ok_or_else(|| ExportError::model("has no graph"))?;
     let out = graph.output.iter().find(|o| o.name == to_output).cloned().ok_or_else(|| {
         let names: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
-        LossError::config("to", to_output, format!("the model has no output of that name (its outputs: {})", names.join(", ")))
+        ExportError::option("to", to_output, format!("the model has no output of that name (its outputs: {})", names.join(", ")))
     })?;
     let opset = model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version).unwrap_or(0);
     if opset < MIN_OPSET {
-        return Err(LossError::config("opset", opset, format!("attach needs a model of opset >= {MIN_OPSET}")));
+        return Err(ExportError::model(format!("has opset {opset}; attach needs opset {MIN_OPSET} to {MAX_OPSET}")));
     }
     let tensor = out.r#type.as_ref().and_then(|t| t.value.as_ref()).map(|type_proto::Value::TensorType(t)| t.clone());
     let mut opts = opts.clone();
     opts.opset = opset.min(MAX_OPSET);
     if opset > MAX_OPSET {
-        return Err(LossError::config("opset", opset, format!("supported opsets: {MIN_OPSET} to {MAX_OPSET}")));
+        return Err(ExportError::model(format!("has opset {opset}; attach needs opset {MIN_OPSET} to {MAX_OPSET}")));
     }
     let mut declared: Option<Vec<Dimension>> = None;
     if let Some(t) = &tensor {
         if t.elem_type != DataType::Float as i32 && t.elem_type != 0 {
-            return Err(LossError::config("to", to_output, format!("the output has element type {} (float needed)", t.elem_type)));
+            return Err(ExportError::option("to", to_output, format!("the output has element type {} (float needed)", t.elem_type)));
         }
         if let Some(s) = &t.shape {
             if s.dim.len() != opts.rank {
-                return Err(LossError::config("rank", opts.rank, format!("the output `{to_output}` has rank {}", s.dim.len())));
+                return Err(ExportError::option("rank", opts.rank, format!("the output `{to_output}` has rank {}", s.dim.len())));
             }
             declared = Some(s.dim.clone());
         }
@@ -221,7 +222,7 @@ pub fn attach(mut model: ModelProto, to_output: &str, spec: &LossSpec, opts: &Ex
             if plan.channel {
                 if let Some(dimension::Value::DimValue(c)) = d[1].value {
                     if let Some(pc) = plan.classes.filter(|&pc| pc as i64 != c) {
-                        return Err(LossError::config("classes", pc, format!("the output `{to_output}` declares {c} channels")));
+                        return Err(ExportError::option("classes", pc, format!("the output `{to_output}` declares {c} channels")));
                     }
                     plan.classes = Some(c as usize);
                 }
@@ -262,13 +263,13 @@ pub fn attach(mut model: ModelProto, to_output: &str, spec: &LossSpec, opts: &Ex
     }
     for n in new_names {
         if used.contains(n) {
-            return Err(LossError::config("model", n, "the model already uses this name; rename it before attaching"));
+            return Err(ExportError::model(format!("already uses the name `{n}`; rename it before attaching")));
         }
     }
     for n in &g.nodes {
         for v in n.output.iter().chain(std::iter::once(&n.name)) {
             if used.contains(v) {
-                return Err(LossError::config(
+                return Err(ExportError::option(
                     "prefix",
                     &p,
                     format!("the generated name `{v}` is already used in the model; choose another prefix"),

@@ -9,11 +9,12 @@
 
 use crate::graph::{channel_range, dense, Graph, Io, TermOut};
 use crate::plan::TermExport;
+use crate::Result;
 use segloss::core::{Classes, Reduce};
 use segloss::overlap::{
     DiceConfig, DiceKeys, GeneralizedDiceConfig, JaccardConfig, LogCoshDiceConfig, OverlapKeys, TverskyConfig, WeightType,
 };
-use segloss::{Mode, Result};
+use segloss::Mode;
 
 /// The loss of one pair, from its sums.
 #[derive(Debug, Clone, Copy)]

@@ -8,9 +8,10 @@
 //! its registry entry ([`LossDecl::accepts`], [`LossDecl::weight`]).
 
 use crate::graph::{Graph, Io, TermOut};
+use crate::{ExportError, Result};
 use crate::{ExportOptions, MAX_OPSET, MIN_OPSET};
 use segloss::core::{Value, WeightUse};
-use segloss::{Loss, LossDecl, LossError, LossSpec, Mode, Reduction, Result};
+use segloss::{Loss, LossDecl, LossError, LossSpec, Mode, Reduction};
 use std::any::Any;
 
 /// What the exporter reads from one loss's validated typed config, and the graph it writes.
@@ -99,7 +100,7 @@ pub(crate) fn exporter(decl: &LossDecl) -> Result<&'static Exporter> {
     EXPORTERS
         .iter()
         .find(|e| e.name == decl.name)
-        .ok_or_else(|| LossError::config("name", decl.name, format!("`{}` has no ONNX exporter", decl.name)))
+        .ok_or_else(|| ExportError::unsupported(decl.name, "no ONNX exporter is registered for it"))
 }
 
 /// One term: its weight, registry entry, built loss and exporter.
@@ -118,11 +119,7 @@ impl PlannedTerm {
         let export = exporter(decl)?;
         let t = PlannedTerm { weight, decl, loss, export };
         if t.try_view().is_none() {
-            return Err(LossError::config(
-                "name",
-                decl.name,
-                format!("the ONNX exporter of `{}` does not read its config type", decl.name),
-            ));
+            return Err(ExportError::unsupported(decl.name, "its ONNX exporter does not read its config type"));
         }
         Ok(t)
     }
@@ -156,10 +153,10 @@ pub(crate) struct Plan {
 
 pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
     if spec.terms.is_empty() {
-        return Err(LossError::config("spec", "(empty)", "a spec needs at least one loss"));
+        return Err(LossError::config("spec", "(empty)", "a spec needs at least one loss").into());
     }
     if !(MIN_OPSET..=MAX_OPSET).contains(&opts.opset) {
-        return Err(LossError::config("opset", opts.opset, format!("supported opsets: {MIN_OPSET} to {MAX_OPSET}")));
+        return Err(ExportError::option("opset", opts.opset, format!("supported opsets: {MIN_OPSET} to {MAX_OPSET}")));
     }
     let registry = segloss::registry();
     let mut terms = Vec::with_capacity(spec.terms.len());
@@ -167,7 +164,7 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
         let decl = registry.find(&t.name)?;
         terms.push(PlannedTerm::build(t.weight as f32, decl, t.params.clone())?);
         if !t.weight.is_finite() {
-            return Err(LossError::config("weight", t.weight, "a term's weight must be finite"));
+            return Err(LossError::config("weight", t.weight, "a term's weight must be finite").into());
         }
     }
     // the mode: the options', the terms' (all equal), a loss's only mode, or inferred
@@ -175,8 +172,11 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
     for t in &terms {
         if let Some(m) = t.view().mode() {
             match mode {
+                Some(prev) if prev != m && opts.mode.is_some() => {
+                    return Err(ExportError::option("mode", prev, format!("conflicts with the spec's mode {m}")))
+                }
                 Some(prev) if prev != m => {
-                    return Err(LossError::config("mode", m, format!("conflicts with mode {prev} (given by the options or another term)")))
+                    return Err(LossError::config("mode", m, format!("conflicts with mode {prev} of another term")).into())
                 }
                 _ => mode = Some(m),
             }
@@ -188,29 +188,29 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
         Mode::Binary
     });
     if !opts.channel && mode != Mode::Binary {
-        return Err(LossError::config("channel", false, format!("pred without a channel axis is binary only (mode {mode})")));
+        return Err(ExportError::option("channel", false, format!("pred without a channel axis is binary only (mode {mode})")));
     }
     let (lo, hi) = if opts.channel { (3, 5) } else { (2, 4) };
     if !(lo..=hi).contains(&opts.rank) {
         let what = if opts.channel { "[N, C, *S]" } else { "[N, *S] (binary without channel)" };
-        return Err(LossError::config("rank", opts.rank, format!("pred {what} needs a rank in {lo}..={hi} (1 to 3 spatial axes)")));
+        return Err(ExportError::option("rank", opts.rank, format!("pred {what} needs a rank in {lo}..={hi} (1 to 3 spatial axes)")));
     }
     let mut classes = opts.classes;
     match mode {
         Mode::Binary => {
             if let Some(c) = classes.filter(|&c| c != 1) {
-                return Err(LossError::config("classes", c, "binary pred has one channel"));
+                return Err(ExportError::option("classes", c, "binary pred has one channel"));
             }
             classes = Some(1);
         }
         Mode::Multiclass => {
             if let Some(c) = classes.filter(|&c| c < 2) {
-                return Err(LossError::config("classes", c, "multiclass needs C >= 2 channels"));
+                return Err(ExportError::option("classes", c, "multiclass needs C >= 2 channels"));
             }
         }
         Mode::Multilabel => {
             if let Some(c) = classes.filter(|&c| c < 1) {
-                return Err(LossError::config("classes", c, "needs at least one channel"));
+                return Err(ExportError::option("classes", c, "needs at least one channel"));
             }
         }
     }
@@ -218,7 +218,7 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
         let name = t.decl.name;
         if !t.decl.accepts(mode) {
             let modes: Vec<&str> = t.decl.modes.iter().map(|m| m.name()).collect();
-            return Err(LossError::config(
+            return Err(ExportError::option(
                 "mode",
                 mode,
                 format!("`{name}` does not support mode {mode} (its modes: {})", modes.join(", ")),
@@ -233,28 +233,32 @@ pub(crate) fn plan(spec: &LossSpec, opts: &ExportOptions) -> Result<Plan> {
         }
         if let Some(w) = t.view().class_weights() {
             match classes {
+                Some(c) if c != w.len() && opts.classes == Some(c) => {
+                    return Err(ExportError::option("classes", c, format!("the spec's class_weights has {} values", w.len())))
+                }
                 Some(c) if c != w.len() => {
                     return Err(LossError::config(
                         "class_weights",
                         Value::List(w.iter().map(|v| *v as f64).collect()),
                         format!("has {} values for {c} classes", w.len()),
-                    ))
+                    )
+                    .into())
                 }
                 _ => classes = Some(w.len()),
             }
         }
         match t.decl.weight {
             WeightUse::None if opts.with_weight => {
-                return Err(LossError::config("with_weight", true, format!("`{name}` takes no weight input")));
+                return Err(ExportError::option("with_weight", true, format!("`{name}` takes no weight input")));
             }
             WeightUse::Required if !opts.with_weight => {
-                return Err(LossError::config("with_weight", false, format!("`{name}` needs the `weight` input (see docs/LOSSES.md)")));
+                return Err(ExportError::option("with_weight", false, format!("`{name}` needs the `weight` input (see docs/LOSSES.md)")));
             }
             _ => {}
         }
     }
     if opts.pixel_weight && !opts.with_weight {
-        return Err(LossError::config("pixel_weight", true, "a per-pixel weight needs with_weight"));
+        return Err(ExportError::option("pixel_weight", true, "a per-pixel weight needs with_weight"));
     }
     let map = matches!(terms.as_slice(), [t] if t.view().reduction() == Reduction::None);
     let mut extra: Vec<&'static str> = Vec::new();
@@ -333,9 +337,9 @@ mod tests {
     fn a_loss_without_an_exporter_is_named() {
         let decl = LossDecl { name: "not_exported", ..segloss::catalogue()[0] };
         match exporter(&decl) {
-            Err(LossError::InvalidConfig { key, value, reason }) => {
-                assert_eq!((key.as_str(), value.as_str()), ("name", "not_exported"));
-                assert_eq!(reason, "`not_exported` has no ONNX exporter");
+            Err(ExportError::Unsupported { loss, reason }) => {
+                assert_eq!(loss, "not_exported");
+                assert_eq!(reason, "no ONNX exporter is registered for it");
             }
             other => panic!("expected an error, got {other:?}"),
         }

@@ -11,9 +11,10 @@
 use crate::graph::{attr_i, labels, per_class, Graph, Io, TermOut};
 use crate::pb::tensor_proto::DataType;
 use crate::plan::TermExport;
+use crate::Result;
 use segloss::core::PROB_EPS;
 use segloss::xent::TopkCeConfig;
-use segloss::{Mode, Result};
+use segloss::Mode;
 
 impl TermExport for TopkCeConfig {
     fn mode(&self) -> Option<Mode> {

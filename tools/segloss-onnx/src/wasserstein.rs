@@ -11,9 +11,10 @@
 
 use crate::graph::{attr_i, attr_ints, channel_range, Graph, Io, TermOut};
 use crate::plan::TermExport;
+use crate::{ExportError, Result};
 use segloss::core::declare::DistMatrix;
 use segloss::overlap::{WassersteinDiceConfig, WeightingMode};
-use segloss::{LossError, Mode, Result};
+use segloss::Mode;
 
 /// The denominator `Den + dr` is clamped to at least this (as the native loss).
 const DEN_EPS: f32 = 1e-7;
@@ -24,7 +25,7 @@ impl TermExport for WassersteinDiceConfig {
     }
     fn body(&self, g: &mut Graph, io: &Io) -> Result<TermOut> {
         if io.mode != Mode::Multiclass {
-            return Err(LossError::unsupported("wasserstein_dice", format!("is multiclass only (got mode {})", io.mode)));
+            return Err(ExportError::unsupported("wasserstein_dice", format!("is multiclass only (got mode {})", io.mode)));
         }
         let (nr, dr) = match self.smooth {
             Some(s) => (s as f32, s as f32),

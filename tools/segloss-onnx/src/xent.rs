@@ -3,9 +3,10 @@
 
 use crate::graph::{attr_i, labels, per_class, Graph, Io, TermOut};
 use crate::plan::TermExport;
+use crate::{ExportError, Result};
 use segloss::core::PROB_EPS;
 use segloss::xent::{BalancedCeConfig, BceConfig, Beta, CeConfig, DistanceBceConfig, FocalConfig, WceConfig};
-use segloss::{LossError, Mode, Reduction, Result};
+use segloss::{Mode, Reduction};
 
 /// The elementwise weighted binary cross-entropy of `bce`, `wce`, `balanced_ce` and
 /// `distance_bce`, on the target `y`, with `q` (a constant or a per-element tensor) weighting the
@@ -161,7 +162,7 @@ impl TermExport for DistanceBceConfig {
         let d = io
             .weight
             .as_deref()
-            .ok_or_else(|| LossError::config("with_weight", false, "distance_bce needs the distance map input `weight`"))?;
+            .ok_or_else(|| ExportError::option("with_weight", false, "distance_bce needs the distance map input `weight`"))?;
         let (q0, factor) = balanced(g, self.beta);
         let d2 = g.mul(d, d);
         let nd2 = g.un("Neg", &d2);

@@ -195,7 +195,7 @@ fn every_loss_has_an_exporter() {
             };
             match segloss_onnx::export(&spec, &opts) {
                 // the one documented exception: no ONNX operator computes its run-time EDT
-                Err(segloss::LossError::Unsupported { loss, reason }) if decl.name == "hausdorff_dt" => {
+                Err(segloss_onnx::ExportError::Unsupported { loss, reason }) if decl.name == "hausdorff_dt" => {
                     assert!(loss == "hausdorff_dt" && reason.contains("no ONNX operator computes a distance transform"), "{reason}")
                 }
                 Err(e) => panic!("`{}` in mode {mode}: {e}", decl.name),
