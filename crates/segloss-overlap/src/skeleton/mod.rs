@@ -93,15 +93,15 @@ pub(crate) struct Scratch {
     line: Vec<f32>,
 }
 
+/// At least `count` planes of `len` elements in `v`. Their old values stay (the strips of a
+/// plane differ in length, and zeroing every plane at each change costs a sweep): every pass
+/// writes each element of a plane before it reads it.
 fn ensure(v: &mut Vec<Vec<f32>>, count: usize, len: usize) {
     if v.len() < count {
         v.resize_with(count, Vec::new);
     }
     for p in v.iter_mut().take(count) {
-        if p.len() != len {
-            p.clear();
-            p.resize(len, 0.0);
-        }
+        p.resize(len, 0.0);
     }
 }
 
