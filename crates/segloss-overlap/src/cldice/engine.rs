@@ -109,6 +109,16 @@ fn strips(skel: &Skel, halo: usize) -> impl Iterator<Item = Strip> {
     })
 }
 
+/// What the passes read of a batch, plane `t = n C + c` at a time: the skeleton of a plane's
+/// grid, the targets, the probabilities, the channels `c` and the pixels `s` of a plane.
+struct Planes<'a> {
+    skel: Skel,
+    targets: Targets<'a>,
+    p: &'a [f32],
+    c: usize,
+    s: usize,
+}
+
 /// The per-group ratios and the gradient coefficients of one image (or of the batch).
 #[derive(Debug, Clone, Copy, Default)]
 struct Coefs {
@@ -205,6 +215,7 @@ impl ClEngine {
         } else {
             &x
         };
+        let planes_in = Planes { skel, targets, p, c, s };
 
         // pass 1: per plane [sum SP G, sum SP, sum SG P, sum SG]; SG kept in w for the gradient
         let w_chunks: Vec<Option<&mut [f32]>> =
@@ -217,7 +228,7 @@ impl ClEngine {
                     return Ok([0.0; 4]);
                 }
                 let mut task = self.task();
-                let out = self.plane_sums(&skel, &targets, p, t, c, s, &mut task, w, batch);
+                let out = self.plane_sums(&planes_in, t, &mut task, w, batch);
                 self.give_back(task);
                 out
             })
@@ -253,7 +264,7 @@ impl ClEngine {
             }
             let k = coefs[(t / c) / per_group];
             let mut task = self.task();
-            self.plane_grad(&skel, &targets, p, t, c, s, &mut task, k, w);
+            self.plane_grad(&planes_in, t, &mut task, k, w);
             self.give_back(task);
         });
         // pass 3: the activation's Jacobian
@@ -267,19 +278,9 @@ impl ClEngine {
 
     /// Pass 1 on plane `t`, strip by strip: the target's skeleton (into `w` when given) and the
     /// four sums.
-    #[allow(clippy::too_many_arguments)]
-    fn plane_sums(
-        &self,
-        skel: &Skel,
-        targets: &Targets<'_>,
-        p: &[f32],
-        t: usize,
-        c: usize,
-        s: usize,
-        task: &mut Task,
-        mut w: Option<&mut [f32]>,
-        batch: &Batch<'_>,
-    ) -> Result<[f64; 4]> {
+    fn plane_sums(&self, pl: &Planes<'_>, t: usize, task: &mut Task, mut w: Option<&mut [f32]>, batch: &Batch<'_>) -> Result<[f64; 4]> {
+        let Planes { skel, targets, p, c, s } = pl;
+        let (p, c, s) = (*p, *c, *s);
         let mut acc = [0.0f64; 4];
         for Strip { lo, hi, own, own_sub, sk } in strips(skel, skel.iters + 2) {
             let pp = &p[t * s + lo..t * s + hi];
@@ -307,19 +308,9 @@ impl ClEngine {
 
     /// Pass 2 on plane `t`, strip by strip: `w <- dL/dp` (on entry `w` holds the target's
     /// skeleton).
-    #[allow(clippy::too_many_arguments)]
-    fn plane_grad(
-        &self,
-        skel: &Skel,
-        targets: &Targets<'_>,
-        p: &[f32],
-        t: usize,
-        c: usize,
-        s: usize,
-        task: &mut Task,
-        k: Coefs,
-        w: &mut [f32],
-    ) {
+    fn plane_grad(&self, pl: &Planes<'_>, t: usize, task: &mut Task, k: Coefs, w: &mut [f32]) {
+        let Planes { skel, targets, p, c, s } = pl;
+        let (p, c, s) = (*p, *c, *s);
         let (ca, cb, cc) = (k.a as f32, k.b as f32, k.c as f32);
         for Strip { lo, hi, own, own_sub, sk } in strips(skel, 2 * (skel.iters + 2)) {
             let pp = &p[t * s + lo..t * s + hi];
