@@ -2,7 +2,7 @@
 """Is it the same loss, and is it faster? segloss against the reference implementations.
 
 For every loss of docs/LOSSES.md that has an "equal" anchor in a Python library
-(PyTorch, torchvision, MONAI, segmentation_models_pytorch) and for the distance transforms
+(PyTorch, torchvision, MONAI, segmentation_models_pytorch, nnU-Net v2) and for the distance transforms
 (scipy, edt, OpenCV) and the U-Net weight map (scipy, per object), this script
 
 1. checks agreement on the same random inputs: it writes .npy files, runs
@@ -26,8 +26,8 @@ Run (from anywhere):
     python3 tools/compare/compare.py [same flags]
 
 Without --venv (or SEGLOSS_COMPARE_VENV) it creates tools/compare/.venv and pip installs the
-reference stack (torch, torchvision, MONAI, smp, scipy, edt, OpenCV, ONNX, ONNX Runtime,
-matplotlib: ~6 GB). It builds the CLI once (`cargo build --release -p segloss-cli`) unless
+reference stack (torch, torchvision, MONAI, smp, nnU-Net v2, scipy, edt, OpenCV, ONNX, ONNX
+Runtime, matplotlib: ~6 GB). It builds the CLI once (`cargo build --release -p segloss-cli`) unless
 --no-build or --segloss is given. Not part of CI.
 """
 
@@ -53,6 +53,7 @@ REQUIREMENTS = [
     ("onnxruntime", "onnxruntime"),
     ("onnx", "onnx"),
     ("matplotlib", "matplotlib"),
+    ("nnunetv2", "nnunetv2"),
 ]
 INNER = "SEGLOSS_COMPARE_INNER"
 
@@ -124,6 +125,26 @@ GRAD_RTOL = 1e-4  # max |grad - ref| <= GRAD_RTOL max |ref grad|
 EDT_ATOL = 1e-4  # the exact EDT against the references
 UNET_ATOL = 1e-3  # LOSSES.md: the U-Net map is exact to 1e-3 absolute
 SPREAD = 1.5  # a row whose median is over SPREAD x its fastest run (either side) gets a dagger
+BOUNDARY_MAP_INPUT = "boundary_map"  # segloss-onnx's extra graph input of `boundary` (field.rs)
+NO_ONNX_FORM = "has no ONNX export"  # the documented export error of `hausdorff_dt` (field.rs)
+
+
+def boundary_map(shape, y, multiclass):
+    """`segloss_distance::boundary_map` with the default keys, written out (docs/LOSSES.md,
+    boundary): per kept (image, channel), G = {g > 0.5}, phi = edt(not G) outside G, 1 - edt(G)
+    inside, 0 where G is empty or fills the image; 0 on the dropped channels (multiclass: the
+    background, channel 0)."""
+    import numpy as np
+    from scipy.ndimage import distance_transform_edt
+
+    n, c = shape[0], shape[1]
+    out = np.zeros(shape, dtype=np.float32)
+    for i in range(n):
+        for k in range(1 if multiclass else 0, c):
+            g = (y[i] == k) if multiclass else (y[i, k] > 0.5)
+            if g.any() and not g.all():
+                out[i, k] = np.where(g, 1.0 - distance_transform_edt(g), distance_transform_edt(~g))
+    return out
 
 
 def main_inner(args):
@@ -256,6 +277,14 @@ def main_inner(args):
         return lambda x, y: m(x, y.unsqueeze(1))
 
     C = w2[1]
+
+    def wasserstein_uniform(x, y):
+        # the uniform matrix in the dtype of the logits (float64 for the agreement check)
+        return ml.GeneralizedWassersteinDiceLoss(dist_matrix=1.0 - torch.eye(C, dtype=x.dtype))(x, y)
+
+    from nnunetv2.training.loss.robust_ce_loss import TopKLoss
+
+    nnunet_topk = TopKLoss(k=10)
     # (workload, spec, reference name, reference fn(x, y)); binary y: float of x's shape,
     # multiclass y: int64 labels [N, *S].
     cases = [
@@ -290,6 +319,15 @@ def main_inner(args):
          wrap(smp.losses.LovaszLoss, mode="multiclass", per_image=False)),
         (W2, "lovasz_softmax:per_image=true", "smp LovaszLoss('multiclass', per_image=True)",
          wrap(smp.losses.LovaszLoss, mode="multiclass", per_image=True)),
+        # the field's losses (issue 15), called as their golden scripts call them (tools/golden/)
+        (W1, "boundary", "MONAI BoundaryLoss(sigmoid=True, to_onehot_y=True)", wrap(ml.BoundaryLoss, sigmoid=True, to_onehot_y=True)),
+        (W2, "boundary", "MONAI BoundaryLoss(softmax=True, to_onehot_y=True, include_background=False)",
+         wrap_onehot(ml.BoundaryLoss, softmax=True, to_onehot_y=True, include_background=False)),
+        (W1, "hausdorff_dt", "MONAI HausdorffDTLoss(sigmoid=True, to_onehot_y=True)", wrap(ml.HausdorffDTLoss, sigmoid=True, to_onehot_y=True)),
+        (W1, "cldice", "MONAI SoftclDiceLoss(sigmoid=True)", wrap(ml.SoftclDiceLoss, sigmoid=True)),
+        (W2, "cldice", "MONAI SoftclDiceLoss(softmax=True, to_onehot_y=True)", wrap_onehot(ml.SoftclDiceLoss, softmax=True, to_onehot_y=True)),
+        (W2, "wasserstein_dice", f"MONAI GeneralizedWassersteinDiceLoss(dist_matrix=1 - eye({C}))", wasserstein_uniform),
+        (W2, "topk_ce", "nnU-Net v2 TopKLoss(k=10)", lambda x, y: nnunet_topk(x, y.unsqueeze(1))),
     ]
 
     monai_focal = ml.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0)
@@ -357,6 +395,8 @@ def main_inner(args):
         if sess is None:
             return None, err
         feeds = {"pred": x.astype(np.float32), "target": y.astype(np.int64) if multiclass else y.astype(np.float32)}
+        if BOUNDARY_MAP_INPUT in {i.name for i in sess.get_inputs()}:
+            feeds[BOUNDARY_MAP_INPUT] = boundary_map(x.shape, y, multiclass)
         out = sess.run(["loss"], feeds)[0]
         return float(np.asarray(out).reshape(())), None
 
@@ -416,7 +456,11 @@ def main_inner(args):
             row["ref_value"], row["value"] = ref_v, v
             ok = row["value_ok"] and row["grad_ok"]
         ov, oerr = onnx_value(spec, multiclass, x, y)
-        if ov is None:
+        if ov is None and oerr and NO_ONNX_FORM in oerr:
+            row["onnx"] = "no ONNX form"
+            row["notes"].append("no ONNX form: `segloss export` gives the documented error (its map is the distance transform "
+                                "of the prediction's own mask, which no ONNX operator computes; docs/LOSSES.md)")
+        elif ov is None:
             row["onnx"] = f"n/a ({oerr})"
             if has_export:
                 ok = False
@@ -629,7 +673,7 @@ def main_inner(args):
         "# Benchmarks: segloss against the reference implementations",
         "",
         "Regenerated by this command, from the root of the repository (not part of CI: the reference "
-        "environment, PyTorch, torchvision, MONAI, segmentation_models_pytorch, scipy, edt, OpenCV, ONNX "
+        "environment, PyTorch, torchvision, MONAI, segmentation_models_pytorch, nnU-Net v2, scipy, edt, OpenCV, ONNX "
         "and ONNX Runtime, downloads ~6 GB; without `--venv` the script creates `tools/compare/.venv`):",
         "",
         "```sh",
@@ -673,7 +717,7 @@ def main_inner(args):
         f"- segloss: git {seg_version} (`cargo build --release -p segloss-cli`)",
         f"- Python {platform.python_version()}: torch {torch.__version__}, torchvision {torchvision.__version__}, "
         f"monai {version('monai')}, segmentation_models_pytorch {version('segmentation_models_pytorch')}, "
-        f"scipy {scipy.__version__}, numpy {np.__version__}, edt {version('edt')}, opencv {cv2.__version__}, "
+        f"nnunetv2 {version('nnunetv2')}, scipy {scipy.__version__}, numpy {np.__version__}, edt {version('edt')}, opencv {cv2.__version__}, "
         f"onnx {version('onnx')}, onnxruntime {ort.__version__}",
         "",
         "## Results",

@@ -45,25 +45,23 @@ impl OverlapKeys {
     pub fn smoothing(&self) -> Result<(f64, f64)> {
         self.check_keys()?;
         let d = OverlapKeys::default();
-        match self.smooth {
-            None => Ok((self.smooth_nr, self.smooth_dr)),
-            Some(s) => {
-                let other = if self.smooth_nr != d.smooth_nr {
-                    Some("smooth_nr")
-                } else if self.smooth_dr != d.smooth_dr {
-                    Some("smooth_dr")
-                } else {
-                    None
-                };
-                match other {
-                    None => Ok((s, s)),
-                    Some(other) => Err(LossError::config(
-                        "smooth",
-                        fmt_num(s),
-                        format!("sets both smooth_nr and smooth_dr; do not give it with `{other}`"),
-                    )),
-                }
-            }
-        }
+        resolve_smoothing(self.smooth, (self.smooth_nr, self.smooth_dr), (d.smooth_nr, d.smooth_dr))
     }
+}
+
+/// The smoothing `(nr, dr)` in use from the keys `smooth`, `(smooth_nr, smooth_dr)` and the
+/// defaults of the latter: `(s, s)` when `smooth = s` is given, else `(smooth_nr, smooth_dr)`.
+/// `smooth` with a `smooth_nr` or `smooth_dr` that differs from its default is an error naming
+/// `smooth`; at their defaults they are accepted (a typed config cannot tell them from keys left
+/// out) and `smooth` wins. Shared by every loss with these three keys.
+pub(crate) fn resolve_smoothing(smooth: Option<f64>, (nr, dr): (f64, f64), (default_nr, default_dr): (f64, f64)) -> Result<(f64, f64)> {
+    let Some(s) = smooth else { return Ok((nr, dr)) };
+    let other = if nr != default_nr {
+        "smooth_nr"
+    } else if dr != default_dr {
+        "smooth_dr"
+    } else {
+        return Ok((s, s));
+    };
+    Err(LossError::config("smooth", fmt_num(s), format!("sets both smooth_nr and smooth_dr; do not give it with `{other}`")))
 }

@@ -31,11 +31,11 @@
 //! Anchor (equal): MONAI `GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode="default"|"GDL",
 //! smooth_nr, smooth_dr, reduction="mean")`.
 
+use crate::common::resolve_smoothing;
 use crate::wasserstein_kernels::{scalar, simd, Block, BLOCK_PIX};
 use segloss_core::declare::{checks, DistMatrix, KeyValue, WeightUse};
 use segloss_core::input::{contiguous, validate_range};
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend, StridedOut};
-use segloss_core::params::fmt_num;
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut};
 use segloss_core::{resolve, Batch, Loss, LossError, Mode, Result, TargetLayout};
 
@@ -89,14 +89,7 @@ impl WassersteinDiceConfig {
     /// The smoothing `(nr, dr)` in use: `(s, s)` with `smooth = s`, else `(smooth_nr, smooth_dr)`.
     fn smoothing(&self) -> Result<(f64, f64)> {
         let d = WassersteinDiceConfig::default();
-        match self.smooth {
-            None => Ok((self.smooth_nr, self.smooth_dr)),
-            Some(s) if self.smooth_nr == d.smooth_nr && self.smooth_dr == d.smooth_dr => Ok((s, s)),
-            Some(s) => {
-                let other = if self.smooth_nr != d.smooth_nr { "smooth_nr" } else { "smooth_dr" };
-                Err(LossError::config("smooth", fmt_num(s), format!("sets both smooth_nr and smooth_dr; do not give it with `{other}`")))
-            }
-        }
+        resolve_smoothing(self.smooth, (self.smooth_nr, self.smooth_dr), (d.smooth_nr, d.smooth_dr))
     }
 
     /// Checks every key and builds the loss.

@@ -123,55 +123,8 @@ pub mod scalar {
 pub mod simd {
     //! 8 pixels per `f32x8` lane group.
     use super::*;
-    use segloss_core::simd::{exp_nonpos, f32x8, first_lanes, lanes_sum_f64, load, load_padded, store, LANES};
-
-    /// Loads class `c` of the 8 pixels at `j` (padding with 0).
-    #[inline(always)]
-    fn ld(src: &[f32], stride: usize, c: usize, j: usize, lanes: usize) -> f32x8 {
-        let at = c * stride + j;
-        if lanes == LANES {
-            load(&src[at..])
-        } else {
-            load_padded(&src[at..at + lanes], 0.0)
-        }
-    }
-
-    /// Stores the first `lanes` lanes of `v` at `dst[j..]`.
-    #[inline(always)]
-    fn st(dst: &mut [f32], j: usize, lanes: usize, v: f32x8) {
-        if lanes == LANES {
-            let d: &mut [f32; LANES] = (&mut dst[j..j + LANES]).try_into().expect("8 lanes");
-            *d = v.to_array();
-        } else {
-            store(&mut dst[j..j + lanes], v);
-        }
-    }
-
-    /// Softmax (or identity) of 8 pixels into `p`.
-    #[inline(always)]
-    fn probs(b: &Block<'_>, j: usize, lanes: usize, from_logits: bool, p: &mut [f32x8]) {
-        let cc = b.classes;
-        if !from_logits {
-            for (c, pc) in p.iter_mut().enumerate().take(cc) {
-                *pc = ld(b.z, b.stride, c, j, lanes);
-            }
-            return;
-        }
-        let mut mx = ld(b.z, b.stride, 0, j, lanes);
-        for c in 1..cc {
-            mx = mx.fast_max(ld(b.z, b.stride, c, j, lanes));
-        }
-        let mut sum = f32x8::ZERO;
-        for (c, pc) in p.iter_mut().enumerate().take(cc) {
-            let e = exp_nonpos(ld(b.z, b.stride, c, j, lanes) - mx);
-            *pc = e;
-            sum += e;
-        }
-        let inv = f32x8::ONE / sum;
-        for pc in p.iter_mut().take(cc) {
-            *pc *= inv;
-        }
-    }
+    use crate::kernels::simd::{ld, probs_lanes, store_lanes as st};
+    use segloss_core::simd::{f32x8, first_lanes, lanes_sum_f64, load, load_padded, LANES};
 
     /// A `rows x C` table (row-major, row = label) for per-lane lookups `tab[y_k, c]`, with the
     /// register form the AVX2 path permutes: for column `c` and chunk `i`, the lanes
@@ -282,7 +235,7 @@ pub mod simd {
         let mut j = 0;
         while j < b.len {
             let lanes = (b.len - j).min(LANES);
-            probs(b, j, lanes, from_logits, &mut p);
+            probs_lanes(b.z, b.stride, b.classes, j, lanes, from_logits, &mut p);
             for (row, pc) in rows.iter_mut().zip(&p) {
                 st(row, j, lanes, *pc);
             }
@@ -347,7 +300,7 @@ pub mod simd {
                     *pc = if lanes == LANES { load(&row[j..]) } else { load_padded(&row[j..j + lanes], 0.0) };
                 }
             } else {
-                probs(b, j, lanes, from_logits, &mut p);
+                probs_lanes(b.z, b.stride, b.classes, j, lanes, from_logits, &mut p);
             }
             match (b.labels, b.probs) {
                 (Some(l), _) => {

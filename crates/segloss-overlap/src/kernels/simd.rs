@@ -313,7 +313,7 @@ fn label_lanes(l: &[i32], j: usize, lanes: usize) -> f32x8 {
 
 /// Stores the first `lanes` lanes of `v` at `dst[j..]` (a single vector store for full vectors).
 #[inline(always)]
-fn store_lanes(dst: &mut [f32], j: usize, lanes: usize, v: f32x8) {
+pub(crate) fn store_lanes(dst: &mut [f32], j: usize, lanes: usize, v: f32x8) {
     if lanes == LANES {
         let d: &mut [f32; LANES] = (&mut dst[j..j + LANES]).try_into().expect("8 lanes");
         *d = v.to_array();
@@ -324,7 +324,7 @@ fn store_lanes(dst: &mut [f32], j: usize, lanes: usize, v: f32x8) {
 
 /// Loads class `c` of the 8 pixels at `j` of a block.
 #[inline(always)]
-fn ld(src: &[f32], stride: usize, c: usize, j: usize, lanes: usize) -> f32x8 {
+pub(crate) fn ld(src: &[f32], stride: usize, c: usize, j: usize, lanes: usize) -> f32x8 {
     let at = c * stride + j;
     if lanes == LANES {
         load(&src[at..])
@@ -336,26 +336,33 @@ fn ld(src: &[f32], stride: usize, c: usize, j: usize, lanes: usize) -> f32x8 {
 /// Softmax (or identity) of 8 pixels into `p` (length C).
 #[inline(always)]
 fn probs_of<const L: bool>(b: &SoftBlock<'_, f32>, j: usize, lanes: usize, p: &mut [f32x8]) {
-    let cc = b.classes;
-    if !L {
-        for (c, pc) in p.iter_mut().enumerate().take(cc) {
-            *pc = ld(b.z, b.stride, c, j, lanes);
+    probs_lanes(b.z, b.stride, b.classes, j, lanes, L, p);
+}
+
+/// Softmax over the `classes` channels (or, without `from_logits`, the values themselves) of the
+/// 8 pixels at `j` of a block of `z` (class `c` at `c * stride`) into `p`; `lanes` of them real.
+/// Shared with the Wasserstein Dice kernels.
+#[inline(always)]
+pub(crate) fn probs_lanes(z: &[f32], stride: usize, classes: usize, j: usize, lanes: usize, from_logits: bool, p: &mut [f32x8]) {
+    if !from_logits {
+        for (c, pc) in p.iter_mut().enumerate().take(classes) {
+            *pc = ld(z, stride, c, j, lanes);
         }
         return;
     }
-    let mut mx = ld(b.z, b.stride, 0, j, lanes);
-    for c in 1..cc {
+    let mut mx = ld(z, stride, 0, j, lanes);
+    for c in 1..classes {
         // a NaN logit still poisons the pixel through exp(z - max)
-        mx = mx.fast_max(ld(b.z, b.stride, c, j, lanes));
+        mx = mx.fast_max(ld(z, stride, c, j, lanes));
     }
     let mut sum = f32x8::ZERO;
-    for (c, pc) in p.iter_mut().enumerate().take(cc) {
-        let e = exp_nonpos(ld(b.z, b.stride, c, j, lanes) - mx);
+    for (c, pc) in p.iter_mut().enumerate().take(classes) {
+        let e = exp_nonpos(ld(z, stride, c, j, lanes) - mx);
         *pc = e;
         sum += e;
     }
     let inv = f32x8::ONE / sum;
-    for pc in p.iter_mut().take(cc) {
+    for pc in p.iter_mut().take(classes) {
         *pc *= inv;
     }
 }
