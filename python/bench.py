@@ -6,12 +6,13 @@ Prints a Markdown table (median wall times): segloss.edt against scipy's distanc
 (and edt.edt when the `edt` package is installed), segloss.unet_weights against the per-object
 scipy recipe, segloss.torch.Loss("lovasz_softmax") forward + backward against smp's LovaszLoss
 (when segmentation_models_pytorch is installed), and the cost of one call on a tiny input.
-Each comparison first checks that the two agree.
+Each row also gives the largest difference between the two results (on the timed inputs).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -74,6 +75,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
+    load_start = os.getloadavg()
     segloss.set_threads(a.threads)
     rows = []
 
@@ -134,18 +136,43 @@ def main():
     for what, ref_name, ref_ms, ms, diff in rows:
         print(f"| {what} | {ref_name} | {ref_ms:.3g} | {ms:.3g} | {ref_ms / ms:.1f}x | {diff:.1e} |")
 
-    # call overhead on a tiny input
+    # call overhead on a tiny input: the module setting (threads=2), the default (one thread per
+    # core, threads=None), and through segloss.torch (forward + backward, autograd included)
     p = np.random.default_rng(0).normal(size=(1, 1, 4, 4)).astype(np.float32)
     t = (p > 0).astype(np.float32)
     loss = segloss.Loss("bce")
-    n = 20000
-    for name, f in [("loss(pred, target)", lambda: loss(p, t)), ("loss.value_and_grad(pred, target)", lambda: loss.value_and_grad(p, t))]:
-        for _ in range(1000):
-            f()
-        t0 = time.perf_counter()
-        for _ in range(n):
-            f()
-        print(f"\ntiny input [1, 1, 4, 4], {name}: {1e6 * (time.perf_counter() - t0) / n:.1f} us per call")
+    calls = [("loss(pred, target)", lambda: loss(p, t)), ("loss.value_and_grad(pred, target)", lambda: loss.value_and_grad(p, t))]
+    try:
+        import torch
+
+        import segloss.torch as st
+
+        crit, tp, tt = st.Loss("bce"), torch.from_numpy(p), torch.from_numpy(t)
+
+        def torch_step():
+            x = tp.clone().requires_grad_(True)
+            crit(x, tt).backward()
+
+        calls.append(("segloss.torch.Loss forward + backward", torch_step))
+    except ImportError:
+        pass
+    print()
+    for threads in (a.threads, None):
+        segloss.set_threads(threads)
+        for name, f in calls:
+            print(f"tiny input [1, 1, 4, 4], threads={threads}, {name}: {tiny_us(f):.1f} us per call")
+    la = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min) at the start: {load_start[0]:.2f}, {load_start[1]:.2f}, {load_start[2]:.2f}; at the end: {la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f}")
+
+
+def tiny_us(f, n=20000):
+    """Microseconds per call of `f`, after 1000 warm-up calls."""
+    for _ in range(1000):
+        f()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        f()
+    return 1e6 * (time.perf_counter() - t0) / n
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 use segloss::LossError;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The largest thread count accepted (a pool per distinct count is kept for the process).
 pub const MAX_THREADS: usize = 1024;
@@ -51,19 +51,24 @@ fn pool(n: usize) -> PyResult<Arc<ThreadPool>> {
     Ok(p)
 }
 
-/// One thread per core (what `threads=None` means).
+/// One thread per core (what `threads=None` means), asked once: `available_parallelism` reads
+/// the cgroup files on Linux, which cost more than a small loss.
 fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS)
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS))
 }
 
 /// Runs `f` with the GIL released, in the pool of `threads` (else the module setting, else one
 /// thread per core). A segloss error becomes a `ValueError`; a panic (a bug, never user
 /// input) is caught here and becomes a `RuntimeError`, so nothing unwinds into the interpreter.
 pub fn run<T: Send>(py: Python<'_>, threads: Option<usize>, f: impl FnOnce() -> segloss::Result<T> + Send) -> PyResult<T> {
-    let n = check_threads(threads)?.unwrap_or(match THREADS.load(Ordering::Relaxed) {
-        0 => default_threads(),
-        n => n,
-    });
+    let n = match check_threads(threads)? {
+        Some(n) => n,
+        None => match THREADS.load(Ordering::Relaxed) {
+            0 => default_threads(),
+            n => n,
+        },
+    };
     let pool = pool(n)?;
     let out = py.detach(move || catch_unwind(AssertUnwindSafe(move || pool.install(f))));
     match out {
