@@ -1,0 +1,158 @@
+//! `segloss.Loss`: a spec parsed and built once, called on numpy arrays.
+
+use crate::arrays::{floats, target};
+use crate::run::{check_threads, run, value_error};
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use segloss::spec::Combination;
+use segloss::{Batch, Loss as _, LossSpec};
+
+/// A loss, or a weighted sum of losses, from its spec string (`"focal:gamma=2"`,
+/// `"0.5*ce+lovasz_softmax"`; `segloss.catalogue()` lists every loss, its modes, keys and
+/// defaults). The spec is parsed and validated once; `str(loss)` and `loss.spec` give its
+/// canonical form, which parses to the same loss.
+///
+/// `loss(pred, target, weight=None)` returns the value as a float and
+/// `loss.value_and_grad(pred, target, weight=None)` the value and `d loss / d pred`.
+///
+/// Inputs are numpy arrays (anything else goes through `numpy.asarray`) of any strides:
+/// - `pred`: logits (or probabilities where the loss says so), float32 or float64, `[N, C, *S]`
+///   with one to three spatial axes (`[N, *S]` with `mode=binary`). float32 is read in place;
+///   float64 is converted to float32 for the kernels (which compute in float32 with float64
+///   accumulation) and its gradient is returned as float64.
+/// - `target`: float targets (float32 in place, float64 converted) or integer labels (uint8,
+///   int32, int64 in place; int8, int16, uint16, uint32, uint64 converted; bool read as uint8).
+/// - `weight`: optional per-element or per-pixel weights (float, or integers converted).
+///
+/// The gradient is a new C-ordered array of pred's shape and dtype. The GIL is released during
+/// the computation; it runs on `threads` threads (per call, else this loss's `threads`, else
+/// `segloss.set_threads`, else one per core), with the same bits for any count. Bad input raises
+/// `ValueError` (shapes, keys, values named) or `TypeError` (dtypes). With `check_finite=True` a
+/// NaN or infinity in `pred`, a float target or `weight` raises `ValueError` naming its index;
+/// by default it propagates into the value, as in PyTorch.
+#[pyclass(module = "segloss", name = "Loss", frozen)]
+pub struct Loss {
+    spec: LossSpec,
+    loss: Combination,
+    threads: Option<usize>,
+    check_finite: bool,
+}
+
+impl Loss {
+    /// The loss value, and the gradient as a numpy array when `grad`.
+    #[allow(clippy::too_many_arguments)]
+    fn eval<'py>(
+        &self,
+        py: Python<'py>,
+        pred: &Bound<'py, PyAny>,
+        target_obj: &Bound<'py, PyAny>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+        grad: bool,
+    ) -> PyResult<(f64, Option<Bound<'py, PyAny>>)> {
+        let threads = check_threads(threads)?.or(self.threads);
+        let (p, p64) = floats(pred, "pred", false)?;
+        let t = target(target_obj)?;
+        let w = weight.map(|w| floats(w, "weight", true)).transpose()?;
+        let mut batch = Batch::new(p.as_array(), t.view()).check_finite(self.check_finite);
+        if let Some((w, _)) = &w {
+            batch = batch.with_weight(w.as_array());
+        }
+        let loss = &self.loss;
+        if !grad {
+            let v = run(py, threads, || loss.forward(&batch))?;
+            return Ok((v as f64, None));
+        }
+        if p64 {
+            let (v, g) = run(py, threads, || loss.forward_backward(&batch).map(|(v, g)| (v, g.mapv(f64::from))))?;
+            return Ok((v as f64, Some(g.into_pyarray(py).into_any())));
+        }
+        let out = PyArrayDyn::<f32>::zeros(py, p.shape(), false);
+        let v = {
+            let mut rw = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("gradient buffer: {e}")))?;
+            let g = rw.as_array_mut();
+            run(py, threads, move || loss.forward_backward_into(&batch, g, 1.0))?
+        };
+        Ok((v as f64, Some(out.into_any())))
+    }
+}
+
+#[pymethods]
+impl Loss {
+    #[new]
+    #[pyo3(signature = (spec, threads=None, check_finite=false))]
+    fn new(spec: &str, threads: Option<usize>, check_finite: bool) -> PyResult<Self> {
+        let threads = check_threads(threads)?;
+        let parsed = LossSpec::parse(spec).map_err(value_error)?;
+        let loss = parsed.build().map_err(value_error)?;
+        Ok(Loss { spec: parsed, loss, threads, check_finite })
+    }
+
+    /// The canonical spec string.
+    #[getter]
+    fn spec(&self) -> String {
+        self.spec.to_string()
+    }
+
+    /// The loss name of each term, in order.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.spec.terms.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// The thread count given at construction (`None`: the module setting).
+    #[getter]
+    fn threads(&self) -> Option<usize> {
+        self.threads
+    }
+
+    /// Whether NaN and infinite inputs raise `ValueError`.
+    #[getter]
+    fn check_finite(&self) -> bool {
+        self.check_finite
+    }
+
+    fn __repr__(&self) -> String {
+        format!("segloss.Loss('{}')", self.spec)
+    }
+
+    fn __str__(&self) -> String {
+        self.spec.to_string()
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let me = slf.get();
+        let args = (me.spec.to_string(), me.threads, me.check_finite);
+        (slf.get_type(), args).into_pyobject(slf.py())
+    }
+
+    /// The loss value of `pred` against `target` (and `weight`), as a float.
+    #[pyo3(signature = (pred, target, weight=None, *, threads=None))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        pred: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<f64> {
+        Ok(self.eval(py, pred, target, weight, threads, false)?.0)
+    }
+
+    /// The loss value and its gradient with respect to `pred` (a new C-ordered array of pred's
+    /// shape and dtype).
+    #[pyo3(signature = (pred, target, weight=None, *, threads=None))]
+    fn value_and_grad<'py>(
+        &self,
+        py: Python<'py>,
+        pred: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<(f64, Bound<'py, PyAny>)> {
+        let (v, g) = self.eval(py, pred, target, weight, threads, true)?;
+        Ok((v, g.expect("a gradient was asked for")))
+    }
+}
