@@ -21,8 +21,25 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 static POOLS: Mutex<Vec<(u32, usize, Arc<ThreadPool>)>> = Mutex::new(Vec::new());
 
 /// A segloss error as the Python `ValueError` carrying segloss's message.
-pub fn value_error(e: LossError) -> PyErr {
-    PyValueError::new_err(e.to_string())
+pub fn value_error(e: impl Into<SegError>) -> PyErr {
+    PyValueError::new_err(e.into().0)
+}
+
+/// The message of a segloss error: a loss's [`LossError`] or, with the `onnx` feature, an
+/// exporter's `ExportError`.
+pub struct SegError(String);
+
+impl From<LossError> for SegError {
+    fn from(e: LossError) -> Self {
+        SegError(e.to_string())
+    }
+}
+
+#[cfg(feature = "onnx")]
+impl From<segloss_onnx::ExportError> for SegError {
+    fn from(e: segloss_onnx::ExportError) -> Self {
+        SegError(e.to_string())
+    }
 }
 
 /// Checks a `threads=` argument: `None` or a count in `1..=MAX_THREADS`.
