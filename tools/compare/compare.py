@@ -126,7 +126,7 @@ EDT_ATOL = 1e-4  # the exact EDT against the references
 UNET_ATOL = 1e-3  # LOSSES.md: the U-Net map is exact to 1e-3 absolute
 SPREAD = 1.5  # a row whose median is over SPREAD x its fastest run (either side) gets a dagger
 BOUNDARY_MAP_INPUT = "boundary_map"  # segloss-onnx's extra graph input of `boundary` (field.rs)
-NO_ONNX_FORM = "has no ONNX export"  # the documented export error of `hausdorff_dt` (field.rs)
+NO_ONNX_FORM = "has no ONNX form"  # ExportError::Unsupported, the documented export error of `hausdorff_dt`
 
 
 def boundary_map(shape, y, multiclass):

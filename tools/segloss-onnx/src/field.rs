@@ -23,7 +23,7 @@ use segloss::Mode;
 pub const BOUNDARY_MAP_INPUT: &str = "boundary_map";
 
 /// Why `hausdorff_dt` does not export (the reason of its [`ExportError::Unsupported`]).
-pub const HAUSDORFF_DT_EXPORT_ERROR: &str = "has no ONNX export: its map d_P is the exact distance transform of the prediction's \
+pub const HAUSDORFF_DT_EXPORT_ERROR: &str = "its map d_P is the exact distance transform of the prediction's \
      own mask p > 0.5, computed at run time, and no ONNX operator computes a distance transform \
      (export `boundary`, whose map depends on the target only and is a graph input, or compute \
      hausdorff_dt natively)";
