@@ -57,7 +57,7 @@ segloss_core::declare_keys! {
 impl ClDiceKeys {
     /// The smoothing `(nr, dr)` in use: `(s, s)` when `smooth = s` is given, else
     /// `(smooth_nr, smooth_dr)`; every key checked. `smooth` with a `smooth_nr` or `smooth_dr`
-    /// that differs from its default is an error naming `smooth` (see [`resolve_smoothing`]).
+    /// that differs from its default is an error naming `smooth` (the overlap family's rule).
     pub fn smoothing(&self) -> Result<(f64, f64)> {
         self.check_keys()?;
         let d = ClDiceKeys::default();
