@@ -66,7 +66,7 @@ def parse_args(argv):
     ap.add_argument("--reps", type=int, help="timed repetitions per loss (default 10, 3 with --quick; scipy transforms a third of it, at least 3)")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build; use the existing target/release/segloss")
     ap.add_argument("--segloss", help="path of the segloss binary (implies --no-build)")
-    ap.add_argument("--only", help="only rows whose workload, loss or reference contains this text (debugging)")
+    ap.add_argument("--only", help="only rows whose workload, loss or reference contains this text, or one of several texts separated by | (debugging, partial runs)")
     ap.add_argument("--out-md", default=str(ROOT / "BENCHMARKS.md"), help="the Markdown report (default BENCHMARKS.md)")
     ap.add_argument("--out-png", default=str(ROOT / "docs" / "speedups.png"), help="the bar chart (default docs/speedups.png)")
     ap.add_argument("--workdir", help="where the .npy/.onnx files go (default: a temporary folder)")
@@ -184,7 +184,7 @@ def main_inner(args):
     quick = args.quick
     reps = args.reps or (3 if quick else 10)
     slow_reps = max(3, reps // 3)
-    only = (args.only or "").lower()
+    only = [t for t in (args.only or "").lower().split("|") if t]
 
     # ---- the CLI ----
     segloss = args.segloss
@@ -404,7 +404,7 @@ def main_inner(args):
     failures = []
 
     def keep(*texts):
-        return not only or any(only in t.lower() for t in texts)
+        return not only or any(o in t.lower() for o in only for t in texts)
 
     # ---- losses ----
     data_w1 = data_w2 = None
