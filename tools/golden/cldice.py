@@ -31,16 +31,9 @@ rng = np.random.default_rng(20260315)
 cases = []
 
 
-def f32(a):
-    return np.asarray(a, dtype=np.float32)
-
-
-def logits(shape, scale=2.0):
-    return f32(rng.normal(0.0, scale, size=shape))
-
-
-def labels(shape, c):
-    return rng.integers(0, c, size=shape).astype(np.int64)
+draw = fixture.Draws(rng)
+f32, logits = fixture.f32, draw.logits
+labels = draw.labels
 
 
 def blobs(shape, frac=0.4):

@@ -42,12 +42,8 @@ rng = np.random.default_rng(20261127)
 cases = []
 
 
-def f32(a):
-    return np.asarray(a, dtype=np.float32)
-
-
-def logits(shape, scale=2.0):
-    return f32(rng.normal(0.0, scale, size=shape))
+draw = fixture.Draws(rng)
+f32, logits = fixture.f32, draw.logits
 
 
 def away_from_half(x, softmax):

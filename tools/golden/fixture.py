@@ -91,6 +91,27 @@ def case(name, spec, python, inputs, value=None, grad=None, map=None, extra=None
     return c
 
 
+def f32(a):
+    """`a` as a float32 array."""
+    return np.asarray(a, dtype=np.float32)
+
+
+class Draws:
+    """The random inputs the golden scripts share, drawn from their own generator `rng` (so each
+    script's cases stay as its seed makes them)."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def logits(self, shape, scale=2.0):
+        """float32 N(0, scale) logits."""
+        return f32(self.rng.normal(0.0, scale, size=shape))
+
+    def labels(self, shape, c):
+        """int64 labels uniform in [0, c)."""
+        return self.rng.integers(0, c, size=shape).astype(np.int64)
+
+
 def spec(name, keys):
     """`name:key=value,...` with the keys in order; numbers written as `num`, lists in brackets."""
     def text(v):

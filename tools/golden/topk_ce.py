@@ -119,8 +119,7 @@ def add(name, spec, expr, pred, target, extra, term_map):
     CASES.append(case)
 
 
-def logits(shape, scale=2.0):
-    return np.asarray(rng.normal(0.0, scale, shape), dtype=np.float32)
+logits = fixture.Draws(rng).logits
 
 
 def labels(shape, classes, ignore=None, frac=0.2):
