@@ -321,6 +321,24 @@ pub(crate) fn per_class(g: &mut Graph, w: &[f32], rank: usize) -> String {
     g.cf_dims(&dims, w)
 }
 
+/// The label-smoothing part of `ce` per pixel, `-(s/C) sum_c w_c ls_c` (`ls` the log-softmax
+/// `[N, C, *S]`, `w_c` the class weights, 1 without): what `ce` and `topk_ce` add to their
+/// `(1-s) w_y (-ls_y)` term.
+pub(crate) fn smoothing_term(g: &mut Graph, io: &Io, ls: &str, class_weights: Option<&[f32]>, s: f32) -> String {
+    let wl = match class_weights {
+        Some(w) => {
+            let wc = per_class(g, w, io.rank);
+            g.mul(ls, &wc)
+        }
+        None => ls.to_string(),
+    };
+    let sum_c = g.rsum(&wl, Some(&[1]), false);
+    let c = g.dim(&io.pred, 1);
+    let cf = g.cast_f(&c);
+    let mean_c = g.div(&sum_c, &cf);
+    g.scale(&mean_c, -s)
+}
+
 /// The class index `[C]` (int64) of `pred`'s channel axis.
 pub(crate) fn channel_range(g: &mut Graph, pred: &str) -> String {
     let c = g.dim(pred, 1);

@@ -8,7 +8,7 @@
 //! `set_symbols` per shape; see the crate docs on the Lovász graphs); ONNX Runtime runs it as is.
 //! Ties at the cut do not change the value, whichever equal terms `TopK` keeps.
 
-use crate::graph::{attr_i, labels, per_class, Graph, Io, TermOut};
+use crate::graph::{attr_i, labels, smoothing_term, Graph, Io, TermOut};
 use crate::pb::tensor_proto::DataType;
 use crate::plan::TermExport;
 use crate::Result;
@@ -63,18 +63,7 @@ fn ce_terms(cfg: &TopkCeConfig, g: &mut Graph, io: &Io) -> String {
     }
     if s != 0.0 {
         pix = g.scale(&pix, 1.0 - s);
-        let wl = match &cfg.class_weights {
-            Some(w) => {
-                let wc = per_class(g, w, io.rank);
-                g.mul(&ls, &wc)
-            }
-            None => ls.clone(),
-        };
-        let sum_c = g.rsum(&wl, Some(&[1]), false);
-        let c = g.dim(&io.pred, 1);
-        let cf = g.cast_f(&c);
-        let mean_c = g.div(&sum_c, &cf);
-        let sm = g.scale(&mean_c, -s);
+        let sm = smoothing_term(g, io, &ls, cfg.class_weights.as_deref(), s);
         pix = g.add(&pix, &sm);
     }
     let valid = lab.valid_f.expect("an ignore_index is given");

@@ -1,7 +1,7 @@
 //! The cross-entropy family's graphs, one exporter per config type, written from the formulas of
 //! `docs/LOSSES.md` (section Cross-entropy family) and the validated config's values.
 
-use crate::graph::{attr_i, labels, per_class, Graph, Io, TermOut};
+use crate::graph::{attr_i, labels, smoothing_term, Graph, Io, TermOut};
 use crate::plan::TermExport;
 use crate::{ExportError, Result};
 use segloss::core::PROB_EPS;
@@ -315,18 +315,7 @@ impl Softmax<'_> {
         };
         pix = g.scale(&pix, 1.0 - s);
         if s != 0.0 {
-            let wl = match self.class_weights {
-                Some(w) => {
-                    let wc = per_class(g, w, io.rank);
-                    g.mul(&ls, &wc)
-                }
-                None => ls.clone(),
-            };
-            let sum_c = g.rsum(&wl, Some(&[1]), false);
-            let c = g.dim(&io.pred, 1);
-            let cf = g.cast_f(&c);
-            let mean_c = g.div(&sum_c, &cf);
-            let sm = g.scale(&mean_c, -s);
+            let sm = smoothing_term(g, io, &ls, self.class_weights, s);
             pix = g.add(&pix, &sm);
         }
         let norm = match &wy {
