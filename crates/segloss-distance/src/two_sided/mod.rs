@@ -9,11 +9,18 @@
 //! lie on the other side), so each run is one line of the one-sided transform ([`fh_line`]).
 //! Every squared distance after the first axis is `> 0` (the nearest pixel of the other side is
 //! at least one step away), so the side travels as the sign of the value between the passes.
+//! Where the other side is never far (scattered pixels, thin structures, finely mixed classes),
+//! a line is done instead by the window method of [`window`], which takes a few offsets around
+//! every pixel in vector passes and gives the same values; each mask's lines choose between the
+//! two from the distances of the line before.
 //!
 //! Everything runs on the calling thread, in a [`TwoSided`] workspace that is grown once and
 //! reused: the losses call it per (image, channel) pair from their parallel loops.
 
+mod window;
+
 use crate::engine::{count_to_sq, fh_line, Envelope, G_INF};
+use window::{window_line, Window};
 
 /// Columns gathered together in the axis-1 pass of a 3D volume.
 const COLS: usize = 8;
@@ -63,6 +70,7 @@ pub(crate) struct TwoSided {
     runf: Vec<f64>,
     rund: Vec<f64>,
     env: Option<Envelope>,
+    win: Window,
 }
 
 fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
@@ -89,6 +97,8 @@ impl TwoSided {
             Some(e) => e.ensure(longest + 2),
             None => self.env = Some(Envelope::new(longest + 2)),
         }
+        // every call starts the window afresh: its choices depend on this mask's lines only
+        self.win.start(longest);
     }
 }
 
@@ -100,7 +110,7 @@ pub(crate) fn two_sided(mask: &[u8], shape: &[usize], spacing: &[f64], finish: F
     debug_assert_eq!(mask.len(), out.len());
     ws.ensure(shape);
     let s = mask.len();
-    let TwoSided { counts, slice, colf, cold, linef, lined, runf, rund, env } = ws;
+    let TwoSided { counts, slice, colf, cold, linef, lined, runf, rund, env, win } = ws;
     let env = env.as_mut().expect("ensured");
     let counts = &mut counts[..s];
     match *shape {
@@ -116,7 +126,7 @@ pub(crate) fn two_sided(mask: &[u8], shape: &[usize], spacing: &[f64], finish: F
             for i in 0..h {
                 let (g, m) = (&counts[i * w..(i + 1) * w], &mask[i * w..(i + 1) * w]);
                 signed_line(g, m, spacing[0], f);
-                line(f, spacing[1], runf, rund, env, d);
+                line(f, spacing[1], runf, rund, env, win, d);
                 for (o, &v) in out[i * w..(i + 1) * w].iter_mut().zip(d.iter()) {
                     *o = finish.apply(v.abs());
                 }
@@ -139,7 +149,7 @@ pub(crate) fn two_sided(mask: &[u8], shape: &[usize], spacing: &[f64], finish: F
                         }
                     }
                     for b in 0..nb {
-                        line(&colf[b * h..(b + 1) * h], spacing[1], runf, rund, env, &mut cold[b * h..(b + 1) * h]);
+                        line(&colf[b * h..(b + 1) * h], spacing[1], runf, rund, env, win, &mut cold[b * h..(b + 1) * h]);
                     }
                     for i in 0..h {
                         for b in 0..nb {
@@ -150,7 +160,7 @@ pub(crate) fn two_sided(mask: &[u8], shape: &[usize], spacing: &[f64], finish: F
                 // axis 2: rows, written out
                 let d = &mut lined[..w];
                 for i in 0..h {
-                    line(&sl[i * w..(i + 1) * w], spacing[2], runf, rund, env, d);
+                    line(&sl[i * w..(i + 1) * w], spacing[2], runf, rund, env, win, d);
                     for (o, &v) in out[k * plane + i * w..k * plane + (i + 1) * w].iter_mut().zip(d.iter()) {
                         *o = finish.apply(v.abs());
                     }
@@ -201,10 +211,22 @@ fn count_pass(mask: &[u8], n0: usize, plane: usize, g: &mut [u32]) {
 const SHORT: usize = 12;
 
 /// One line of a later axis: signed squared distances `f` in, signed squared distances `d` out
-/// (same signs). Each run of one sign is transformed with its own values and a site of value 0
+/// (same signs). The window method ([`window`]) first, while the lines of this mask let it
+/// finish; otherwise the runs ([`runs`]).
+#[inline]
+fn line(f: &[f64], s: f64, runf: &mut [f64], rund: &mut [f64], env: &mut Envelope, win: &mut Window, d: &mut [f64]) {
+    if win.wanted() && window_line(f, s, win, d) {
+        return;
+    }
+    runs(f, s, runf, rund, env, d);
+    win.record_runs(d.iter().fold(0.0f64, |m, v| m.max(v.abs())), s);
+}
+
+/// [`line`] by runs: signed squared distances `f` in, signed squared distances `d` out (same
+/// signs). Each run of one sign is transformed with its own values and a site of value 0
 /// on each side where the line goes on (the pixel there is on the other side).
 #[inline]
-fn line(f: &[f64], s: f64, runf: &mut [f64], rund: &mut [f64], env: &mut Envelope, d: &mut [f64]) {
+fn runs(f: &[f64], s: f64, runf: &mut [f64], rund: &mut [f64], env: &mut Envelope, d: &mut [f64]) {
     let n = f.len();
     let mut a = 0;
     while a < n {
