@@ -14,8 +14,8 @@ For every loss of docs/LOSSES.md that has an "equal" anchor in a Python library
    written by `segloss edt` / `segloss weight-map` with the reference (EDT to 1e-4 absolute, the
    U-Net map to 1e-3);
 2. times, in the same run and with the same number of threads T (torch.set_num_threads(T),
-   `segloss bench ... --threads T`), the reference (forward plus backward, loss.backward(), median
-   of the timed runs after warm-up) on data of the same shape and kind as
+   `segloss bench ... --threads T`, its time-based runs), the reference (forward plus backward,
+   loss.backward(), median of the timed runs after warm-up) on data of the same shape and kind as
    `segloss bench SPEC --shape ... --json` generates;
 3. writes BENCHMARKS.md and docs/speedups.png at the root of the repository.
 
@@ -124,7 +124,7 @@ VALUE_RTOL, VALUE_ATOL = 1e-5, 1e-7  # |value - ref| <= VALUE_RTOL |ref| + VALUE
 GRAD_RTOL = 1e-4  # max |grad - ref| <= GRAD_RTOL max |ref grad|
 EDT_ATOL = 1e-4  # the exact EDT against the references
 UNET_ATOL = 1e-3  # LOSSES.md: the U-Net map is exact to 1e-3 absolute
-SPREAD = 1.5  # a row whose median is over SPREAD x its fastest run (either side) gets a dagger
+SPREAD = 1.3  # a row whose 90th-percentile run is over SPREAD x its fastest run (either side) gets a dagger
 BOUNDARY_MAP_INPUT = "boundary_map"  # segloss-onnx's extra graph input of `boundary` (field.rs)
 NO_ONNX_FORM = "has no ONNX form"  # ExportError::Unsupported, the documented export error of `hausdorff_dt`
 
@@ -212,11 +212,16 @@ def main_inner(args):
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="segloss-compare-"))
     work.mkdir(parents=True, exist_ok=True)
 
-    spreads = []  # median / min of each timing since the last row
+    spreads = []  # p90 / min of each timing since the last row
+
+    def p90(times):
+        # nearest rank, as `segloss bench` reports it
+        s = sorted(times)
+        return s[max(1, -(-9 * len(s) // 10)) - 1]
 
     def median_ms(times):
         med = statistics.median(times)
-        spreads.append(med / max(min(times), 1e-12))
+        spreads.append(p90(times) / max(min(times), 1e-12))
         return 1e3 * med
 
     def time_fn(fn, n, warm=1):
@@ -252,9 +257,12 @@ def main_inner(args):
         # let the reference's OpenMP workers stop spinning (they busy-wait for a while after each
         # torch call and would otherwise share the two cores with segloss)
         time.sleep(1.0)
-        r = cli("bench", target, "--shape", ",".join(map(str, shape)), "--threads", T, "--iters", n, "--json")
+        # `segloss bench`'s time-based runs (at least 1 s and 50 runs after 0.2 s of warm-up);
+        # `n` only in --quick runs
+        iters = ["--iters", n] if quick else []
+        r = cli("bench", target, "--shape", ",".join(map(str, shape)), "--threads", T, *iters, "--json")
         o = json.loads(r.stdout)
-        spreads.append(o["median_ms"] / max(o["min_ms"], 1e-9))
+        spreads.append(o["spread"])
         return o["median_ms"]
 
     # ---- the workloads ----
@@ -693,7 +701,7 @@ def main_inner(args):
         f"{sci(UNET_ATOL)} absolute). *Is it faster?* In the same run, with the same number of threads, the "
         "reference's forward plus backward (`loss.backward()`, median of the timed runs after two warm-up "
         "runs) against `segloss bench SPEC --shape ... --threads T` (forward and backward into a preallocated "
-        "gradient, median after one warm-up run), on data of the same shape and kind (binary: float targets, "
+        "gradient, median of its time-based runs), on data of the same shape and kind (binary: float targets, "
         "30% positive; multiclass: integer labels, every class present).",
         "",
         f"Workloads: W1, logits {w1} with binary float targets (30% positive, logits leaning toward the "
@@ -712,8 +720,10 @@ def main_inner(args):
         f"`edt.edt(parallel={T})`, `segloss ... --threads {T}`; scipy's transforms are single-threaded)",
         f"- load average (1, 5, 15 min) at the start: {', '.join(f'{v:.2f}' for v in load_start)}; at the end: "
         f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}",
-        f"- timed runs: {reps} per loss and per fast transform; {slow_reps} for scipy's transforms, the per-object map "
-        "and a reference taking over 0.5 s a run",
+        f"- timed runs: the reference {reps} per loss and per fast transform, {slow_reps} for scipy's transforms, the "
+        "per-object map and a reference taking over 0.5 s a run; segloss's `bench` its time-based runs (0.2 s of "
+        "warm-up, then at least 1 s and 50 runs" + (f"; here {reps} runs, --quick" if quick else "") + "); every "
+        "time is a median, † flags a 90th percentile over 1.3 times the fastest run",
         f"- segloss: git {seg_version} (`cargo build --release -p segloss-cli`)",
         f"- Python {platform.python_version()}: torch {torch.__version__}, torchvision {torchvision.__version__}, "
         f"monai {version('monai')}, segmentation_models_pytorch {version('segmentation_models_pytorch')}, "
@@ -756,16 +766,16 @@ def main_inner(args):
         "",
         "```sh",
         "cargo build --release -p segloss-cli",
-        f"target/release/segloss bench dice --shape {','.join(map(str, w1))} --threads {T} --iters {reps} --json",
-        f"target/release/segloss bench edt --shape {','.join(map(str, edt2))} --threads {T} --iters {reps} --json",
+        f"target/release/segloss bench dice --shape {','.join(map(str, w1))} --threads {T} --json",
+        f"target/release/segloss bench edt --shape {','.join(map(str, edt2))} --threads {T} --json",
         "target/release/segloss eval dice --pred P.npy --target T.npy --grad-out G.npy --json",
         "target/release/segloss export dice --rank 4 -o dice.onnx",
         "```",
         "",
     ]
     if any(r["spread"] > SPREAD for r in rows):
-        notes.append(f"- †: the timed runs of this row spread widely (on one side the median is over {SPREAD:g} times the "
-                     "fastest run): take its speed-up as a rough figure")
+        notes.append(f"- †: the timed runs of this row spread widely (on one side the 90th-percentile run is over {SPREAD:g} "
+                     "times the fastest run): take its speed-up as a rough figure")
     if load_start[0] > 0.7 * (os.cpu_count() or 1) / 2:
         notes.append(
             "- the machine was shared during this run (load average above): both sides' timings are affected, the "

@@ -17,6 +17,20 @@ pub const MAX_ELEMENTS: usize = 1 << 28;
 /// median.
 pub const MAX_ITERS: usize = 1_000_000;
 
+/// Time-based runs (no `--iters`): warm-up runs for this long (at least one run) ...
+const WARM_UP_S: f64 = 0.2;
+/// ... then timed runs until at least this long and [`MIN_RUNS`] runs have passed ...
+const MIN_TIME_S: f64 = 1.0;
+/// ... (the run count) ...
+const MIN_RUNS: usize = 50;
+/// ... or, for slow workloads, this long with at least [`FEW_RUNS`] runs.
+const MAX_TIME_S: f64 = 20.0;
+/// The fewest timed runs of a slow workload.
+const FEW_RUNS: usize = 10;
+
+/// A row whose p90 over its fastest run exceeds this is flagged as unsteady.
+pub const SPREAD_FLAG: f64 = 1.3;
+
 /// The median of `v` (sorted in place).
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -26,6 +40,77 @@ pub fn median(v: &mut [f64]) -> f64 {
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
+}
+
+/// The timings of one workload, in ms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Timed runs.
+    pub runs: usize,
+    /// Fastest run.
+    pub min: f64,
+    /// Median run.
+    pub median: f64,
+    /// 90th percentile (nearest rank: the run at position ceil(0.9 runs) in order).
+    pub p90: f64,
+}
+
+impl Stats {
+    /// From the times of the runs (at least one).
+    pub fn of(mut times: Vec<f64>) -> Stats {
+        let median = median(&mut times);
+        let n = times.len();
+        let p90 = times[(n * 9).div_ceil(10).max(1) - 1];
+        Stats { runs: n, min: times[0], median, p90 }
+    }
+
+    /// p90 over the fastest run.
+    pub fn spread(&self) -> f64 {
+        self.p90 / self.min.max(1e-12)
+    }
+
+    /// The text form: runs, min / median / p90 and the spread (flagged above [`SPREAD_FLAG`]).
+    fn text(&self) -> String {
+        let flag = if self.spread() > SPREAD_FLAG { ", unsteady: over 1.3" } else { "" };
+        format!(
+            "{} runs: min {:.3} ms, median {:.3} ms, p90 {:.3} ms (p90/min {:.2}{flag})",
+            self.runs,
+            self.min,
+            self.median,
+            self.p90,
+            self.spread()
+        )
+    }
+}
+
+/// Times `f`: one warm-up run and exactly `iters` timed runs, or (no `iters`) the time-based
+/// schedule of [`WARM_UP_S`], [`MIN_TIME_S`], [`MIN_RUNS`], [`MAX_TIME_S`] and [`FEW_RUNS`].
+pub fn time_runs<E>(iters: Option<usize>, mut f: impl FnMut() -> Result<(), E>) -> Result<Stats, E> {
+    let start = Instant::now();
+    f()?;
+    if iters.is_none() {
+        while start.elapsed().as_secs_f64() < WARM_UP_S {
+            f()?;
+        }
+    }
+    let mut times = Vec::new();
+    let t0 = Instant::now();
+    loop {
+        let done = match iters {
+            Some(k) => times.len() >= k,
+            None => {
+                let t = t0.elapsed().as_secs_f64();
+                (t >= MIN_TIME_S && times.len() >= MIN_RUNS) || (t >= MAX_TIME_S && times.len() >= FEW_RUNS) || times.len() >= MAX_ITERS
+            }
+        };
+        if done {
+            break;
+        }
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Stats::of(times))
 }
 
 /// Runs `segloss bench`.
@@ -64,19 +149,12 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     }
     let mut grad = ArrayD::<f32>::zeros(IxDyn(&shape));
     let fail = |e: segloss::LossError| CliError::new(format!("bench `{}` on generated data of shape {shape:?}: {e}", clip(&target)));
-    let (value, mut times) = pool.install(|| -> Result<(f32, Vec<f64>), CliError> {
+    let (value, st) = pool.install(|| -> Result<(f32, Stats), CliError> {
         let v = loss.forward_backward_into(&batch, grad.view_mut(), 1.0).map_err(fail)?;
-        let mut times = Vec::with_capacity(iters);
-        for _ in 0..iters {
-            let t0 = Instant::now();
-            loss.forward_backward_into(&batch, grad.view_mut(), 1.0).map_err(fail)?;
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-        Ok((v, times))
+        let st = time_runs(iters, || loss.forward_backward_into(&batch, grad.view_mut(), 1.0).map(drop).map_err(fail))?;
+        Ok((v, st))
     })?;
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let med = median(&mut times);
-    let melem = len as f64 / (med / 1e3) / 1e6;
+    let melem = len as f64 / (st.median / 1e3) / 1e6;
     let target_kind = match tgt {
         OwnedTarget::F32(_) => "binary float targets (30% positive)",
         _ => "integer labels",
@@ -86,16 +164,19 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             "spec": spec.to_string(),
             "shape": shape,
             "threads": threads,
-            "iters": iters,
-            "median_ms": med,
-            "min_ms": min,
+            "iters": st.runs,
+            "min_ms": st.min,
+            "median_ms": st.median,
+            "p90_ms": st.p90,
+            "spread": st.spread(),
             "melem_per_s": melem,
             "loss": json_f32(value),
         });
         outln!("{o}")?;
     } else {
         outln!(
-            "{spec}  shape {shape:?} ({target_kind}), {threads} thread(s), {iters} iters: median {med:.3} ms (min {min:.3} ms), {melem:.1} M elements/s, loss {}",
+            "{spec}  shape {shape:?} ({target_kind}), {threads} thread(s), {}, {melem:.1} M elements/s, loss {}",
+            st.text(),
             fmt_f32(value)
         )?;
     }
@@ -106,7 +187,7 @@ fn bench_distance(
     target: &str,
     shape: &[usize],
     len: usize,
-    iters: usize,
+    iters: Option<usize>,
     pool: &rayon::ThreadPool,
     threads: usize,
     json: bool,
@@ -124,28 +205,61 @@ fn bench_distance(
             unet_weights_from_mask(mask.view(), &UnetWeightConfig::default())
         }
     };
-    let mut times = pool.install(|| -> Result<Vec<f64>, CliError> {
-        run().map_err(fail)?;
-        let mut times = Vec::with_capacity(iters);
-        for _ in 0..iters {
-            let t0 = Instant::now();
-            let out = run().map_err(fail)?;
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-            drop(out);
-        }
-        Ok(times)
-    })?;
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let med = median(&mut times);
-    let melem = len as f64 / (med / 1e3) / 1e6;
+    let st = pool.install(|| time_runs(iters, || run().map(drop).map_err(fail)))?;
+    let melem = len as f64 / (st.median / 1e3) / 1e6;
     if json {
         let o = serde_json::json!({
-            "spec": target, "shape": shape, "threads": threads, "iters": iters,
-            "median_ms": med, "min_ms": min, "melem_per_s": melem,
+            "spec": target, "shape": shape, "threads": threads, "iters": st.runs,
+            "min_ms": st.min, "median_ms": st.median, "p90_ms": st.p90, "spread": st.spread(),
+            "melem_per_s": melem,
         });
         outln!("{o}")?;
     } else {
-        outln!("{target}  shape {shape:?} (touching discs), {threads} thread(s), {iters} iters: median {med:.3} ms (min {min:.3} ms), {melem:.1} M elements/s")?;
+        outln!("{target}  shape {shape:?} (touching discs), {threads} thread(s), {}, {melem:.1} M elements/s", st.text())?;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nearest-rank p90, the median of odd and even counts, and the spread.
+    #[test]
+    fn stats_of_runs() {
+        let s = Stats::of(vec![5.0, 1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 7.0, 8.0, 9.0]);
+        assert_eq!((s.runs, s.min, s.median, s.p90), (10, 1.0, 5.5, 9.0));
+        assert_eq!(s.spread(), 9.0);
+        let s = Stats::of(vec![2.0, 1.0, 3.0]);
+        assert_eq!((s.min, s.median, s.p90), (1.0, 2.0, 3.0));
+        let s = Stats::of(vec![4.0]);
+        assert_eq!((s.min, s.median, s.p90, s.spread()), (4.0, 4.0, 4.0, 1.0));
+        assert!(s.text().contains("1 runs: min 4.000 ms, median 4.000 ms, p90 4.000 ms (p90/min 1.00)"), "{}", s.text());
+        assert!(Stats::of(vec![1.0, 2.0]).text().ends_with("(p90/min 2.00, unsteady: over 1.3)"));
+    }
+
+    /// `--iters K` times exactly K runs after one warm-up run; without it the schedule runs at
+    /// least [`MIN_RUNS`] (these runs take no time) and errors stop it.
+    #[test]
+    fn run_counts() {
+        let mut calls = 0;
+        let s = time_runs::<()>(Some(7), || {
+            calls += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((s.runs, calls), (7, 8));
+        let s = time_runs::<()>(None, || Ok(())).unwrap();
+        assert!(s.runs >= MIN_RUNS);
+        let mut n = 0;
+        let e = time_runs(None, || {
+            n += 1;
+            if n == 3 {
+                Err("third")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(e, Err("third"));
+    }
 }

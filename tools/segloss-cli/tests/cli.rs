@@ -293,9 +293,16 @@ fn bench_json_has_the_contract_keys() {
         assert!(v["median_ms"].as_f64().unwrap() > 0.0);
         assert!(v["melem_per_s"].as_f64().unwrap() > 0.0);
         assert!(v["loss"].as_f64().unwrap().is_finite());
+        assert_eq!(v["iters"], 3);
+        let (min, med, p90) = (v["min_ms"].as_f64().unwrap(), v["median_ms"].as_f64().unwrap(), v["p90_ms"].as_f64().unwrap());
+        assert!(min <= med && med <= p90, "{v}");
+        assert!((v["spread"].as_f64().unwrap() - p90 / min).abs() <= 1e-9 * p90 / min, "{v}");
     }
+    // without --iters: time-based, at least 50 timed runs (a tiny workload reaches 1 s after many more)
+    let v = json(&ok(&["bench", "bce", "--shape", "1,1,8,8", "--threads", "1", "--json"]));
+    assert!(v["iters"].as_u64().unwrap() >= 50, "{v}");
     let out = ok(&["bench", "bce", "--shape", "2,1,16,16", "--iters", "2"]);
-    assert!(out.contains("median") && out.contains("M elements/s"), "{out}");
+    assert!(out.contains("2 runs: min ") && out.contains(" p90 ") && out.contains("M elements/s"), "{out}");
     for t in ["edt", "unet_weights"] {
         let v = json(&ok(&["bench", t, "--shape", "64,48", "--iters", "2", "--json"]));
         assert_eq!(v["spec"], t);

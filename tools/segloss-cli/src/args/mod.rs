@@ -82,8 +82,11 @@ pub enum Verb {
     /// TARGET, a loss spec (e.g. `bce`, `focal:gamma=2`, `bce+dice`), on deterministic data of
     /// pred's shape --shape (e.g. 8,1,256,256): for C = 1 (axis 1) binary float targets with 30%
     /// positives, otherwise integer labels [N, *S] in [0, C). distance_bce gets a per-pixel weight
-    /// map. Prints the median time in ms and the throughput in millions of pred elements per
-    /// second.
+    /// map. Without --iters the runs are time-based (0.2 s of warm-up runs, then timed runs until
+    /// at least 1 s and 50 runs, or 20 s and 10 runs, have passed). Prints the number of runs, the
+    /// fastest, median and 90th-percentile times in ms, their spread (p90 / fastest, flagged as
+    /// unsteady above 1.3) and the throughput in millions of pred elements per second at the
+    /// median.
     ///
     /// TARGET `edt` times the distance transform and `unet_weights` the U-Net weight map (from the
     /// connected components of a mask) on a mask of touching discs (balls), --shape [H, W] or [D,

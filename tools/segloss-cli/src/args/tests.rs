@@ -30,7 +30,7 @@ fn flags_and_positionals() {
     assert_eq!((a.mask.as_str(), a.output.to_str(), a.spacing), ("m.npy", Some("d.png"), Some(Spacing(vec![1.0, 0.5]))));
     // after `--`, a dash starts a positional
     let Verb::Bench(a) = parse_ok(&["bench", "--shape", "1,1,2,2", "--", "-bce"]).verb else { panic!("bench") };
-    assert_eq!((a.target.as_str(), a.shape, a.iters), ("-bce", Dims(vec![1, 1, 2, 2]), 10));
+    assert_eq!((a.target.as_str(), a.shape, a.iters), ("-bce", Dims(vec![1, 1, 2, 2]), None));
     let Verb::WeightMap(a) = parse_ok(&["weight-map", "l.npy", "-o", "w.npy"]).verb else { panic!("weight-map") };
     let d = UnetWeightConfig::default();
     assert_eq!((a.w0, a.sigma, a.class_weights, a.input, a.connectivity), (d.w0, d.sigma, ClassWeights::Balanced, InputArg::Auto, None));

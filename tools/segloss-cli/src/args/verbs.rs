@@ -98,10 +98,13 @@ pub struct BenchArgs {
     /// unet_weights: the mask's [H, W] or [D, H, W])
     #[arg(long, value_name = "A,B,..", value_parser = dims, required = true, allow_negative_numbers = true)]
     pub shape: Dims,
-    /// Timed runs after one warm-up run (at most 1000000)
-    #[arg(long, value_name = "K", value_parser = iters, default_value = "10", allow_negative_numbers = true)]
-    pub iters: usize,
-    /// Prints one JSON object: spec, shape, threads, iters, median_ms, min_ms, melem_per_s, loss
+    /// Exactly K timed runs after one warm-up run (at most 1000000); without it the runs are
+    /// time-based: warm-up runs for 0.2 s, then timed runs until at least 1 s and 50 runs have
+    /// passed (or 20 s with at least 10 runs)
+    #[arg(long, value_name = "K", value_parser = iters, allow_negative_numbers = true)]
+    pub iters: Option<usize>,
+    /// Prints one JSON object: spec, shape, threads, iters, min_ms, median_ms, p90_ms, spread,
+    /// melem_per_s, loss
     #[arg(long)]
     pub json: bool,
     /// `--threads`.
