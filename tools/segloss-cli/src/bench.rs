@@ -5,6 +5,7 @@ use crate::data;
 use crate::eval::{parse_spec, spec_error};
 use crate::io::OwnedTarget;
 use crate::out::{clip, fmt_f32, json_f32};
+use crate::roofline;
 use crate::CliError;
 use ndarray::{ArrayD, IxDyn};
 use segloss::{Batch, Loss};
@@ -130,6 +131,9 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     let iters = a.iters;
     let (pool, threads) = crate::thread_pool(&a.threads)?;
     if target == "edt" || target == "unet_weights" {
+        if a.roofline {
+            return Err(CliError::new(format!("--roofline: only for a loss spec, not `{target}`")));
+        }
         return bench_distance(&target, &shape, len, iters, &pool, threads, a.json);
     }
     let spec = parse_spec(&target)?;
@@ -155,6 +159,8 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         Ok((v, st))
     })?;
     let melem = len as f64 / (st.median / 1e3) / 1e6;
+    let sorts = spec.terms.iter().any(|t| t.name.starts_with("lovasz_"));
+    let limits = a.roofline.then(|| pool.install(|| limits(&pred, &tgt, &shape, sorts, iters)));
     let target_kind = match tgt {
         OwnedTarget::F32(_) => "binary float targets (30% positive)",
         _ => "integer labels",
@@ -172,6 +178,15 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             "melem_per_s": melem,
             "loss": json_f32(value),
         });
+        let mut o = o;
+        if let Some(l) = &limits {
+            o["stream_ms"] = l.stream.median.into();
+            o["stream_fraction"] = (l.stream.median / st.median).into();
+            if let Some(sort) = &l.sort {
+                o["sort_ms"] = sort.median.into();
+                o["sort_fraction"] = (sort.median / st.median).into();
+            }
+        }
         outln!("{o}")?;
     } else {
         outln!(
@@ -179,8 +194,47 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             st.text(),
             fmt_f32(value)
         )?;
+        if let Some(l) = &limits {
+            outln!("  stream (read pred and target, write a gradient): {}; fraction {:.2}", l.stream.text(), l.stream.median / st.median)?;
+            if let Some(sort) = &l.sort {
+                outln!(
+                    "  radix sort of {len} keys, one sort per (image, channel): {}; fraction {:.2}",
+                    sort.text(),
+                    sort.median / st.median
+                )?;
+            }
+        }
     }
     Ok(0)
+}
+
+/// The timings of the limits of `--roofline`.
+struct Limits {
+    stream: Stats,
+    sort: Option<Stats>,
+}
+
+/// Times the stream over `pred` and its target and, with `sorts`, the radix sorts of as many keys.
+fn limits(pred: &ArrayD<f32>, tgt: &OwnedTarget, shape: &[usize], sorts: bool, iters: Option<usize>) -> Limits {
+    let p = pred.as_slice().expect("standard layout");
+    let mut g = vec![0.0f32; p.len()];
+    let stream = time_runs::<()>(iters, || {
+        roofline::stream(p, tgt, shape, &mut g);
+        Ok(())
+    })
+    .expect("no error");
+    let sort = sorts.then(|| {
+        let s: usize = shape[2..].iter().product();
+        let keys: Vec<u32> = p.iter().map(|v| v.to_bits()).collect();
+        let (mut k, mut t) = (keys.clone(), vec![0u32; keys.len()]);
+        time_runs::<()>(iters, || {
+            k.copy_from_slice(&keys);
+            roofline::sort_problems(&mut k, &mut t, s);
+            Ok(())
+        })
+        .expect("no error")
+    });
+    Limits { stream, sort }
 }
 
 fn bench_distance(

@@ -21,6 +21,7 @@ pub mod export;
 pub mod image;
 pub mod io;
 pub mod npy;
+pub mod roofline;
 
 use args::Verb;
 use std::fmt;

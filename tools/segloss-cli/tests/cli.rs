@@ -313,6 +313,27 @@ fn bench_json_has_the_contract_keys() {
     assert_eq!(v["shape"], serde_json::json!([16, 20, 24]));
 }
 
+/// `--roofline`: the stream for every loss, the radix sort for the sorting losses only, each with
+/// its fraction of the loss's median; an error for the distance transforms.
+#[test]
+fn bench_roofline_reports_the_limits() {
+    for (spec, shape, sorts) in
+        [("bce", "2,1,16,16", false), ("ce", "2,3,8,8", false), ("lovasz_softmax", "2,3,8,8", true), ("lovasz_hinge", "2,1,8,8", true)]
+    {
+        let v = json(&ok(&["bench", spec, "--shape", shape, "--iters", "3", "--roofline", "--json"]));
+        let (loss, stream) = (v["median_ms"].as_f64().unwrap(), v["stream_ms"].as_f64().unwrap());
+        assert!(stream > 0.0 && (v["stream_fraction"].as_f64().unwrap() - stream / loss).abs() <= 1e-9 * stream / loss, "{v}");
+        assert_eq!(v.get("sort_ms").is_some(), sorts, "{spec}: {v}");
+        if sorts {
+            let sort = v["sort_ms"].as_f64().unwrap();
+            assert!((v["sort_fraction"].as_f64().unwrap() - sort / loss).abs() <= 1e-9 * sort / loss, "{v}");
+        }
+    }
+    let out = ok(&["bench", "lovasz_hinge", "--shape", "2,1,8,8", "--iters", "2", "--roofline"]);
+    assert!(out.contains("stream (read pred and target, write a gradient): 2 runs") && out.contains("radix sort of 128 keys"), "{out}");
+    fails(&["bench", "edt", "--shape", "8,8", "--roofline"], &["--roofline", "edt"]);
+}
+
 #[test]
 fn bench_data_is_deterministic() {
     let a = json(&ok(&["bench", "focal", "--shape", "2,1,20,20", "--iters", "1", "--json"]));

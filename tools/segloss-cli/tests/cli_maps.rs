@@ -214,7 +214,7 @@ const VERBS: &[(&str, &[&str])] = &[
             "--threads",
         ],
     ),
-    ("bench", &["TARGET", "--shape", "--iters", "--threads", "--json"]),
+    ("bench", &["TARGET", "--shape", "--iters", "--roofline", "--threads", "--json"]),
     ("demo", &["--out", "--threads"]),
     ("edt", &["MASK", "-o, --output", "--spacing", "--squared", "--threads"]),
     ("weight-map", &["LABELS", "-o, --output", "--w0", "--sigma", "--connectivity", "--class-weights", "--input", "--threads"]),
@@ -264,7 +264,7 @@ fn every_verb_has_help() {
 #[test]
 fn help_states_defaults_and_bounds() {
     let bench = ok(&["bench", "--help"]);
-    for text in ["at most 1000000", "[default: 10]", "at most 4096", "unet_weights"] {
+    for text in ["at most 1000000", "at least 1 s and 50 runs", "p90", "at most 4096", "unet_weights", "radix sort"] {
         assert!(bench.contains(text), "{text}:\n{bench}");
     }
     let wm = ok(&["weight-map", "--help"]);

@@ -91,6 +91,13 @@ pub enum Verb {
     /// TARGET `edt` times the distance transform and `unet_weights` the U-Net weight map (from the
     /// connected components of a mask) on a mask of touching discs (balls), --shape [H, W] or [D,
     /// H, W].
+    ///
+    /// --roofline (loss specs only) also times, in the same run, on the same data and threads,
+    /// the least work any such loss does: a stream that reads pred and the target and writes a
+    /// gradient of pred's shape, and, for lovasz_hinge and lovasz_softmax, an 8-bit LSD radix
+    /// sort of 32-bit keys, one sort per (image, channel) of S keys. Each limit's fraction is its
+    /// median time over the loss's: 1 is the loss at the speed of the bare memory traffic (or the
+    /// bare sort).
     Bench(BenchArgs),
     /// A synthetic batch of cells: every loss of the catalogue, and PNG pictures
     ///

@@ -103,8 +103,15 @@ pub struct BenchArgs {
     /// passed (or 20 s with at least 10 runs)
     #[arg(long, value_name = "K", value_parser = iters, allow_negative_numbers = true)]
     pub iters: Option<usize>,
+    /// Also times, in the same run, the limits of the loss (`segloss bench --help`): a stream
+    /// over the same bytes (read pred and target, write a gradient) and, for lovasz_hinge and
+    /// lovasz_softmax, a radix sort of the same number of keys; prints each one's time and its
+    /// fraction (limit time / loss time)
+    #[arg(long)]
+    pub roofline: bool,
     /// Prints one JSON object: spec, shape, threads, iters, min_ms, median_ms, p90_ms, spread,
-    /// melem_per_s, loss
+    /// melem_per_s, loss (with --roofline also stream_ms, stream_fraction and, for the sorting
+    /// losses, sort_ms, sort_fraction)
     #[arg(long)]
     pub json: bool,
     /// `--threads`.
