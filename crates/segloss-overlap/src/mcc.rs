@@ -17,8 +17,10 @@
 //! statistics pass of the overlap engine, rows added in a fixed order) and the element count `M`:
 //! `TP = I + s`, `FP = P - I + s`, `FN = G - I + s`, `TN = M - P - G + I + s`. With
 //! `A = TP + FP`, `B = TP + FN`, `C = TN + FP`, `D = TN + FN` (`B` and `C` do not depend on `p`),
-//! `dL/dp = (B - (B + C) g)/sqrt(ABCD) + MCC (1/A - 1/D)/2`, an affine function of `g` that the
-//! engine's gradient pass writes through the sigmoid.
+//! `dL/dp = (1 - g) (B/sqrt(ABCD) + m) + g (-C/sqrt(ABCD) + m)` with `m = MCC (1/A - 1/D)/2`,
+//! written through the sigmoid by this module's own gradient pass. It is kept in that
+//! form rather than the engine's `a + b g`: with a target of mostly foreground `B >> C`, and
+//! `a + b` (`a = B/sqrt(ABCD) + m`, `b = -(B + C)/sqrt(ABCD)`) would cancel in `f32`.
 //!
 //! Keys: `smooth` (1e-5, > 0: smp's `eps`, added to each count), `from_logits` (true). Binary and
 //! multilabel (smp pools the channels of a multi-channel input the same way); multiclass, a
@@ -28,12 +30,14 @@
 //! sigmoid of the logits (smp takes probabilities; `from_logits=false` takes them as smp does).
 
 use crate::common::OverlapKeys;
-use crate::driver;
+use crate::driver::{self, Targets};
 use crate::engine::Engine;
-use crate::kernels::{Coef, Stats};
+use crate::kernels::Stats;
 use crate::pairs::Kind;
 use segloss_core::declare::{checks, WeightUse};
+use segloss_core::input::DenseTarget;
 use segloss_core::kernel::{check_grad_len, Backend};
+use segloss_core::reduce::{n_blocks, par_for, SharedMut, BLOCK};
 use segloss_core::{resolve, Batch, Loss, LossError, Mode, Reduce, Result};
 
 segloss_core::declare_loss! {
@@ -75,8 +79,8 @@ pub struct Mcc {
     engine: Engine,
 }
 
-/// The loss and `(a, b)` of `dL/dp = a + b g` from the pooled sums, the element count `m` and the
-/// smoothing `s`.
+/// The loss and `(a, b)` of `dL/dp = a (1 - g) + b g` from the pooled sums, the element count `m`
+/// and the smoothing `s`.
 pub(crate) fn mcc_of(st: &Stats, m: f64, s: f64) -> (f64, f64, f64) {
     let tp = st.i + s;
     let fp = st.p - st.i + s;
@@ -86,13 +90,12 @@ pub(crate) fn mcc_of(st: &Stats, m: f64, s: f64) -> (f64, f64, f64) {
     // a product of square roots: no overflow or underflow of the product of four counts
     let den = a.sqrt() * b.sqrt() * c.sqrt() * d.sqrt();
     let mcc = (tp * tn - fp * fn_) / den;
-    let ca = b / den + 0.5 * mcc * (1.0 / a - 1.0 / d);
-    let cb = -(b + c) / den;
-    (1.0 - mcc, ca, cb)
+    let k = 0.5 * mcc * (1.0 / a - 1.0 / d);
+    (1.0 - mcc, b / den + k, -c / den + k)
 }
 
 impl Mcc {
-    fn eval(&self, batch: &Batch<'_>, mut grad: Option<&mut [f32]>, upstream: f32) -> Result<f64> {
+    fn eval(&self, batch: &Batch<'_>, grad: Option<&mut [f32]>, upstream: f32) -> Result<f64> {
         let layout = resolve(batch, self.config.mode)?;
         if layout.mode == Mode::Multiclass {
             return Err(LossError::unsupported(
@@ -106,20 +109,109 @@ impl Mcc {
         let prep = self.engine.prepare(batch)?;
         check_grad_len(&grad, prep.layout.len(), batch)?;
         let backend = Backend::current();
-        let (stats, bad, cached) = driver::stats(&prep.inputs, &prep.kp, backend, grad.as_deref_mut());
+        let (stats, bad, _) = driver::stats(&prep.inputs, &prep.kp, backend, None);
         if bad {
             return Err(self.engine.bad_target(batch, &prep));
         }
         // the rows in order: the same bits for any thread count
         let mut tot = Stats::default();
         stats.iter().for_each(|s| tot.add(s));
-        let (loss, a, b) = mcc_of(&tot, prep.layout.len() as f64, self.config.smooth);
+        let len = prep.layout.len();
+        let (loss, a, b) = mcc_of(&tot, len as f64, self.config.smooth);
         if let Some(g) = grad {
-            let u = upstream as f64;
-            let coefs = vec![Coef { a: u * a, b: u * b, c: 0.0, k: 0.0 }; prep.layout.n * prep.layout.c];
-            driver::grad(&prep.inputs, &prep.kp, &coefs, g, backend, cached);
+            let Targets::Dense(y) = &prep.inputs.t else { unreachable!("binary and multilabel targets are dense") };
+            let (a, b) = ((upstream as f64 * a) as f32, (upstream as f64 * b) as f32);
+            let (x, from_logits) = (&prep.inputs.x, self.config.from_logits);
+            let out = SharedMut::new(g);
+            par_for(n_blocks(len, BLOCK), &|k| {
+                let (lo, hi) = (k * BLOCK, ((k + 1) * BLOCK).min(len));
+                let mut buf = vec![0.0f32; if matches!(y, DenseTarget::Int(_)) { hi - lo } else { 0 }];
+                let yk = match y {
+                    DenseTarget::F32(v) => &v[lo..hi],
+                    DenseTarget::Int(_) => y.chunk(lo, &mut buf),
+                };
+                // SAFETY: blocks cover disjoint element ranges.
+                let o = unsafe { out.slice(lo, hi - lo) };
+                match backend {
+                    Backend::Simd => kernels::simd::grad(&x[lo..hi], yk, from_logits, a, b, o),
+                    Backend::Scalar => kernels::scalar::grad(&x[lo..hi], yk, from_logits, a, b, o),
+                }
+            });
         }
         Ok(loss)
+    }
+}
+
+pub(crate) mod kernels {
+    //! The gradient pass of `mcc`, twice with the same signature: `out = (a (1 - y) + b y) dp/dx`
+    //! with `dp/dx = p (1 - p)` for logits (1 for probabilities). Tail: the SIMD kernel pads the
+    //! last vector and stores only the valid lanes.
+
+    pub mod scalar {
+        //! One element at a time, in `f64`.
+
+        /// The gradient of one block of elements into `out`.
+        pub fn grad(x: &[f32], y: &[f32], from_logits: bool, a: f32, b: f32, out: &mut [f32]) {
+            for ((&xi, &yi), o) in x.iter().zip(y).zip(out.iter_mut()) {
+                let (xi, yi) = (xi as f64, yi as f64);
+                let dp = if from_logits {
+                    // p (1 - p) = e / (1 + e)^2 with e = exp(-|x|), without cancellation
+                    let e = (-xi.abs()).exp();
+                    e / ((1.0 + e) * (1.0 + e))
+                } else {
+                    1.0
+                };
+                *o = ((a as f64 * (1.0 - yi) + b as f64 * yi) * dp) as f32;
+            }
+        }
+    }
+
+    pub mod simd {
+        //! 8 elements per `f32x8`.
+        use segloss_core::simd::{exp_nonpos, f32x8, load_padded, store, LANES};
+
+        /// The gradient of one block of elements into `out`.
+        pub fn grad(x: &[f32], y: &[f32], from_logits: bool, a: f32, b: f32, out: &mut [f32]) {
+            let (a, b) = (f32x8::splat(a), f32x8::splat(b));
+            let mut i = 0;
+            while i < x.len() {
+                let n = (x.len() - i).min(LANES);
+                let (xv, yv) = (load_padded(&x[i..i + n], 0.0), load_padded(&y[i..i + n], 0.0));
+                let d = a.mul_add(f32x8::ONE - yv, b * yv);
+                let d = if from_logits {
+                    // p (1 - p) = e / (1 + e)^2 with e = exp(-|x|)
+                    let e = exp_nonpos(-xv.abs());
+                    let s = f32x8::ONE / (f32x8::ONE + e);
+                    d * (e * s * s)
+                } else {
+                    d
+                };
+                store(&mut out[i..i + n], d);
+                i += LANES;
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn simd_matches_scalar() {
+            for from_logits in [true, false] {
+                for n in 0..=40usize {
+                    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.77).sin() * if from_logits { 30.0 } else { 0.5 } + if from_logits { 0.0 } else { 0.5 }).collect();
+                    let y: Vec<f32> = (0..n).map(|i| if i % 4 == 0 { 0.3 } else { (i % 3 == 0) as u8 as f32 }).collect();
+                    let (mut g1, mut g2) = (vec![f32::NAN; n + 3], vec![f32::NAN; n + 3]);
+                    simd::grad(&x, &y, from_logits, 0.8, -1.3, &mut g1[..n]);
+                    scalar::grad(&x, &y, from_logits, 0.8, -1.3, &mut g2[..n]);
+                    for (u, v) in g1[..n].iter().zip(&g2[..n]) {
+                        assert!((u - v).abs() <= 1e-6 * (1.0 + v.abs()), "{from_logits} {n}: {g1:?} vs {g2:?}");
+                    }
+                    assert!(g1[n..].iter().all(|v| v.is_nan()), "written past the block");
+                }
+            }
+        }
     }
 }
 

@@ -114,13 +114,14 @@ fn merge(mut l: Part, r: Part) -> Part {
 }
 
 /// The Tversky index of one (image, channel) pair from its counts: `(1 - TI, u, v)` with
-/// `dTI/dq = u + v y` for every pixel of the pair.
+/// `dTI/dq = u (1 - y) + v y` for every pixel of the pair (`dTP = y`, `dFN = -y`, `dFP = 1 - y`,
+/// so the denominator moves by `1 - delta`). `v = (1 - (1 - delta) TI)/den` is computed as
+/// `(delta + (1 - delta)(1 - TI))/den`, which does not cancel as `TI` nears 1.
 fn tversky(tp: f64, fn_: f64, fp: f64, delta: f64) -> (f64, f64, f64) {
     let den = tp + delta * fn_ + (1.0 - delta) * fp + EPS;
     let ti = (tp + EPS) / den;
     let base = (delta * fn_ + (1.0 - delta) * fp) / den;
-    // d den/dq = 1 - delta (dTP = y, dFN = -y, dFP = 1 - y)
-    (base, -ti * (1.0 - delta) / den, 1.0 / den)
+    (base, -ti * (1.0 - delta) / den, (delta + (1.0 - delta) * base) / den)
 }
 
 impl UnifiedFocal {

@@ -9,8 +9,9 @@
 //! - the **statistics pass** returns the block's sums ([`Sums`]) `F0 = sum r_0^gamma (-y_0 ln q_0)`,
 //!   `F1 = sum -y_1 ln q_1` and per channel `TP = sum y q`, `FN = sum y r`, `FP = sum (1 - y) q`;
 //! - the **gradient pass** writes `d loss / d pred` from the per-image coefficients [`Coefs`]:
-//!   `dL/dq_0 = kf0 y_0 (gamma r_0^(gamma-1) ln q_0 - r_0^gamma / q_0) + a0 + b0 y_0`,
-//!   `dL/dq_1 = -kf1 y_1 / q_1 + a1 + b1 y_1`, each 0 where the clamp acts (`p_c` outside
+//!   `dL/dq_0 = kf0 y_0 (gamma r_0^(gamma-1) ln q_0 - r_0^gamma / q_0) + a0 (1 - y_0) + b0 y_0`,
+//!   `dL/dq_1 = -kf1 y_1 / q_1 + a1 (1 - y_1) + b1 y_1` (the Tversky parts in that form rather
+//!   than `a + b y`, which cancels in `f32` when `b ~ -a`), each 0 where the clamp acts (`p_c` outside
 //!   `[EPS, 1 - EPS]`), then `dL/dp = dL/dq_1 - dL/dq_0` (binary probabilities), `dL/dp_c`
 //!   (two-channel probabilities), or through the sigmoid / two-class softmax:
 //!   `dL/dz_1 = p_0 p_1 (dL/dq_1 - dL/dq_0)` and `dL/dz_0 = -dL/dz_1` (binary: `dL/dx = dL/dz_1`).
@@ -79,11 +80,11 @@ pub struct Coefs {
     pub kf0: f64,
     /// Factor of the foreground cross-entropy's derivative.
     pub kf1: f64,
-    /// Background Tversky: `dL/dq_0 += a0 + b0 y_0`.
+    /// Background Tversky: `dL/dq_0 += a0 (1 - y_0) + b0 y_0`.
     pub a0: f64,
     /// See `a0`.
     pub b0: f64,
-    /// Foreground Tversky: `dL/dq_1 += a1 + b1 y_1`.
+    /// Foreground Tversky: `dL/dq_1 += a1 (1 - y_1) + b1 y_1`.
     pub a1: f64,
     /// See `a1`.
     pub b1: f64,
@@ -169,11 +170,11 @@ pub mod scalar {
             let r0 = 1.0 - q0;
             let d0 = if in0 {
                 let h = if g == 0.0 { -1.0 / q0 } else { g * r0.powf(g - 1.0) * q0.ln() - r0.powf(g) / q0 };
-                cf.kf0 * y0 * h + cf.a0 + cf.b0 * y0
+                cf.kf0 * y0 * h + cf.a0 * (1.0 - y0) + cf.b0 * y0
             } else {
                 0.0
             };
-            let d1 = if in1 { -cf.kf1 * y1 / q1 + cf.a1 + cf.b1 * y1 } else { 0.0 };
+            let d1 = if in1 { -cf.kf1 * y1 / q1 + cf.a1 * (1.0 - y1) + cf.b1 * y1 } else { 0.0 };
             match (two, prm.from_logits) {
                 (false, true) => rows[0][j] = (p0 * p1 * (d1 - d0)) as f32,
                 (false, false) => rows[0][j] = (d1 - d0) as f32,
@@ -305,8 +306,8 @@ pub mod simd {
             let x = pixels(b, j, lanes, prm, gamma);
             // d/dq_0 of r_0^gamma (-ln q_0): gamma r_0^(gamma-1) ln q_0 - r_0^gamma / q_0
             let h = (gamma * x.pw / x.r0).mul_sub(x.lq0, x.pw / x.q0);
-            let d0 = (kf0 * x.y0).mul_add(h, b0.mul_add(x.y0, a0));
-            let d1 = (kf1 * x.y1 / x.q1).mul_neg_add(f32x8::ONE, b1.mul_add(x.y1, a1));
+            let d0 = (kf0 * x.y0).mul_add(h, b0.mul_add(x.y0, a0 * (f32x8::ONE - x.y0)));
+            let d1 = (kf1 * x.y1 / x.q1).mul_neg_add(f32x8::ONE, b1.mul_add(x.y1, a1 * (f32x8::ONE - x.y1)));
             let d0 = x.in0.select(d0, f32x8::ZERO);
             let d1 = x.in1.select(d1, f32x8::ZERO);
             if prm.from_logits {
