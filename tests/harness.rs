@@ -1,7 +1,8 @@
 //! The property-test kit (`segloss::testing`) run over every loss the registry lists, in every
 //! mode it accepts, with its `weight` input when it takes one, on logits and (where the loss has
 //! `from_logits`) probabilities, on hard and soft (class-probability) targets where the loss
-//! accepts them, with ignored pixels where it has `ignore_index`, and over its keys: every key
+//! accepts them (two channels for a multiclass loss that rejects the kit's three), with ignored
+//! pixels where it has `ignore_index`, and over its keys: every key
 //! at each of its example values (declared in the loss's declaration; every word of a word key,
 //! both booleans), and every PAIR of keys at their example values (pairwise coverage: the full
 //! product of a dozen keys is tens of thousands of configurations, and a defect that needs
@@ -122,6 +123,12 @@ fn cases() -> Vec<Case> {
                     // a pair of keys the loss rejects together (say pixelwise with squared)
                     let Ok(loss) = decl.build_from(keys.clone()) else { continue };
                     for problem in problem_configs(decl, mode, &keys) {
+                        // a loss that takes exactly two channels in multiclass (unified_focal:
+                        // background and foreground) gets two-channel problems
+                        let problem = match mode {
+                            Mode::Multiclass if !accepts(loss.as_ref(), &problem) => problem.shape(&[2, 2, 5, 7]),
+                            _ => problem,
+                        };
                         if !accepts(loss.as_ref(), &problem) {
                             continue;
                         }

@@ -1,6 +1,7 @@
 //! # segloss-overlap: the overlap family
 //!
-//! `dice`, `tversky`, `jaccard`, `generalized_dice` and `log_cosh_dice`, as defined in
+//! `dice`, `tversky`, `jaccard`, `generalized_dice`, `log_cosh_dice` (and `cldice`,
+//! `dice_cldice`, `wasserstein_dice`, `mcc`, `unified_focal`, each in its own module), as defined in
 //! `docs/LOSSES.md` (section Overlap family), in binary, multiclass and multilabel modes, with
 //! values and analytic gradients. Each loss is declared in its own module ([`dice`],
 //! [`tversky`], ...); [`LOSSES`] is the family's registry.
@@ -45,12 +46,15 @@ pub mod generalized_dice;
 pub mod jaccard;
 mod kernels;
 pub mod log_cosh_dice;
+pub mod mcc;
 mod pairs;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod reference;
 mod skeleton;
 pub mod tversky;
+pub mod unified_focal;
+mod unified_focal_kernels;
 pub mod wasserstein_dice;
 mod wasserstein_kernels;
 
@@ -61,8 +65,10 @@ pub use dice_cldice::{DiceClDice, DiceClDiceConfig};
 pub use generalized_dice::{GeneralizedDice, GeneralizedDiceConfig, WeightType};
 pub use jaccard::{Jaccard, JaccardConfig};
 pub use log_cosh_dice::{LogCoshDice, LogCoshDiceConfig};
+pub use mcc::{Mcc, MccConfig};
 pub use segloss_core::{Classes, Reduce};
 pub use tversky::{Tversky, TverskyConfig};
+pub use unified_focal::{UnifiedFocal, UnifiedFocalConfig};
 pub use wasserstein_dice::{WassersteinDice, WassersteinDiceConfig, WeightingMode};
 
 use segloss_core::LossDecl;
@@ -77,4 +83,6 @@ pub const LOSSES: &[LossDecl] = &[
     WassersteinDiceConfig::DECL,
     ClDiceConfig::DECL,
     DiceClDiceConfig::DECL,
+    MccConfig::DECL,
+    UnifiedFocalConfig::DECL,
 ];

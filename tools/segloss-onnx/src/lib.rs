@@ -66,6 +66,9 @@
 //!   `Not`, `Unsqueeze`, `Squeeze`, `Range` (lovasz_softmax's one-hot).
 //! - `topk_ce`: the `ce` or `bce` terms as above, `Reshape`, `Size`, `Floor` (n_k in double),
 //!   `TopK` (K = n_k, from `Size`; the same tract note as the Lovász graphs), `ReduceSum`.
+//! - `mcc`: `Sigmoid`, `Sqrt`, the counts in double;
+//! - `unified_focal`: `Abs`, `Exp`, `Log`, `Relu` (binary logits, through the stable softplus) or
+//!   `Softmax`, `Gather` and `Equal` (two channels), `Clip`, `Pow`.
 //!
 //! ## Running the Lovász graphs in tract
 //!
@@ -99,10 +102,12 @@ mod error;
 mod field;
 mod graph;
 mod lovasz;
+mod mcc;
 mod model;
 mod overlap;
 mod plan;
 mod topk;
+mod unified_focal;
 mod wasserstein;
 mod xent;
 

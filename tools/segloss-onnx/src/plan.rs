@@ -68,6 +68,7 @@ pub(crate) const EXPORTERS: &[Exporter] = {
     use segloss::distance::{BoundaryConfig, HausdorffDtConfig};
     use segloss::lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
     use segloss::overlap::WassersteinDiceConfig;
+    use segloss::overlap::{MccConfig, UnifiedFocalConfig};
     use segloss::overlap::{ClDiceConfig, DiceClDiceConfig};
     use segloss::overlap::{DiceConfig, GeneralizedDiceConfig, JaccardConfig, LogCoshDiceConfig, TverskyConfig};
     use segloss::xent::TopkCeConfig;
@@ -88,6 +89,8 @@ pub(crate) const EXPORTERS: &[Exporter] = {
         WassersteinDiceConfig,
         ClDiceConfig,
         DiceClDiceConfig,
+        MccConfig,
+        UnifiedFocalConfig,
         LovaszHingeConfig,
         LovaszSoftmaxConfig,
         BoundaryConfig,

@@ -54,7 +54,7 @@ impl WeightedBce<'_> {
 }
 
 /// `Clip(x, 1e-7, 1 - 1e-7)`.
-fn clip_probs(g: &mut Graph, x: &str) -> String {
+pub(crate) fn clip_probs(g: &mut Graph, x: &str) -> String {
     let lo = g.cf(PROB_EPS);
     let hi = g.cf(1.0 - PROB_EPS);
     g.op("Clip", &[x, &lo, &hi], vec![])

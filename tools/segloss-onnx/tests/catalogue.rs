@@ -132,6 +132,16 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
             };
             c(&format!("{loss}:{kv}"), Multiclass, lab(None, false), if kv.contains("[[0,1],") { 2 } else { 3 })
         }
+        ("mcc", None) => c("mcc", Binary, bin(false, false), 1),
+        ("mcc", Some("smooth")) => c("mcc:smooth=0.5", Binary, bin(false, false), 1),
+        ("mcc", Some("from_logits")) => c("mcc:from_logits=false", Binary, bin(false, true), 1),
+        ("mcc", Some("mode")) => c("mcc:mode=multilabel", Multilabel, bin(false, false), 3),
+        ("unified_focal", None) => c("unified_focal", Binary, bin(false, false), 1),
+        ("unified_focal", Some("weight")) => c("unified_focal:weight=0.3", Binary, bin(false, false), 1),
+        ("unified_focal", Some("delta")) => c("unified_focal:delta=0.4", Multiclass, lab(None, false), 2),
+        ("unified_focal", Some("gamma")) => c("unified_focal:gamma=0.25", Binary, bin(false, false), 1),
+        ("unified_focal", Some("from_logits")) => c("unified_focal:from_logits=false", Binary, bin(false, true), 1),
+        ("unified_focal", Some("mode")) => c("unified_focal:mode=multiclass", Multiclass, lab(None, false), 2),
         ("lovasz_hinge", None) => c("lovasz_hinge", Binary, bin(false, false), 1),
         ("lovasz_hinge", Some("reduce")) => c("lovasz_hinge:reduce=batch", Binary, bin(false, false), 1),
         ("lovasz_hinge", Some("ignore_index")) => {

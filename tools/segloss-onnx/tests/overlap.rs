@@ -1,6 +1,5 @@
-//! The overlap family (`dice`, `tversky`, `jaccard`, `generalized_dice`, `log_cosh_dice`): every
-//! key that changes
-//! the graph, in binary, multilabel and multiclass modes, run in tract on odd 2-D shapes, a 3-D
+//! The overlap family (`dice`, `tversky`, `jaccard`, `generalized_dice`, `log_cosh_dice`, `mcc`,
+//! `unified_focal`): every key that changes the graph, in binary, multilabel and multiclass modes, run in tract on odd 2-D shapes, a 3-D
 //! volume and an image with an empty target, against the native kernels.
 
 mod common;
@@ -168,4 +167,43 @@ fn combinations_with_cross_entropy() {
     check("bce+dice", &binary(), &Setup::binary(), &shapes(1, true));
     check("0.5*ce+0.5*dice:include_background=false", &multiclass(), &Setup::labels(), &shapes(3, true));
     check("focal:gamma=1+2*tversky:alpha=0.3,beta=0.7", &multilabel(), &Setup::binary(), &shapes(3, true));
+}
+
+/// `mcc`: binary (with and without the channel axis), multilabel, soft targets, probabilities.
+#[test]
+fn mcc() {
+    for s in ["mcc", "mcc:smooth=1", "mcc:smooth=1e-3"] {
+        check(s, &binary(), &Setup::binary(), &shapes(1, true));
+        check(s, &multilabel(), &Setup::binary(), &shapes(3, true));
+    }
+    check("mcc", &multilabel(), &soft(), &shapes(2, true));
+    check("mcc:from_logits=false", &multilabel(), &probs(soft()), &shapes(3, true));
+    check("mcc:mode=binary", &ExportOptions { channel: false, ..binary() }, &Setup::binary(), &shapes(1, false));
+    check("0.5*bce+mcc", &binary(), &Setup::binary(), &shapes(1, true));
+}
+
+/// `unified_focal`: binary and two-channel labels, logits and probabilities (two independent
+/// probabilities per pixel), every key, and logits large enough that MONAI's clamp acts.
+#[test]
+fn unified_focal() {
+    for s in ["unified_focal", "unified_focal:weight=0.3,delta=0.6,gamma=0.25", "unified_focal:gamma=0", "unified_focal:gamma=1,weight=0"] {
+        check(s, &binary(), &Setup::binary(), &shapes(1, true));
+        check(s, &multiclass(), &Setup::labels(), &shapes(2, true));
+    }
+    check("unified_focal:from_logits=false", &binary(), &probs(Setup::binary()), &shapes(1, true));
+    check("unified_focal:from_logits=false,delta=0.5", &multiclass(), &probs(Setup::labels()), &shapes(2, true));
+    check("unified_focal", &binary(), &soft(), &shapes(1, true));
+    check("unified_focal:mode=binary", &ExportOptions { channel: false, ..binary() }, &Setup::binary(), &shapes(1, false));
+    check("dice+unified_focal:weight=0.7", &multiclass(), &Setup::labels(), &shapes(2, true));
+    // saturated logits: most probabilities beyond [1e-7, 1 - 1e-7]
+    for (opts, setup, c) in [(binary(), Setup::binary(), 1), (multiclass(), Setup::labels(), 2)] {
+        let spec = common::spec("unified_focal");
+        let t = common::Typed::new(&segloss_onnx::export(&spec, &opts).unwrap());
+        let mut inp = common::inputs(&[2, c, 5, 7], &setup, 3);
+        let common::Input::F32(x) = &inp[0] else { unreachable!() };
+        inp[0] = common::Input::F32(x.mapv(|v| 12.0 * v));
+        let want = common::native(&spec, &inp) as f64;
+        let got = t.run(&inp)[0].iter().next().copied().unwrap() as f64;
+        common::assert_close(got, want, &format!("unified_focal saturated, C = {c}"));
+    }
 }
