@@ -190,12 +190,15 @@ impl Engine {
                 ));
             }
         }
-        if let Kind::Focal { class_weights: Some(w), .. } = &self.kind {
+        if let Kind::Focal { class_weights: Some(w), include_background, .. } = &self.kind {
             if w.given.len() != layout.c {
+                // MONAI takes C - 1 weights without the background; segloss one per channel
+                let bg = if *include_background { "" } else { ", the background's included" };
+                let ch = if layout.c == 1 { "channel" } else { "channels" };
                 return Err(LossError::config(
                     "class_weights",
                     class_weights_value(&w.given),
-                    format!("has {} values for {} channels of pred (one per channel, mode {})", w.given.len(), layout.c, layout.mode),
+                    format!("has {} values for {} {ch} of pred (one per channel{bg}; mode {})", w.given.len(), layout.c, layout.mode),
                 ));
             }
         }
@@ -275,7 +278,7 @@ impl Engine {
                             let mut b = [0i32];
                             l.classes_into(n * s + j, &mut b, c, *ig);
                             // label `first - 1` (0 when skipping) and ignored labels have no term
-                            ((b[0] >= first as i32).then_some(b[0] as usize - first), None)
+                            ((b[0] >= first as i32).then(|| b[0] as usize - first), None)
                         }
                         SoftTargets::Probs(p) => {
                             for k in 0..c {
@@ -362,10 +365,15 @@ impl Engine {
         };
         // every element ignored: 0 with a zero gradient (the pass still checks the targets)
         let k = if div == 0.0 { 0.0 } else { upstream as f64 / div };
-        let (sum, bad) = driver::elementwise_channels(batch, layout, &params, ch, k, grad, Backend::current())?;
+        let mut grad = grad;
+        let (sum, bad) = driver::elementwise_channels(batch, layout, &params, ch, k, grad.as_deref_mut(), Backend::current())?;
         if let Some(i) = bad {
             let mut b = [0.0f32];
             let v = DenseTarget::from_target(&batch.target).chunk(i, &mut b)[0];
+            // the default ignore_index, not masked in this pass: again with it masked
+            if let Some(ch) = self.channels(layout, true).filter(|c| ch.ignore.is_none() && c.ignore == Some(v)) {
+                return self.eval_channels(batch, layout, &ch, grad, upstream);
+            }
             return Err(self.bad_target(batch, i, v));
         }
         Ok(if div == 0.0 { 0.0 } else { (sum / div) as f32 })
