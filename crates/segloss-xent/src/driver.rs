@@ -105,7 +105,10 @@ pub fn count_kept(batch: &Batch<'_>, layout: &Layout, ch: &Channels) -> usize {
         while a < hi {
             let b = hi.min((a / s + 1) * s);
             if !(ch.skip_first && (a / s) % c == 0) {
-                kept += yc[a - lo..b - lo].iter().filter(|&&v| ig != Some(v)).count();
+                kept += match ig {
+                    Some(ig) => yc[a - lo..b - lo].iter().map(|&v| (v != ig) as usize).sum::<usize>(),
+                    None => b - a,
+                };
             }
             a = b;
         }
@@ -146,8 +149,7 @@ pub fn elementwise_channels(
         // logits, targets and multipliers of a range with ignored elements (allocated when one is met)
         let mut fix: Vec<f32> = Vec::new();
         let yall = y.chunk(lo, &mut ybuf[..hi - lo]);
-        // the first bad target of the block (the kernels see only the kept channels)
-        let bad = yall.iter().position(|&v| outside(v)).map(|i| lo + i);
+        let mut bad = None;
         let mut sum = 0.0;
         let mut a = lo;
         while a < hi {
@@ -156,10 +158,14 @@ pub fn elementwise_channels(
             let factor = ch.factors[(a / s) % c];
             // SAFETY: block ranges are disjoint.
             let g = grad.map(|g| unsafe { g.slice(a, b - a) });
+            let y_orig = &yall[a - lo..b - lo];
+            let first_bad = || y_orig.iter().position(|&v| outside(v)).map(|i| a + i);
             if factor == 0.0 {
+                // not computed: a zero gradient, the targets still checked
                 if let Some(g) = g {
                     g.fill(0.0);
                 }
+                bad = bad.or_else(first_bad);
                 a = b;
                 continue;
             }
@@ -171,8 +177,8 @@ pub fn elementwise_channels(
                     &wv[a..b]
                 }
             });
-            let yr = &yall[a - lo..b - lo];
-            let masked = ig.is_some_and(|ig| yr.contains(&ig));
+            let yr = y_orig;
+            let masked = ig.is_some_and(|ig| yr.iter().fold(false, |m, &v| m | (v == ig)));
             let (xr, yr, aux) = if masked {
                 let ig = ig.expect("masked");
                 let m = b - a;
@@ -190,10 +196,14 @@ pub fn elementwise_channels(
                 (&x[a..b], yr, wr.map_or(Aux::None, Aux::Weight))
             };
             let scale = (k * factor) as f32;
-            let (sm, _) = match backend {
+            let (sm, out) = match backend {
                 Backend::Simd => kernels::simd::elementwise(xr, yr, aux, params, scale, g),
                 Backend::Scalar => kernels::scalar::elementwise(xr, yr, aux, params, scale, g),
             };
+            // the kernel saw ignored targets as 0: a target it flags is neither in [0, 1] nor ignored
+            if out {
+                bad = bad.or_else(first_bad);
+            }
             sum += sm * factor;
             a = b;
         }
