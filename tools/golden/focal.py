@@ -257,6 +257,20 @@ def main():
     add("mc_ignore_default_class_weights", spec({"gamma": 1.5, "class_weights": [1, 2, 0.5]}),
         "monai(x, y.unsqueeze(1), gamma=1.5, use_softmax=True, to_onehot_y=True, ignore_index=-100, weight=[1.0, 2.0, 0.5])", x, t)
 
+    # ---- the MONAI and smp arguments segloss maps to other keys (docs/LOSSES.md, focal's tables)
+    x, t = logits([2, 3, 5, 6]), labels([2, 5, 6], 3)
+    add("mc_monai_softmax_scalar_alpha_is_class_weights", spec({"class_weights": [0.75, 0.25, 0.25]}),
+        "3 * monai(x, y.unsqueeze(1), use_softmax=True, to_onehot_y=True, alpha=0.25)", x, t,
+        extra={"note": "MONAI's softmax scalar alpha weights the background 1 - alpha and every other class alpha"})
+    x, t = logits([2, 3, 5, 6]), labels([2, 5, 6], 3)
+    add("mc_monai_softmax_alpha_sequence_is_class_weights", spec({"gamma": 1.5, "class_weights": [0.2, 1, 3]}),
+        "3 * monai(x, y.unsqueeze(1), gamma=1.5, use_softmax=True, to_onehot_y=True, alpha=[0.2, 1.0, 3.0])", x, t)
+    x, t = logits([2, 3, 5, 6]), labels([2, 5, 6], 3)
+    onehot = np.moveaxis(np.eye(3, dtype=np.float32)[t], -1, 1)
+    add("smp_multiclass_mode_is_multilabel_on_one_hot", spec({"alpha": "none", "mode": "multilabel"}),
+        "smp('multiclass')(x, y.argmax(1))", x, onehot,
+        extra={"note": "smp's multiclass mode is a sigmoid focal loss per class on the one-hot target, not a softmax"})
+
     # ---- ignore_index, binary and multilabel
     x, y = logits(B), sprinkle(hard(B), 255)
     add("bin_ignore255", spec({"alpha": "none", "ignore_index": 255}), "monai(x, y, ignore_index=255)", x, y)
@@ -301,6 +315,9 @@ def main():
     x, y = logits(ML), hard(ML)
     add("ml_sum_no_background_monai", spec({"alpha": 0.3, "include_background": False, "reduction": "sum"}),
         "S * monai(x, y, alpha=0.3, include_background=False, reduction='sum')", x, y)
+    x, y = logits(B), hard(B)
+    add("bin_sum_monai", spec({"alpha": "none", "class_weights": [2], "reduction": "sum"}),
+        "S * monai(x, y, weight=2.0, reduction='sum')", x, y)
     x, y = logits(B), hard(B)
     add("bin_sum_torchvision_class_weight", spec({"gamma": 0.5, "class_weights": [3], "reduction": "sum"}),
         "3 * sigmoid_focal_loss(x, y, alpha=0.25, gamma=0.5, reduction='sum')", x, y)
