@@ -104,7 +104,7 @@ pub fn count_kept(batch: &Batch<'_>, layout: &Layout, ch: &Channels) -> usize {
         let mut a = lo;
         while a < hi {
             let b = hi.min((a / s + 1) * s);
-            if !(ch.skip_first && (a / s) % c == 0) {
+            if !(ch.skip_first && (a / s).is_multiple_of(c)) {
                 kept += match ig {
                     Some(ig) => yc[a - lo..b - lo].iter().map(|&v| (v != ig) as usize).sum::<usize>(),
                     None => b - a,
@@ -141,7 +141,7 @@ pub fn elementwise_channels(
     let (s, c) = (layout.s, layout.c);
     let ig = ch.ignore;
     let grad = grad.map(SharedMut::new);
-    let outside = |v: f32| !(v >= 0.0 && v <= 1.0) && ig != Some(v);
+    let outside = |v: f32| !(0.0..=1.0).contains(&v) && ig != Some(v);
     let leaf = |bi: usize| -> (f64, Option<usize>) {
         let lo = bi * BLOCK;
         let hi = (lo + BLOCK).min(len);

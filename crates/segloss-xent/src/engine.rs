@@ -10,7 +10,9 @@ use segloss_core::declare::KeyValue;
 use segloss_core::error::unravel;
 use segloss_core::input::{contiguous, DenseTarget};
 use segloss_core::kernel::check_grad_len;
-use segloss_core::{resolve, resolve_with_ignore, Backend, Batch, Layout, LossError, Mode, Reduction, Result, TargetLayout, Value, WeightLayout};
+use segloss_core::{
+    resolve, resolve_with_ignore, Backend, Batch, Layout, LossError, Mode, Reduction, Result, TargetLayout, Value, WeightLayout,
+};
 
 /// What a loss computes.
 #[derive(Debug, Clone, PartialEq)]

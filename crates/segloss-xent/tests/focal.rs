@@ -289,7 +289,8 @@ fn sigmoid_keys_match_f64_restatement_and_finite_differences() {
     let y_default = y.mapv(|v| if v == 255.0 { -100.0 } else { v });
     let wm = uniform(&shape, 0.2, 2.0, 3);
     let cw = [0.5, 2.0, 1.5];
-    let params = |gamma: f32, a: f32, b: f32, from_logits: bool| ElemParams { kind: ElemKind::Focal { gamma, a, b }, from_logits, smoothing: 0.0 };
+    let params =
+        |gamma: f32, a: f32, b: f32, from_logits: bool| ElemParams { kind: ElemKind::Focal { gamma, a, b }, from_logits, smoothing: 0.0 };
     // (spec, kernel params, class weights, keep channel 0, weight map, reduction); a spec without
     // ignore_index=255 gets the targets with -100 (the default ignore_index) instead of 255
     type Row<'a> = (&'a str, ElemParams, [f64; 3], bool, bool, Reduction);
@@ -385,7 +386,15 @@ fn softmax_keys_match_f64_restatement_and_finite_differences() {
         ("focal:include_background=false", 2.0, 1, false, false, -100, Reduction::Mean),
         ("focal:include_background=false,ignore_index=255,gamma=0.5", 0.5, 1, false, true, 255, Reduction::Mean),
         ("focal:include_background=false,ignore_index=255,class_weights=[3,0.5,1,2],gamma=1.5", 1.5, 1, true, false, 255, Reduction::Mean),
-        ("focal:include_background=false,ignore_index=255,class_weights=[3,0.5,1,2],reduction=sum", 2.0, 1, true, true, 255, Reduction::Sum),
+        (
+            "focal:include_background=false,ignore_index=255,class_weights=[3,0.5,1,2],reduction=sum",
+            2.0,
+            1,
+            true,
+            true,
+            255,
+            Reduction::Sum,
+        ),
         ("focal:ignore_index=255,class_weights=[3,0.5,1,2],reduction=sum,gamma=0", 0.0, 0, true, true, 255, Reduction::Sum),
     ] {
         let lab_used = if ignore == 255 { lab.clone() } else { lab.mapv(|v| if v == 255 { 0 } else { v }) };
@@ -458,7 +467,10 @@ fn new_keys_are_deterministic_across_threads() {
         ("focal:ignore_index=255,class_weights=[1,2,3],mode=multilabel", big(Mode::Multilabel, 3, Some(255), WeightKind::PerElement)),
         ("focal:ignore_index=255,class_weights=[4],mode=binary", big(Mode::Binary, 1, Some(255), WeightKind::None)),
         ("focal:mode=binary", big(Mode::Binary, 1, Some(-100), WeightKind::None)),
-        ("focal:include_background=false,ignore_index=255,class_weights=[1,2,0.5]", big(Mode::Multiclass, 3, Some(255), WeightKind::PerPixel)),
+        (
+            "focal:include_background=false,ignore_index=255,class_weights=[1,2,0.5]",
+            big(Mode::Multiclass, 3, Some(255), WeightKind::PerPixel),
+        ),
     ] {
         check_determinism(build(spec).as_ref(), &problem).unwrap_or_else(|e| panic!("{spec}: {e}"));
     }
@@ -501,9 +513,9 @@ fn class_weights_scale_each_channel() {
     assert!((v2 as f64 - 2.0 * v0 as f64).abs() <= 1e-6 * v0 as f64, "{v2} vs 2 x {v0}");
     let w = [0.5f32, 0.0, 3.0];
     let (_, gw) = build("focal:mode=multilabel,class_weights=[0.5,0,3]").forward_backward(&Batch::new(&x, &y)).unwrap();
-    for c in 0..3 {
+    for (c, wc) in w.iter().enumerate() {
         for (a, b) in gw.index_axis(Axis(1), c).iter().zip(g0.index_axis(Axis(1), c).iter()) {
-            assert!((a - w[c] * b).abs() <= 1e-6 * b.abs().max(1e-30), "channel {c}: {a} vs {} x {b}", w[c]);
+            assert!((a - wc * b).abs() <= 1e-6 * b.abs().max(1e-30), "channel {c}: {a} vs {wc} x {b}");
         }
     }
     // huge weights (1e38) stay finite where the loss is: the factor multiplies the f64 sum
@@ -592,7 +604,8 @@ fn two_classes_without_background_give_zero() {
     let z = logits(&[2, 2, 9, 9], 71, 3.0);
     let lab = labels(&[2, 9, 9], 2, 72, None, 0.0);
     for backend in [Backend::Scalar, Backend::Simd] {
-        for spec in ["focal:include_background=false", "focal:include_background=false,gamma=0", "focal:include_background=false,gamma=0.5"] {
+        for spec in ["focal:include_background=false", "focal:include_background=false,gamma=0", "focal:include_background=false,gamma=0.5"]
+        {
             let (v, g) = with_backend(backend, || build(spec).forward_backward(&Batch::new(&z, &lab))).unwrap();
             assert_eq!(v, 0.0, "{spec} {backend:?}");
             assert!(g.iter().all(|&x| x == 0.0), "{spec} {backend:?}");

@@ -117,13 +117,28 @@ fn focal_parity_keys() {
         &shapes(3, true),
     );
     check("focal:ignore_index=255,alpha=0.6,reduction=none", &multilabel(), &ig255, &shapes(2, true));
-    check("focal:from_logits=false,ignore_index=255,class_weights=[2,1]", &multilabel(), &Setup { probs: true, ..ig255.clone() }, &shapes(2, true));
+    check(
+        "focal:from_logits=false,ignore_index=255,class_weights=[2,1]",
+        &multilabel(),
+        &Setup { probs: true, ..ig255.clone() },
+        &shapes(2, true),
+    );
     check("focal:gamma=1.5", &opts(), &Setup { float_ignore: Some(-100.0), ..Setup::binary() }, &shapes(1, true));
     check("focal:ignore_index=255,class_weights=[0.5],mode=binary", &no_channel(), &ig255, &shapes(1, false));
     let mc = ExportOptions { mode: Some(Mode::Multiclass), ..opts() };
     check("focal:include_background=false", &mc, &Setup::labels(), &shapes(3, true));
-    check("focal:mode=multiclass,include_background=false,ignore_index=255,class_weights=[5,1,2,0.5],gamma=0.5", &opts(), &labels_ignoring(255), &shapes(4, true));
-    check("focal:mode=multiclass,include_background=false,reduction=none", &opts(), &Setup { weight: true, ..labels_ignoring(-100) }, &shapes(3, true));
+    check(
+        "focal:mode=multiclass,include_background=false,ignore_index=255,class_weights=[5,1,2,0.5],gamma=0.5",
+        &opts(),
+        &labels_ignoring(255),
+        &shapes(4, true),
+    );
+    check(
+        "focal:mode=multiclass,include_background=false,reduction=none",
+        &opts(),
+        &Setup { weight: true, ..labels_ignoring(-100) },
+        &shapes(3, true),
+    );
     check("focal:mode=multiclass,include_background=false,gamma=0", &opts(), &Setup::labels(), &shapes(2, true));
     check("focal:mode=multiclass,include_background=false,ignore_index=0,reduction=sum", &opts(), &Setup::labels(), &shapes(3, true));
 }
