@@ -2,7 +2,7 @@
 //! parameters, the softmax setup, the `reduction=none` map and the evaluation through the drivers.
 //! Each loss file builds an [`Engine`] from its validated config and delegates to it.
 
-use crate::driver::{self, SoftTargets};
+use crate::driver::{self, Channels, SoftTargets};
 use crate::focal::Alpha;
 use crate::kernels::{self, ElemKind, ElemParams, SoftmaxParams};
 use ndarray::{ArrayD, IxDyn};
@@ -10,7 +10,9 @@ use segloss_core::declare::KeyValue;
 use segloss_core::error::unravel;
 use segloss_core::input::{contiguous, DenseTarget};
 use segloss_core::kernel::check_grad_len;
-use segloss_core::{resolve, Backend, Batch, Layout, LossError, Mode, Reduction, Result, TargetLayout, Value, WeightLayout};
+use segloss_core::{
+    resolve, resolve_with_ignore, Backend, Batch, Layout, LossError, Mode, Reduction, Result, TargetLayout, Value, WeightLayout,
+};
 
 /// What a loss computes.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +25,11 @@ pub(crate) enum Kind {
     Focal {
         gamma: f32,
         alpha: Alpha,
+        /// One per channel (every mode).
         class_weights: Option<ClassWeights>,
+        /// `false`: channel 0 leaves the terms and the mean (with at least 2 channels).
+        include_background: bool,
+        /// Multiclass: a label; binary and multilabel: an element's target value.
         ignore_index: i64,
         /// `ignore_index` differs from its default.
         custom_ignore: bool,
@@ -53,8 +59,8 @@ fn class_weights_value(w: &[f32]) -> Value {
     w.to_vec().to_value()
 }
 
-/// The class weights of `ce` and multiclass `focal`: as given, and divided by their maximum (in
-/// f64) for the kernels, so that no common factor of the weights reaches the f32 arithmetic.
+/// The class weights of `ce` and `focal`: as given, and divided by their maximum (in f64) for the
+/// softmax kernels, so that no common factor of the weights reaches the f32 arithmetic.
 /// Every term is linear in the weights: the loss is `max` times the loss with the `unit` weights,
 /// and in `ce`'s mean over labels (divided by the sum of the weights) the factor cancels, so
 /// equal weights of any size give plain `ce` exactly.
@@ -104,7 +110,11 @@ pub(crate) fn check_class_weights(key: &str, w: &Option<Vec<f32>>) -> Result<()>
 /// unit class weights), and how the kernels' sum becomes the loss.
 pub(crate) struct SoftmaxSetup<'b> {
     pub targets: SoftTargets<'b>,
+    /// The kernel parameters: over channels 1..C-1 when `skip_first`.
     pub params: SoftmaxParams<'b>,
+    /// Multiclass `focal:include_background=false`: the softmax runs over channels 1..C-1, label
+    /// 0 has no term (and still counts in the normalizer).
+    pub skip_first: bool,
     /// The normalizer of `reduction=mean`, with the unit class weights where it holds them.
     pub norm: f64,
     /// The factor of the kernels' sum: the largest class weight (1 without class weights).
@@ -135,7 +145,11 @@ impl Engine {
                 format!("needs C >= 2 channels on axis 1, pred has shape {:?}; use bce", batch.pred.shape()),
             ));
         }
-        let layout = resolve(batch, self.mode)?;
+        let layout = match &self.kind {
+            // binary and multilabel integer targets may hold focal's ignore_index besides 0 and 1
+            Kind::Focal { ignore_index, .. } => resolve_with_ignore(batch, self.mode, Some(*ignore_index))?,
+            _ => resolve(batch, self.mode)?,
+        };
         let multiclass = layout.mode == Mode::Multiclass;
         match (&self.kind, multiclass) {
             (Kind::Ce { .. }, false) => {
@@ -150,7 +164,7 @@ impl Engine {
                     "is binary/multilabel (a sigmoid per element); for multiclass targets use ce or focal",
                 ))
             }
-            (Kind::Focal { alpha, class_weights, custom_ignore, .. }, m) => {
+            (Kind::Focal { alpha, .. }, m) => {
                 if m && *alpha != Alpha::Default {
                     return Err(LossError::config("alpha", alpha.to_value(), "multiclass focal takes no alpha (use class_weights)"));
                 }
@@ -163,24 +177,30 @@ impl Engine {
                 if m && !self.from_logits {
                     return Err(LossError::config("from_logits", false, "multiclass focal takes logits"));
                 }
-                if !m && class_weights.is_some() {
-                    return Err(LossError::unsupported("focal", "class_weights is only for multiclass focal"));
-                }
-                if !m && *custom_ignore {
-                    return Err(LossError::unsupported("focal", "ignore_index is only for multiclass focal"));
-                }
             }
             _ => {}
         }
         if let (Kind::Elem(ElemKind::DistanceBce { .. }), None) = (&self.kind, &batch.weight) {
             return Err(LossError::unsupported("distance_bce", "needs the distance map d as the weight input"));
         }
-        if let Kind::Ce { class_weights: Some(w), .. } | Kind::Focal { class_weights: Some(w), .. } = &self.kind {
+        if let Kind::Ce { class_weights: Some(w), .. } = &self.kind {
             if w.given.len() != layout.c {
                 return Err(LossError::config(
                     "class_weights",
                     class_weights_value(&w.given),
                     format!("has {} values for {} classes", w.given.len(), layout.c),
+                ));
+            }
+        }
+        if let Kind::Focal { class_weights: Some(w), include_background, .. } = &self.kind {
+            if w.given.len() != layout.c {
+                // MONAI takes C - 1 weights without the background; segloss one per channel
+                let bg = if *include_background { "" } else { ", the background's included" };
+                let ch = if layout.c == 1 { "channel" } else { "channels" };
+                return Err(LossError::config(
+                    "class_weights",
+                    class_weights_value(&w.given),
+                    format!("has {} values for {} {ch} of pred (one per channel{bg}; mode {})", w.given.len(), layout.c, layout.mode),
                 ));
             }
         }
@@ -210,24 +230,28 @@ impl Engine {
     }
 
     fn softmax_setup<'b>(&'b self, batch: &'b Batch<'_>, layout: &Layout) -> Result<SoftmaxSetup<'b>> {
-        let (cw, ignore, gamma) = match &self.kind {
-            Kind::Ce { class_weights, ignore_index, .. } => (class_weights, *ignore_index, None),
-            Kind::Focal { gamma, class_weights, ignore_index, .. } => (class_weights, *ignore_index, Some(*gamma)),
+        let (cw, ignore, gamma, skip_first) = match &self.kind {
+            Kind::Ce { class_weights, ignore_index, .. } => (class_weights, *ignore_index, None, false),
+            Kind::Focal { gamma, class_weights, ignore_index, include_background, .. } => {
+                (class_weights, *ignore_index, Some(*gamma), !include_background)
+            }
             _ => unreachable!("softmax losses only"),
         };
         let (unit, max) = cw.as_ref().map_or((&[][..], 1.0), |w| (w.unit.as_slice(), w.max));
-        let params = SoftmaxParams { classes: layout.c, class_weights: unit, smoothing: self.smoothing, focal_gamma: gamma };
+        let first = skip_first as usize;
+        let unit = if unit.is_empty() { unit } else { &unit[first..] };
+        let params = SoftmaxParams { classes: layout.c - first, class_weights: unit, smoothing: self.smoothing, focal_gamma: gamma };
         let ignore = Some(ignore);
         if layout.target == TargetLayout::Labels {
             let labels = batch.target.labels().expect("labels");
             labels.validate(layout.c, ignore, batch.target.shape())?;
             let norm = driver::label_normalizer(&labels, layout.c, ignore, params.class_weights, gamma.is_some());
             let targets = SoftTargets::Labels(labels, ignore);
-            Ok(SoftmaxSetup { targets, params, norm, max, norm_weighted: gamma.is_none() })
+            Ok(SoftmaxSetup { targets, params, skip_first, norm, max, norm_weighted: gamma.is_none() })
         } else {
             let probs = batch.target.floats().expect("float target");
             let norm = (layout.n * layout.s) as f64;
-            Ok(SoftmaxSetup { targets: SoftTargets::Probs(probs), params, norm, max, norm_weighted: false })
+            Ok(SoftmaxSetup { targets: SoftTargets::Probs(probs), params, skip_first, norm, max, norm_weighted: false })
         }
     }
 
@@ -236,24 +260,27 @@ impl Engine {
     pub fn forward_map(&self, batch: &Batch<'_>) -> Result<ArrayD<f32>> {
         let layout = self.layout(batch)?;
         if layout.mode == Mode::Multiclass {
-            let SoftmaxSetup { targets, params, max, .. } = self.softmax_setup(batch, &layout)?;
+            let SoftmaxSetup { targets, params, skip_first, max, .. } = self.softmax_setup(batch, &layout)?;
             let z = contiguous(&batch.pred);
             let w = batch.weight.as_ref().map(contiguous);
             let (c, s) = (layout.c, layout.s);
+            // the channels the softmax runs over: first..c (`include_background=false`: from 1)
+            let first = skip_first as usize;
             let mut out = vec![0.0f32; layout.n * s];
-            let mut zp = vec![0.0f32; c];
+            let mut zp = vec![0.0f32; c - first];
             let mut yp = vec![0.0f32; c];
-            let mut gp = vec![0.0f32; c];
+            let mut gp = vec![0.0f32; c - first];
             for n in 0..layout.n {
                 for j in 0..s {
-                    for k in 0..c {
-                        zp[k] = z[(n * c + k) * s + j];
+                    for k in first..c {
+                        zp[k - first] = z[(n * c + k) * s + j];
                     }
                     let (label, probs) = match &targets {
                         SoftTargets::Labels(l, ig) => {
                             let mut b = [0i32];
                             l.classes_into(n * s + j, &mut b, c, *ig);
-                            ((b[0] >= 0).then_some(b[0] as usize), None)
+                            // label `first - 1` (0 when skipping) and ignored labels have no term
+                            ((b[0] >= first as i32).then(|| b[0] as usize - first), None)
                         }
                         SoftTargets::Probs(p) => {
                             for k in 0..c {
@@ -277,15 +304,24 @@ impl Engine {
         let w = batch.weight.as_ref().map(contiguous);
         let per_pixel = layout.weight == Some(WeightLayout::PerPixel) && layout.c > 1;
         let distance = matches!(params.kind, ElemKind::DistanceBce { .. });
+        // focal: the channel factors and its ignore value (always applied here)
+        let channels = self.channels(&layout, true);
         let mut out = vec![0.0f32; layout.len()];
         let mut yb = [0.0f32];
         for (i, o) in out.iter_mut().enumerate() {
             let yv = y.chunk(i, &mut yb)[0];
-            if !(0.0..=1.0).contains(&yv) {
+            let ignored = channels.as_ref().and_then(|c| c.ignore).is_some_and(|ig| yv == ig);
+            if !ignored && !(0.0..=1.0).contains(&yv) {
                 return Err(self.bad_target(batch, i, yv));
             }
+            let factor = channels.as_ref().map_or(1.0, |c| c.factors[(i / layout.s) % layout.c]);
+            if ignored || factor == 0.0 {
+                continue;
+            }
             let aux = w.as_ref().map(|w| if per_pixel { w[(i / layout.s / layout.c) * layout.s + i % layout.s] } else { w[i] });
-            *o = kernels::scalar::element(x[i], yv, aux, distance, &params).0;
+            let l = kernels::scalar::element(x[i], yv, aux, distance, &params).0;
+            // l * w_c in f64: without class weights (factor 1) the f32 term as it is
+            *o = (l as f64 * factor) as f32;
         }
         Ok(ArrayD::from_shape_vec(IxDyn(batch.pred.shape()), out).expect("shape"))
     }
@@ -293,7 +329,56 @@ impl Engine {
     fn bad_target(&self, batch: &Batch<'_>, i: usize, v: f32) -> LossError {
         let shape = batch.target.shape();
         let idx = if shape.iter().product::<usize>() == batch.pred.len() { unravel(i, shape) } else { unravel(i, batch.pred.shape()) };
-        LossError::LabelOutOfRange { label: v.to_string(), index: idx, expected: format!("a float target in [0, 1] for {}", self.name) }
+        let expected = match &self.kind {
+            Kind::Focal { ignore_index, .. } => format!("a float target in [0, 1] (or ignore_index {ignore_index}) for {}", self.name),
+            _ => format!("a float target in [0, 1] for {}", self.name),
+        };
+        LossError::LabelOutOfRange { label: v.to_string(), index: idx, expected }
+    }
+
+    /// Binary and multilabel `focal`: how its channels enter the loss, or `None` where nothing
+    /// changes the plain elementwise loss (every other loss; focal without class weights, with
+    /// every channel kept, and `with_ignore` false). `with_ignore`: elements whose target equals
+    /// `ignore_index` are masked (always when a non-default `ignore_index` is given).
+    fn channels(&self, layout: &Layout, with_ignore: bool) -> Option<Channels> {
+        let Kind::Focal { class_weights, include_background, ignore_index, custom_ignore, .. } = &self.kind else { return None };
+        let skip_first = !include_background && layout.c > 1;
+        let with_ignore = with_ignore || *custom_ignore;
+        if class_weights.is_none() && !skip_first && !with_ignore {
+            return None;
+        }
+        let mut factors: Vec<f64> = match class_weights {
+            Some(w) => w.given.iter().map(|&v| v as f64).collect(),
+            None => vec![1.0; layout.c],
+        };
+        if skip_first {
+            factors[0] = 0.0;
+        }
+        Some(Channels { factors, skip_first, ignore: with_ignore.then_some(*ignore_index as f32) })
+    }
+
+    /// The elementwise evaluation of binary and multilabel `focal` with its channel setup.
+    fn eval_channels(&self, batch: &Batch<'_>, layout: &Layout, ch: &Channels, grad: Option<&mut [f32]>, upstream: f32) -> Result<f32> {
+        let params = self.elem_params(batch, layout);
+        let div = match self.reduction {
+            Reduction::Mean if ch.ignore.is_some() => driver::count_kept(batch, layout, ch) as f64,
+            Reduction::Mean => (layout.n * (layout.c - ch.skip_first as usize) * layout.s) as f64,
+            _ => 1.0,
+        };
+        // every element ignored: 0 with a zero gradient (the pass still checks the targets)
+        let k = if div == 0.0 { 0.0 } else { upstream as f64 / div };
+        let mut grad = grad;
+        let (sum, bad) = driver::elementwise_channels(batch, layout, &params, ch, k, grad.as_deref_mut(), Backend::current())?;
+        if let Some(i) = bad {
+            let mut b = [0.0f32];
+            let v = DenseTarget::from_target(&batch.target).chunk(i, &mut b)[0];
+            // the default ignore_index, not masked in this pass: again with it masked
+            if let Some(ch) = self.channels(layout, true).filter(|c| ch.ignore.is_none() && c.ignore == Some(v)) {
+                return self.eval_channels(batch, layout, &ch, grad, upstream);
+            }
+            return Err(self.bad_target(batch, i, v));
+        }
+        Ok(if div == 0.0 { 0.0 } else { (sum / div) as f32 })
     }
 
     /// The loss value (and `upstream * d loss / d pred` into `grad`), on the kernels of
@@ -313,8 +398,11 @@ impl Engine {
                 return Ok(0.0);
             }
             let scale = (upstream as f64 * k / div) as f32;
-            let sum = driver::softmax(batch, &layout, &setup.targets, &setup.params, scale, grad, backend);
+            let sum = driver::softmax(batch, &layout, &setup.targets, &setup.params, setup.skip_first, scale, grad, backend);
             return Ok((sum * k / div) as f32);
+        }
+        if let Some(ch) = self.channels(&layout, false) {
+            return self.eval_channels(batch, &layout, &ch, grad, upstream);
         }
         let params = self.elem_params(batch, &layout);
         let div = match self.reduction {
@@ -323,10 +411,16 @@ impl Engine {
         };
         let scale = (upstream as f64 / div) as f32;
         let distance = matches!(params.kind, ElemKind::DistanceBce { .. });
-        let (sum, bad) = driver::elementwise(batch, &layout, &params, distance, scale, grad, backend)?;
+        let mut grad = grad;
+        let (sum, bad) = driver::elementwise(batch, &layout, &params, distance, scale, grad.as_deref_mut(), backend)?;
         if let Some(i) = bad {
             let mut b = [0.0f32];
             let v = DenseTarget::from_target(&batch.target).chunk(i, &mut b)[0];
+            // focal with the default ignore_index: the plain pass (no per-element test) found a
+            // target equal to it, so the batch runs again with those elements masked
+            if let Some(ch) = self.channels(&layout, true).filter(|c| c.ignore == Some(v)) {
+                return self.eval_channels(batch, &layout, &ch, grad, upstream);
+            }
             return Err(self.bad_target(batch, i, v));
         }
         Ok((sum / div) as f32)

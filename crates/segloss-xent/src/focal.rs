@@ -68,16 +68,28 @@ fn check_alpha(key: &str, a: &Alpha) -> Result<()> {
 }
 
 segloss_core::declare_loss! {
-    /// `focal`: binary/multilabel `-(a y (1-p)^gamma log p + b (1-y) p^gamma log(1-p))`
+    /// `focal`: binary/multilabel `-w_c (a y (1-p)^gamma log p + b (1-y) p^gamma log(1-p))`
     /// (Lin et al. 2017; equal to torchvision `sigmoid_focal_loss` on labels in {0, 1}), and
-    /// multiclass `-w_y (1-p_t)^gamma log p_t` over the softmax, averaged over non-ignored pixels
-    /// (C times MONAI's `FocalLoss(use_softmax=True, to_onehot_y=True)`); see `docs/LOSSES.md`,
-    /// section Cross-entropy.
+    /// multiclass `-w_y (1-p_t)^gamma log p_t` over the softmax, averaged over the kept elements
+    /// (binary, multilabel) or non-ignored pixels (multiclass; C times MONAI's
+    /// `FocalLoss(use_softmax=True, to_onehot_y=True)`); see `docs/LOSSES.md`, section
+    /// Cross-entropy.
     ///
-    /// Binary and multilabel take `alpha` (`a = alpha`, `b = 1 - alpha`; `none`: both 1) and
-    /// reject `class_weights` and `ignore_index`; multiclass takes those two, rejects `alpha` and
-    /// needs logits and integer labels; its `weight` input is one value per pixel, `[N, *S]` or
-    /// `[N, 1, *S]`, and its class weights reach the kernels divided by their largest (in f64).
+    /// Binary and multilabel take `alpha` (`a = alpha`, `b = 1 - alpha`; `none`: both 1);
+    /// multiclass rejects it and needs logits and integer labels; its `weight` input is one value
+    /// per pixel, `[N, *S]` or `[N, 1, *S]`. Every mode takes `class_weights` (one per channel of
+    /// `pred`: one value in binary mode), `include_background` and `ignore_index`:
+    /// - `class_weights` multiply channel c's terms by `w_c` and leave the mean's divisor as it
+    ///   is (MONAI's `weight`); in multiclass they reach the kernels divided by their largest
+    ///   (in f64), in binary and multilabel each channel's kernel sum is multiplied by `w_c` in
+    ///   f64;
+    /// - `include_background=false` drops channel 0 from the terms and from the mean (binary and
+    ///   multilabel: the mean is over N (C-1) S elements; multiclass: the softmax runs over
+    ///   channels 1..C-1, as MONAI's, pixels labelled 0 have a zero term and still count in the
+    ///   mean); with one channel it is ignored, as MONAI does;
+    /// - `ignore_index`: multiclass, a label (inside [0, C) it ignores that class); binary and
+    ///   multilabel, an element whose target equals it has a zero term and gradient and leaves
+    ///   the mean (MONAI 1.6's single-channel `ignore_index`).
     ///
     /// Gradients stay finite for every `gamma >= 0`, including `0 < gamma < 1` at `p = 0` and
     /// `p = 1`: the `(1-p)^(gamma-1)` of the naive chain rule is folded into `(1-p)^gamma`.
@@ -86,18 +98,20 @@ segloss_core::declare_loss! {
         family: "segloss-xent",
         modes: [Binary, Multilabel, Multiclass],
         weight: WeightUse::Optional,
-        formula: "-(a y (1-p)^gamma log p + b (1-y) p^gamma log(1-p)); multiclass -w_y (1-p_t)^gamma log p_t",
-        anchor: "torchvision `sigmoid_focal_loss(alpha, gamma)` on labels in {0, 1}; C x MONAI `FocalLoss(use_softmax=True, to_onehot_y=True)`",
+        formula: "-w_c (a y (1-p)^gamma log p + b (1-y) p^gamma log(1-p)); multiclass -w_y (1-p_t)^gamma log p_t",
+        anchor: "torchvision `sigmoid_focal_loss(alpha, gamma)` on labels in {0, 1}; MONAI `FocalLoss(weight, include_background, ignore_index)`; C x MONAI `FocalLoss(use_softmax=True, to_onehot_y=True)`",
         aliases: [],
         keys: {
-            /// focusing parameter, >= 0
+            /// every mode: focusing parameter, >= 0
             gamma: f32 = 2.0, check checks::nonneg, examples [0.0, 0.5, 1.0];
-            /// in [0, 1] or none (binary/multilabel only)
+            /// binary/multilabel: in [0, 1] or none (multiclass: an error)
             alpha: Alpha = Alpha::Default, check check_alpha;
-            /// multiclass: per-class weights, finite, >= 0, each 0 or >= 1e-30 x the largest (none: all 1)
-            class_weights: Option<Vec<f32>> = None, check check_class_weights;
-            /// multiclass: label to ignore
-            ignore_index: i64 = -100;
+            /// every mode: one weight w_c per channel of pred (binary: one), finite, >= 0, each 0 or >= 1e-30 x the largest; multiplies channel c's terms, the mean's divisor unchanged (none: all 1)
+            class_weights: Option<Vec<f32>> = None, check check_class_weights, examples [Some(vec![0.5, 1.0, 2.0]), Some(vec![2.5])];
+            /// every mode: false drops channel 0 from the terms and the mean (ignored with one channel; multiclass: softmax over channels 1..C-1)
+            include_background: bool = true;
+            /// every mode: targets equal to it leave the terms and the mean (multiclass: a label, inside [0, C) that class; binary/multilabel: an element's target)
+            ignore_index: i64 = -100, examples [255];
             ..common: XentKeys;
         }
     }
@@ -114,12 +128,13 @@ impl FocalConfig {
         if self.mode == Some(Mode::Multiclass) && !self.common.from_logits {
             return Err(LossError::config("from_logits", false, "multiclass focal takes logits"));
         }
-        if matches!(self.mode, Some(Mode::Binary | Mode::Multilabel)) {
-            if let Some(w) = &self.class_weights {
-                return Err(LossError::config("class_weights", w.to_value(), "only for multiclass focal"));
-            }
-            if custom_ignore {
-                return Err(LossError::config("ignore_index", self.ignore_index, "only for multiclass focal"));
+        if self.mode == Some(Mode::Binary) {
+            if let Some(w) = self.class_weights.as_ref().filter(|w| w.len() != 1) {
+                return Err(LossError::config(
+                    "class_weights",
+                    w.to_value(),
+                    format!("has {} values for 1 channel (binary focal takes one class weight)", w.len()),
+                ));
             }
         }
         let engine = Engine {
@@ -128,6 +143,7 @@ impl FocalConfig {
                 gamma: self.gamma,
                 alpha: self.alpha,
                 class_weights: self.class_weights.as_deref().map(ClassWeights::new),
+                include_background: self.include_background,
                 ignore_index: self.ignore_index,
                 custom_ignore,
             },
@@ -153,8 +169,10 @@ impl Focal {
         self.engine.reduction
     }
 
-    /// The per-element loss map (`reduction=none`): `pred`'s shape for binary and multilabel,
-    /// `[N, *S]` for multiclass (0 at ignored pixels). Computed with the scalar reference kernels.
+    /// The per-element loss map (`reduction=none`): `pred`'s shape for binary and multilabel (0
+    /// at ignored elements and on a dropped channel 0), `[N, *S]` for multiclass (0 at ignored
+    /// pixels, and at pixels labelled 0 with `include_background=false`). Computed with the
+    /// scalar reference kernels.
     pub fn forward_map(&self, batch: &Batch<'_>) -> Result<ArrayD<f32>> {
         self.engine.forward_map(batch)
     }

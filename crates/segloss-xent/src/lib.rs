@@ -10,13 +10,15 @@
 //! implements [`segloss_core::Loss`]. [`LOSSES`] lists them for the registry
 //! (`segloss_core::Registry::new(segloss_xent::LOSSES)`). Conventions shared by the family:
 //! - `x` is a logit, `y` the target, `p = sigmoid(x)`, `q` the positive weight;
-//! - `reduction=mean` divides by the element count (binary, multilabel), by the number of
-//!   non-ignored pixels (multiclass focal), by the sum of the class weights of the non-ignored
-//!   pixels' labels (`ce`, as torch) or by the pixel count (`ce` with class-probability targets);
+//! - `reduction=mean` divides by the element count (binary, multilabel; for `focal` the kept
+//!   elements: not ignored, not on a dropped channel 0), by the number of non-ignored pixels
+//!   (multiclass focal), by the sum of the class weights of the non-ignored pixels' labels (`ce`,
+//!   as torch) or by the pixel count (`ce` with class-probability targets);
 //!   a per-pixel `weight` multiplies each term and leaves every normalizer as it is (the softmax
 //!   losses take one weight per pixel, `[N, *S]` or `[N, 1, *S]`, never `pred`'s shape);
 //! - class weights (`ce`, multiclass `focal`) are divided by their largest, in f64, before the
-//!   kernels, and `pos_weight` / `wce`'s `beta` are at most [`MAX_POS_WEIGHT`]: huge weights do
+//!   kernels (binary and multilabel `focal`: each channel's kernel sum is multiplied by its weight
+//!   in f64), and `pos_weight` / `wce`'s `beta` are at most [`MAX_POS_WEIGHT`]: huge weights do
 //!   not overflow `f32`;
 //! - `from_logits=false`: probabilities are clipped to `[1e-7, 1 - 1e-7]` (Keras' epsilon) and the
 //!   gradient is 0 where `p` lies outside that interval;

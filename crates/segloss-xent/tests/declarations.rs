@@ -63,12 +63,18 @@ fn key_tables_and_defaults() {
             ("gamma", "2"),
             ("alpha", "0.25 (binary, multilabel)"),
             ("class_weights", "none"),
+            ("include_background", "true"),
             ("ignore_index", "-100"),
             ("from_logits", "true"),
             ("reduction", "mean"),
             ("mode", "inferred"),
         ])
     );
+    // the focal keys say which modes they apply to
+    let focal = registry().find("focal").unwrap();
+    for k in focal.keys().iter().filter(|k| !["from_logits", "reduction", "mode"].contains(&k.key)) {
+        assert!(k.doc.starts_with("every mode:") || k.doc.starts_with("binary/multilabel:"), "focal {}: {}", k.key, k.doc);
+    }
     assert_eq!(keys("distance_bce"), s(&[("beta", "0.5"), ("from_logits", "true"), ("reduction", "mean"), ("mode", "inferred")]));
     assert_eq!(
         keys("ce"),
@@ -139,15 +145,16 @@ fn special_values_parse() {
     assert_eq!(c("focal:mode=multiclass,ignore_index=255").ignore_index, 255);
     assert_eq!(Alpha::Default.weights(), (Alpha::DEFAULT_BINARY, 1.0 - Alpha::DEFAULT_BINARY));
     assert_eq!(Alpha::None.weights(), (1.0, 1.0));
-    // the default ignore_index is accepted in binary mode; another one is not
-    assert!(registry().build_str("focal:mode=binary,ignore_index=-100").is_ok());
+    // every focal key is accepted in binary and multilabel mode
+    assert!(registry().build_str("focal:mode=binary,ignore_index=255,class_weights=[2],include_background=false").is_ok());
+    assert!(registry().build_str("focal:mode=multilabel,ignore_index=-1,class_weights=[1,2]").is_ok());
+    assert!(!c("focal:mode=multilabel,include_background=false").include_background);
 }
 
 #[test]
 fn cross_key_rules_name_key_and_value() {
     for (spec, key, value, reason) in [
-        ("focal:mode=binary,ignore_index=255", "ignore_index", "255", "only for multiclass focal"),
-        ("focal:mode=multilabel,class_weights=[1,2]", "class_weights", "[1,2]", "only for multiclass focal"),
+        ("focal:mode=binary,class_weights=[1,2]", "class_weights", "[1,2]", "has 2 values for 1 channel"),
         ("focal:mode=multiclass,alpha=none", "alpha", "none", "takes no alpha"),
         ("focal:mode=multiclass,alpha=0.5", "alpha", "0.5", "takes no alpha"),
         ("ce:mode=multilabel", "mode", "multilabel", "use bce"),

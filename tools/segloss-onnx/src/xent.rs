@@ -1,7 +1,7 @@
 //! The cross-entropy family's graphs, one exporter per config type, written from the formulas of
 //! `docs/LOSSES.md` (section Cross-entropy family) and the validated config's values.
 
-use crate::graph::{attr_i, labels, smoothing_term, Graph, Io, TermOut};
+use crate::graph::{attr_i, channel_range, labels, per_class, smoothing_term, Graph, Io, TermOut};
 use crate::plan::TermExport;
 use crate::{ExportError, Result};
 use segloss::core::PROB_EPS;
@@ -194,19 +194,45 @@ impl TermExport for FocalConfig {
         if io.mode == Mode::Multiclass {
             let f =
                 Softmax { class_weights: self.class_weights.as_deref(), ignore_index: self.ignore_index, reduction: self.common.reduction };
-            Ok(f.focal(g, io, self.gamma))
+            Ok(if self.include_background { f.focal(g, io, self.gamma) } else { f.focal_no_background(g, io, self.gamma) })
         } else {
             Ok(focal_binary(self, g, io))
         }
     }
 }
 
-/// Binary / multilabel `focal`: `-(a y (1-p)^gamma ln p + b (1-y) p^gamma ln(1-p))`.
+/// `[1, C, 1, ...]` float: 0 for channel 0 when there are at least 2 channels, 1 elsewhere
+/// (`include_background=false`, ignored with one channel as in the native loss).
+fn keep_channels(g: &mut Graph, io: &Io) -> String {
+    let r = channel_range(g, &io.pred);
+    let zero = g.ci0(0);
+    let not_first = g.bin("Greater", &r, &zero);
+    let c = g.dim(&io.pred, 1);
+    let one = g.ci(&[1]);
+    let single = g.bin("Equal", &c, &one);
+    let keep = g.bin("Or", &not_first, &single);
+    let keep = g.cast_f(&keep);
+    let mut shape = vec![1i64; io.rank];
+    shape[1] = -1;
+    let sh = g.ci(&shape);
+    g.op("Reshape", &[&keep, &sh], vec![])
+}
+
+/// Binary / multilabel `focal`: `-w_c (a y (1-p)^gamma ln p + b (1-y) p^gamma ln(1-p))` over the
+/// kept elements: those whose target is not `ignore_index` (their target and logit read as 0,
+/// their term 0), on every channel but channel 0 with `include_background=false` (and at least
+/// two channels); the mean divides by their number.
 fn focal_binary(cfg: &FocalConfig, g: &mut Graph, io: &Io) -> TermOut {
     let gamma = cfg.gamma;
     let (a, b) = cfg.alpha.weights();
-    let x = io.pred.as_str();
-    let y = io.target.as_str();
+    let ig = g.cf(cfg.ignore_index as f32);
+    let eq = g.bin("Equal", &io.target, &ig);
+    let valid = g.un("Not", &eq);
+    let validf = g.cast_f(&valid);
+    let zero = g.cf(0.0);
+    let x = g.where_(&valid, &io.pred, &zero);
+    let y = g.where_(&valid, &io.target, &zero);
+    let (x, y) = (x.as_str(), y.as_str());
     let (p, q, lp, lq) = if cfg.common.from_logits {
         let p = g.un("Sigmoid", x);
         let nx = g.un("Neg", x);
@@ -240,11 +266,23 @@ fn focal_binary(cfg: &FocalConfig, g: &mut Graph, io: &Io) -> TermOut {
     let neg = g.mul(&neg, &omy);
     let neg = g.scale(&neg, b);
     let s = g.add(&pos, &neg);
-    let mut l = g.un("Neg", &s);
+    let l = g.un("Neg", &s);
+    let mut l = g.mul(&l, &validf);
     if let Some(w) = &io.weight {
         l = g.mul(&l, w);
     }
-    g.reduction(&l, cfg.common.reduction, None)
+    let mut kept = validf;
+    if !cfg.include_background {
+        let keep = keep_channels(g, io);
+        l = g.mul(&l, &keep);
+        kept = g.mul(&kept, &keep);
+    }
+    if let Some(w) = &cfg.class_weights {
+        let wc = per_class(g, w, io.rank);
+        l = g.mul(&l, &wc);
+    }
+    let norm = g.rsum(&kept, None, false);
+    g.reduction(&l, cfg.common.reduction, Some(&norm))
 }
 
 impl TermExport for CeConfig {
@@ -345,6 +383,45 @@ impl Softmax<'_> {
         if let Some(w) = &wy {
             pix = g.mul(&pix, w);
         }
+        let norm = g.rsum(&valid, None, false);
+        self.finish(g, io, &pix, &valid, &norm)
+    }
+
+    /// Multiclass `focal:include_background=false`: the softmax over channels 1..C-1 (MONAI's
+    /// `include_background=False`), `-w_y (1-p_t)^gamma ln p_t` at pixels labelled 1..C-1, 0 at
+    /// pixels labelled 0 (which still count in the mean, as the non-ignored pixels do).
+    fn focal_no_background(&self, g: &mut Graph, io: &Io, gamma: f32) -> TermOut {
+        let (one, end, axis) = (g.ci(&[1]), g.ci(&[i64::MAX]), g.ci(&[1]));
+        let z = g.op("Slice", &[&io.pred, &one, &end, &axis], vec![]);
+        let ls = g.op("LogSoftmax", &[&z], vec![attr_i("axis", 1)]);
+        let lab = labels(g, &io.target, Some(self.ignore_index));
+        let zero = g.ci0(0);
+        let bg = g.bin("Equal", &lab.safe, &zero);
+        let one0 = g.ci0(1);
+        let shifted = g.sub(&lab.safe, &one0);
+        let t = g.where_(&bg, &zero, &shifted);
+        let tu = g.unsqueeze(&t, &[1]);
+        let lt = g.op("GatherElements", &[&ls, &tu], vec![attr_i("axis", 1)]);
+        let lt = g.squeeze(&lt, &[1]);
+        let pt = g.un("Exp", &lt);
+        let q = g.rsub(1.0, &pt);
+        let q = g.max_k(&q, 0.0);
+        let f = if gamma == 0.0 {
+            lt
+        } else {
+            let qg = g.pow_k(&q, gamma);
+            g.mul(&qg, &lt)
+        };
+        let mut pix = g.un("Neg", &f);
+        if let Some(w) = self.class_weights {
+            let c = g.cf_dims(&[w.len() as i64], w);
+            let wy = g.op("Gather", &[&c, &lab.safe], vec![attr_i("axis", 0)]);
+            pix = g.mul(&pix, &wy);
+        }
+        let fg = g.un("Not", &bg);
+        let fg = g.cast_f(&fg);
+        pix = g.mul(&pix, &fg);
+        let valid = lab.valid_f.expect("an ignore_index is given");
         let norm = g.rsum(&valid, None, false);
         self.finish(g, io, &pix, &valid, &norm)
     }

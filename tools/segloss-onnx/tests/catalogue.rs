@@ -60,6 +60,7 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
         ("focal", Some("alpha")) => c("focal:alpha=none", Multilabel, bin(true, false), 3),
         ("focal", Some("class_weights")) => c("focal:class_weights=[1,2,0.5]", Multiclass, lab(None, false), 3),
         ("focal", Some("ignore_index")) => c("focal:ignore_index=255", Multiclass, lab(Some(255), false), 3),
+        ("focal", Some("include_background")) => c("focal:include_background=false", Multilabel, bin(true, false), 3),
         ("focal", Some("from_logits")) => c("focal:from_logits=false", Binary, bin(false, true), 1),
         ("focal", Some("reduction")) => c("focal:reduction=none", Binary, bin(false, false), 1),
         ("focal", Some("mode")) => c("focal:mode=multiclass", Multiclass, lab(None, false), 4),

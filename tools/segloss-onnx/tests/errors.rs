@@ -146,12 +146,19 @@ fn focal_multiclass_takes_no_alpha() {
     expect(export(&s, &ExportOptions { mode: Some(Mode::Multiclass), ..Default::default() }), "from_logits", "false");
 }
 
+/// `focal` takes one class weight per channel in every mode: two for a binary export are an
+/// error naming both counts, and so is a `classes` option that differs from their number.
 #[test]
-fn focal_binary_takes_no_class_weights() {
+fn focal_class_weights_need_one_per_channel() {
     let s = LossSpec::parse("focal:class_weights=[1,2]").unwrap();
-    expect(export(&s, &ExportOptions { mode: Some(Mode::Multilabel), ..Default::default() }), "class_weights", "[1,2]");
-    let s = LossSpec::parse("focal:ignore_index=3").unwrap();
-    expect(export(&s, &ExportOptions::default()), "ignore_index", "3");
+    let r = expect(export(&s, &ExportOptions { mode: Some(Mode::Binary), ..Default::default() }), "class_weights", "[1,2]");
+    assert!(r.contains("2 values") && r.contains("1 channel"), "{r}");
+    let o = ExportOptions { mode: Some(Mode::Multilabel), classes: Some(3), ..Default::default() };
+    let r = expect_option(export(&s, &o), "classes", "3");
+    assert!(r.contains("2 values"), "{r}");
+    // binary and multilabel exports take every focal key
+    let s = LossSpec::parse("focal:class_weights=[1,2],ignore_index=3,include_background=false").unwrap();
+    assert!(export(&s, &ExportOptions { mode: Some(Mode::Multilabel), ..Default::default() }).is_ok());
 }
 
 #[test]

@@ -100,6 +100,49 @@ fn focal_multiclass() {
     check("focal:mode=multiclass", &opts(), &Setup { weight: true, ..Setup::labels() }, &shapes(2, true));
 }
 
+/// The parity keys of `focal` (issue 18): class weights, `include_background` and `ignore_index`
+/// in binary and multilabel mode, `include_background` in multiclass (softmax over channels
+/// 1..C-1), `reduction=sum` and `none` with them.
+#[test]
+fn focal_parity_keys() {
+    let ig255 = Setup { float_ignore: Some(255.0), ..Setup::binary() };
+    check("focal:class_weights=[2.5]", &opts(), &Setup::binary(), &shapes(1, true));
+    check("focal:class_weights=[0.5,2,1.5],alpha=none", &multilabel(), &Setup::binary(), &shapes(3, true));
+    check("focal:include_background=false", &multilabel(), &Setup::binary(), &shapes(3, true));
+    check("focal:include_background=false,ignore_index=255,class_weights=[3]", &opts(), &ig255, &shapes(1, true));
+    check(
+        "focal:ignore_index=255,class_weights=[1,0,3],include_background=false,reduction=sum,gamma=0.5",
+        &multilabel(),
+        &Setup { weight: true, ..ig255.clone() },
+        &shapes(3, true),
+    );
+    check("focal:ignore_index=255,alpha=0.6,reduction=none", &multilabel(), &ig255, &shapes(2, true));
+    check(
+        "focal:from_logits=false,ignore_index=255,class_weights=[2,1]",
+        &multilabel(),
+        &Setup { probs: true, ..ig255.clone() },
+        &shapes(2, true),
+    );
+    check("focal:gamma=1.5", &opts(), &Setup { float_ignore: Some(-100.0), ..Setup::binary() }, &shapes(1, true));
+    check("focal:ignore_index=255,class_weights=[0.5],mode=binary", &no_channel(), &ig255, &shapes(1, false));
+    let mc = ExportOptions { mode: Some(Mode::Multiclass), ..opts() };
+    check("focal:include_background=false", &mc, &Setup::labels(), &shapes(3, true));
+    check(
+        "focal:mode=multiclass,include_background=false,ignore_index=255,class_weights=[5,1,2,0.5],gamma=0.5",
+        &opts(),
+        &labels_ignoring(255),
+        &shapes(4, true),
+    );
+    check(
+        "focal:mode=multiclass,include_background=false,reduction=none",
+        &opts(),
+        &Setup { weight: true, ..labels_ignoring(-100) },
+        &shapes(3, true),
+    );
+    check("focal:mode=multiclass,include_background=false,gamma=0", &opts(), &Setup::labels(), &shapes(2, true));
+    check("focal:mode=multiclass,include_background=false,ignore_index=0,reduction=sum", &opts(), &Setup::labels(), &shapes(3, true));
+}
+
 #[test]
 fn distance_bce() {
     check("distance_bce", &opts(), &weighted(), &shapes(1, true));
@@ -149,6 +192,19 @@ fn loss_maps_match_forward_map() {
     .build()
     .unwrap();
     let distance = DistanceBceConfig { common: none, mode: Some(Mode::Binary), ..Default::default() }.build().unwrap();
+    let focal_keys = FocalConfig {
+        common: none,
+        class_weights: Some(vec![0.5, 2.0, 1.5]),
+        include_background: false,
+        ignore_index: 255,
+        mode: Some(Mode::Multilabel),
+        ..Default::default()
+    }
+    .build()
+    .unwrap();
+    let focal_mc = FocalConfig { common: none, include_background: false, class_weights: Some(vec![1.0, 2.0, 0.5]), ..Default::default() }
+        .build()
+        .unwrap();
     let cases: Vec<(&str, MapFn, ExportOptions, Setup, Vec<usize>)> = vec![
         ("bce:pos_weight=2,reduction=none", Box::new(move |b| bce.forward_map(b)), opts(), weighted(), vec![2, 1, 5, 7]),
         ("focal:reduction=none,gamma=1.5", Box::new(move |b| focal.forward_map(b)), multilabel(), Setup::binary(), vec![2, 3, 3, 5]),
@@ -160,6 +216,20 @@ fn loss_maps_match_forward_map() {
             vec![2, 3, 4, 3, 3],
         ),
         ("distance_bce:reduction=none,mode=binary", Box::new(move |b| distance.forward_map(b)), no_channel(), weighted(), vec![3, 5, 7]),
+        (
+            "focal:reduction=none,class_weights=[0.5,2,1.5],include_background=false,ignore_index=255,mode=multilabel",
+            Box::new(move |b| focal_keys.forward_map(b)),
+            multilabel(),
+            Setup { float_ignore: Some(255.0), ..Setup::binary() },
+            vec![2, 3, 3, 5],
+        ),
+        (
+            "focal:reduction=none,include_background=false,class_weights=[1,2,0.5],mode=multiclass",
+            Box::new(move |b| focal_mc.forward_map(b)),
+            opts(),
+            labels_ignoring(-100),
+            vec![2, 3, 4, 3],
+        ),
     ];
     for (s, native, o, setup, shape) in cases {
         let spec = segloss::LossSpec::parse(s).unwrap();
