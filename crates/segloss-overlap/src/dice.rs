@@ -9,10 +9,12 @@
 //! not apply, and it has no `squared` or `log` form), and the [`OverlapKeys`].
 //!
 //! Anchors (equal): MONAI `DiceLoss(sigmoid|softmax, to_onehot_y, smooth_nr, smooth_dr, batch,
-//! squared_pred)` with `reduce=batch` for `batch=True`; MONAI's `weight=w` is ours times
-//! `sum(w)/C`; segmentation_models_pytorch `DiceLoss(mode, smooth=0)` is
-//! `dice:reduce=batch,smooth=0` when every channel is present. The origin write-up's per-image DL
-//! is `dice:smooth=0`, its per-pixel DL `dice:pixelwise=true`.
+//! squared_pred, soft_label, ignore_index, reduction)` with `reduce=batch` for `batch=True` and
+//! `ignore_mode=mask` for an `ignore_index` inside `[0, C)`; MONAI's `weight=w` is ours times
+//! `sum(w)/C` (with `reduction=sum`, ours exactly); segmentation_models_pytorch
+//! `DiceLoss(mode, smooth=s)` is `dice:reduce=batch,smooth=2s,soft_label=true` when every channel
+//! is present. The origin write-up's per-image DL is `dice:smooth=0`, its per-pixel DL
+//! `dice:pixelwise=true` (which takes neither `soft_label` nor `reduction=sum`).
 
 use crate::common::OverlapKeys;
 use crate::engine::Engine;
