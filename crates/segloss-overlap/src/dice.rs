@@ -9,16 +9,18 @@
 //! not apply, and it has no `squared` or `log` form), and the [`OverlapKeys`].
 //!
 //! Anchors (equal): MONAI `DiceLoss(sigmoid|softmax, to_onehot_y, smooth_nr, smooth_dr, batch,
-//! squared_pred)` with `reduce=batch` for `batch=True`; MONAI's `weight=w` is ours times
-//! `sum(w)/C`; segmentation_models_pytorch `DiceLoss(mode, smooth=0)` is
-//! `dice:reduce=batch,smooth=0` when every channel is present. The origin write-up's per-image DL
-//! is `dice:smooth=0`, its per-pixel DL `dice:pixelwise=true`.
+//! squared_pred, soft_label, ignore_index, reduction)` with `reduce=batch` for `batch=True` and
+//! `ignore_mode=mask` for an `ignore_index` inside `[0, C)`; MONAI's `weight=w` is ours times
+//! `sum(w)/C` (with `reduction=sum`, ours exactly); segmentation_models_pytorch
+//! `DiceLoss(mode, smooth=s)` is `dice:reduce=batch,smooth=2s,soft_label=true` when every channel
+//! is present. The origin write-up's per-image DL is `dice:smooth=0`, its per-pixel DL
+//! `dice:pixelwise=true` (which takes neither `soft_label` nor `reduction=sum`).
 
 use crate::common::OverlapKeys;
 use crate::engine::Engine;
 use crate::pairs::Kind;
 use segloss_core::declare::WeightUse;
-use segloss_core::{Batch, Loss, LossError, Reduce, Result};
+use segloss_core::{Batch, Loss, LossError, Reduce, Reduction, Result};
 
 segloss_core::declare_keys! {
     /// The keys of `dice` besides the [`OverlapKeys`], shared with `log_cosh_dice`.
@@ -55,10 +57,31 @@ impl DiceKeys {
         Ok(())
     }
 
+    /// The per-pixel Dice has no intersection sum to take in soft-label form, and no pair losses
+    /// to add up.
+    fn check_pixelwise_common(&self, common: &OverlapKeys) -> Result<()> {
+        if self.pixelwise && common.soft_label {
+            return Err(LossError::config(
+                "soft_label",
+                "true",
+                "the per-pixel Dice (pixelwise=true) has no intersection sum to take in soft-label form",
+            ));
+        }
+        if self.pixelwise && common.reduction == Reduction::Sum {
+            return Err(LossError::config(
+                "reduction",
+                "sum",
+                "the per-pixel Dice (pixelwise=true) is a mean over pixels, with no pair losses to add up",
+            ));
+        }
+        Ok(())
+    }
+
     /// The engine of a loss named `name` running this Dice.
     pub(crate) fn engine(&self, name: &'static str, common: &OverlapKeys, mode: Option<segloss_core::Mode>) -> Result<Engine> {
         let engine = Engine::new(name, self.kind(), self.reduce, common, mode)?;
         self.check_pixelwise()?;
+        self.check_pixelwise_common(common)?;
         Ok(engine)
     }
 }

@@ -12,13 +12,13 @@
 //! known in advance and the two passes run image by image, so an image's data is still in cache
 //! for its gradient pass.
 
-use crate::common::OverlapKeys;
+use crate::common::{denominator_floor, IgnoreMode, OverlapKeys};
 use crate::driver::{self, Inputs};
 use crate::kernels::{self, KParams};
 use crate::pairs::{self, Kind, PairParams};
 use segloss_core::error::unravel;
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend};
-use segloss_core::{resolve_with_ignore, Batch, Classes, KeyValue, Layout, LossError, Mode, Reduce, Result, TargetLayout};
+use segloss_core::{resolve_with_ignore, Batch, Classes, KeyValue, Layout, LossError, Mode, Reduce, Reduction, Result, TargetLayout};
 
 /// A validated overlap loss, ready to evaluate: the pair kind and every shared key.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,10 +30,13 @@ pub(crate) struct Engine {
     pub(crate) nr: f64,
     pub(crate) dr: f64,
     pub(crate) eps: f64,
+    pub(crate) soft_label: bool,
     pub(crate) classes: Classes,
     pub(crate) include_background: bool,
     pub(crate) ignore_index: Option<i64>,
+    pub(crate) ignore_mode: IgnoreMode,
     pub(crate) class_weights: Option<Vec<f32>>,
+    pub(crate) reduction: Reduction,
     pub(crate) from_logits: bool,
     pub(crate) mode: Option<Mode>,
 }
@@ -50,6 +53,7 @@ impl Engine {
     /// The engine of the loss `name` (its keys already checked by the caller's `check_keys`).
     pub(crate) fn new(name: &'static str, kind: Kind, reduce: Reduce, common: &OverlapKeys, mode: Option<Mode>) -> Result<Engine> {
         let (nr, dr) = common.smoothing()?;
+        common.check_combination()?;
         Ok(Engine {
             name,
             kind,
@@ -57,10 +61,13 @@ impl Engine {
             nr,
             dr,
             eps: common.eps,
+            soft_label: common.soft_label,
             classes: common.classes,
             include_background: common.include_background,
             ignore_index: common.ignore_index,
+            ignore_mode: common.ignore_mode,
             class_weights: common.class_weights.clone(),
+            reduction: common.reduction,
             from_logits: common.from_logits,
             mode,
         })
@@ -84,6 +91,13 @@ impl Engine {
                         format!("with class-probability targets only a class index in [0, {}) can be ignored", layout.c),
                     ));
                 }
+                if self.ignore_mode == IgnoreMode::Mask {
+                    return Err(LossError::config(
+                        "ignore_mode",
+                        "mask",
+                        "masks the pixels labelled ignore_index; class-probability targets have no labels (use ignore_mode=class, which drops the class)",
+                    ));
+                }
             }
         }
         Ok(layout)
@@ -99,7 +113,7 @@ impl Engine {
         let keep = (0..layout.c)
             .map(|k| {
                 let bg = !(k == 0 && !self.include_background && layout.c > 1);
-                let ig = !(multiclass && self.ignore_index == Some(k as i64));
+                let ig = !(multiclass && self.ignore_mode == IgnoreMode::Class && self.ignore_index == Some(k as i64));
                 bg && ig
             })
             .collect();
@@ -111,6 +125,8 @@ impl Engine {
             from_logits: self.from_logits,
             squared,
             pixelwise,
+            // squared Dice's soft-label form (sum p^2 + sum g^2 - sum (p - g)^2)/2 is sum p g
+            soft_label: self.soft_label && !squared,
             ignore: if multiclass { None } else { self.ignore_index.map(|i| i as f32) },
         };
         let inputs = Inputs::new(batch, &layout, if multiclass { self.ignore_index } else { None });
@@ -138,7 +154,10 @@ impl Engine {
             reduce: self.reduce,
             nr: self.nr,
             dr: self.dr,
+            floor: denominator_floor(self.eps, self.dr),
             eps: self.eps,
+            soft_label: self.soft_label,
+            sum: self.reduction == Reduction::Sum,
             classes: self.classes,
             keep_channel: keep,
             class_weights: self.class_weights.as_deref().unwrap_or(&[]),
@@ -175,6 +194,8 @@ impl Engine {
         if let Some(per) = self.units_per_image(&prep) {
             // image by image: statistics, pair formulas, then the gradient while the image is
             // still in cache (every image keeps the same pairs, so the normaliser is known)
+            // mean: the mean of the images' means (each image keeps the same pairs); sum: the sum
+            let per_image = if pp.sum { 1.0 } else { 1.0 / n as f64 };
             let mut coefs = vec![kernels::Coef::default(); n * c];
             let mut total = 0.0;
             for img in 0..n {
@@ -183,14 +204,14 @@ impl Engine {
                 if bad {
                     return Err(self.bad_target(batch, &prep));
                 }
-                let (l, cf) = pairs::finalize(&pp, 1, c, &st, upstream as f64 / n as f64);
+                let (l, cf) = pairs::finalize(&pp, 1, c, &st, upstream as f64 * per_image);
                 total += l;
                 if let Some(g) = grad.as_deref_mut() {
                     coefs[img * c..(img + 1) * c].copy_from_slice(&cf);
                     driver::grad_of(&prep.inputs, &prep.kp, &coefs, g, backend, cached, units);
                 }
             }
-            return Ok(total / n as f64);
+            return Ok(total * per_image);
         }
         let (stats, bad, cached) = driver::stats(&prep.inputs, &prep.kp, backend, grad.as_deref_mut());
         if bad {

@@ -8,7 +8,9 @@
 //! Keys: `weight_type` (square; or simple, uniform), `reduce` (image; or batch), and the
 //! [`OverlapKeys`].
 //!
-//! Anchor (equal): MONAI `GeneralizedDiceLoss(w_type, smooth_nr, smooth_dr, batch)`.
+//! Anchor (equal): MONAI `GeneralizedDiceLoss(w_type, smooth_nr, smooth_dr, batch, soft_label,
+//! reduction)` (with `soft_label` the weights still come from `G_c`; with `reduction=sum` the
+//! images' losses are added up).
 
 use crate::common::OverlapKeys;
 use crate::engine::Engine;

@@ -5,7 +5,8 @@
 //! Keys: `reduce` (image; or batch), `log` (false), and the [`OverlapKeys`].
 //!
 //! Anchor (equal): MONAI `DiceLoss(jaccard=True, smooth_nr=2 nr, smooth_dr=2 dr)` (MONAI doubles
-//! TP).
+//! TP), its other arguments as for `dice`; segmentation_models_pytorch `JaccardLoss(mode,
+//! smooth=s)` is `jaccard:reduce=batch,smooth=s,soft_label=true` when every channel is present.
 
 use crate::common::OverlapKeys;
 use crate::engine::Engine;

@@ -8,11 +8,12 @@
 //!
 //! With `p` the sigmoid (binary, multilabel) or softmax (multiclass) probability and `g` the
 //! target (one-hot for multiclass labels), the sums over the spatial axes of each (image,
-//! channel) pair (and over the batch with `reduce=batch`) are `I = sum p g`, `P = sum p`,
-//! `G = sum g`, `FP = P - I`, `FN = G - I`. The loss is `sum_c w_c L_nc / sum_c w_c` over the kept
-//! pairs (`classes`, `include_background`, `ignore_index`; `w_c` the `class_weights`, all 1 by
-//! default); with no pair kept it is 0 with a zero gradient. The keys every loss shares are the
-//! [`OverlapKeys`]. A per-pixel `weight` tensor is rejected.
+//! channel) pair (and over the batch with `reduce=batch`) are `I = sum p g` (with `soft_label`,
+//! `(P + G - sum |p - g|)/2`), `P = sum p`, `G = sum g`, `FP = P - I`, `FN = G - I`. The loss is
+//! `sum_c w_c L_nc / sum_c w_c` over the kept pairs (`classes`, `include_background`,
+//! `ignore_index` and `ignore_mode`; `w_c` the `class_weights`, all 1 by default), or
+//! `sum_c w_c L_nc` with `reduction=sum`; with no pair kept it is 0 with a zero gradient. The keys
+//! every loss shares are the [`OverlapKeys`]. A per-pixel `weight` tensor is rejected.
 //!
 //! Two passes over the data: the first gathers the statistics of every row in fixed blocks added
 //! along a fixed tree (1 and N threads agree bit for bit), the second writes the gradient.
@@ -59,14 +60,14 @@ pub mod wasserstein_dice;
 mod wasserstein_kernels;
 
 pub use cldice::{ClDice, ClDiceConfig, ClDiceKeys};
-pub use common::OverlapKeys;
+pub use common::{IgnoreMode, OverlapKeys};
 pub use dice::{Dice, DiceConfig, DiceKeys};
 pub use dice_cldice::{DiceClDice, DiceClDiceConfig};
 pub use generalized_dice::{GeneralizedDice, GeneralizedDiceConfig, WeightType};
 pub use jaccard::{Jaccard, JaccardConfig};
 pub use log_cosh_dice::{LogCoshDice, LogCoshDiceConfig};
 pub use mcc::{Mcc, MccConfig};
-pub use segloss_core::{Classes, Reduce};
+pub use segloss_core::{Classes, Reduce, Reduction};
 pub use tversky::{Tversky, TverskyConfig};
 pub use unified_focal::{UnifiedFocal, UnifiedFocalConfig};
 pub use wasserstein_dice::{WassersteinDice, WassersteinDiceConfig, WeightingMode};

@@ -50,8 +50,15 @@ pub struct PairParams<'a> {
     pub nr: f64,
     /// Denominator smoothing.
     pub dr: f64,
-    /// Lower bound of every denominator (and of the score under `log`).
+    /// Lower bound of every denominator (`OverlapKeys::denominator_floor`).
+    pub floor: f64,
+    /// Lower bound of the score under `log`.
     pub eps: f64,
+    /// `soft_label`: the statistics' `I` is `sum min(p, g)`, whose `dI/dp` the kernels take (not
+    /// for squared Dice, whose soft-label form is `sum p g`). The pair formulas are the same.
+    pub soft_label: bool,
+    /// `reduction=sum`: the weighted sum of the pair losses instead of their weighted mean.
+    pub sum: bool,
     /// `classes=present` drops pairs with `G = 0`.
     pub classes: Classes,
     /// Whether each channel is kept (`include_background`, an `ignore_index` inside `[0, C)`).
@@ -64,33 +71,35 @@ pub struct PairParams<'a> {
 type ChannelDerivs = (usize, f64, f64);
 
 /// `(loss, dL/dI, dL/dP)` of a pair whose loss is a function of `I`, `P`, `G` (`P`, `G` the
-/// sums of squares for squared Dice). Denominators are clamped to `eps`; the derivative through a
-/// clamped denominator is 0.
-pub fn pair_loss(kind: &Kind, s: &Stats, nr: f64, dr: f64, eps: f64) -> (f64, f64, f64) {
+/// sums of squares for squared Dice; `I` the statistics' intersection, `sum min(p, g)` with
+/// `soft_label`). Denominators are floored at `floor`; the derivative through a floored
+/// denominator is 0.
+pub fn pair_loss(kind: &Kind, s: &Stats, nr: f64, dr: f64, floor: f64, eps: f64) -> (f64, f64, f64) {
+    let i = s.i;
     // (score, d score/dI, d score/dP)
     let (score, ds_di, ds_dp, log) = match *kind {
         Kind::Dice { squared, log, .. } => {
             let (p, g) = if squared { (s.p2, s.g2) } else { (s.p, s.g) };
             let raw = p + g + dr;
-            let d = raw.max(eps);
-            let sc = (2.0 * s.i + nr) / d;
-            let dp = if raw > eps { -sc / d } else { 0.0 };
+            let d = raw.max(floor);
+            let sc = (2.0 * i + nr) / d;
+            let dp = if raw > floor { -sc / d } else { 0.0 };
             (sc, 2.0 / d, dp, log)
         }
         Kind::Jaccard { log } => {
-            let raw = s.p + s.g - s.i + dr;
-            let d = raw.max(eps);
-            let sc = (s.i + nr) / d;
-            let (di, dp) = if raw > eps { (1.0 / d + sc / d, -sc / d) } else { (1.0 / d, 0.0) };
+            let raw = s.p + s.g - i + dr;
+            let d = raw.max(floor);
+            let sc = (i + nr) / d;
+            let (di, dp) = if raw > floor { (1.0 / d + sc / d, -sc / d) } else { (1.0 / d, 0.0) };
             (sc, di, dp, log)
         }
         Kind::Tversky { alpha, beta, .. } => {
-            let fp = s.p - s.i;
-            let fn_ = s.g - s.i;
-            let raw = s.i + alpha * fp + beta * fn_ + dr;
-            let d = raw.max(eps);
-            let sc = (s.i + nr) / d;
-            let (di, dp) = if raw > eps { (1.0 / d - sc * (1.0 - alpha - beta) / d, -sc * alpha / d) } else { (1.0 / d, 0.0) };
+            let fp = s.p - i;
+            let fn_ = s.g - i;
+            let raw = i + alpha * fp + beta * fn_ + dr;
+            let d = raw.max(floor);
+            let sc = (i + nr) / d;
+            let (di, dp) = if raw > floor { (1.0 / d - sc * (1.0 - alpha - beta) / d, -sc * alpha / d) } else { (1.0 / d, 0.0) };
             (sc, di, dp, false)
         }
         Kind::GeneralizedDice { .. } => unreachable!("generalized_dice is computed per image"),
@@ -178,18 +187,23 @@ pub fn finalize(pp: &PairParams<'_>, n: usize, c: usize, stats: &[Stats], upstre
                 num += 2.0 * wk * st[k].i;
                 den_raw += wk * (st[k].p + st[k].g);
             }
-            let den = den_raw.max(pp.eps);
+            let den = den_raw.max(pp.floor);
             let score = num / den;
             total += 1.0 - score;
             counted += 1;
-            let d: Vec<ChannelDerivs> =
-                ks.iter().zip(&wts).map(|(&k, &wk)| (k, -2.0 * wk / den, if den_raw > pp.eps { score * wk / den } else { 0.0 })).collect();
+            let d: Vec<ChannelDerivs> = ks
+                .iter()
+                .zip(&wts)
+                .map(|(&k, &wk)| (k, -2.0 * wk / den, if den_raw > pp.floor { score * wk / den } else { 0.0 }))
+                .collect();
             per_group.push((gi, d));
         }
         if counted == 0 {
             return (0.0, coefs);
         }
-        let f = upstream / counted as f64;
+        // mean over the counted images (groups), or their sum
+        let norm = if pp.sum { 1.0 } else { counted as f64 };
+        let f = upstream / norm;
         for (gi, d) in per_group {
             let (rows, _) = &groups[gi];
             for (k, di, dp) in d {
@@ -198,7 +212,7 @@ pub fn finalize(pp: &PairParams<'_>, n: usize, c: usize, stats: &[Stats], upstre
                 }
             }
         }
-        return (total / counted as f64, coefs);
+        return (total / norm, coefs);
     }
 
     let pixelwise = matches!(pp.kind, Kind::Dice { pixelwise: true, .. });
@@ -219,7 +233,7 @@ pub fn finalize(pp: &PairParams<'_>, n: usize, c: usize, stats: &[Stats], upstre
                 den += wk * s.cnt;
                 derivs.push((rs, wk, 0.0, 0.0));
             } else {
-                let (l, di, dp) = pair_loss(&pp.kind, s, pp.nr, pp.dr, pp.eps);
+                let (l, di, dp) = pair_loss(&pp.kind, s, pp.nr, pp.dr, pp.floor, pp.eps);
                 num += wk * l;
                 den += wk;
                 derivs.push((rs, wk, di, dp));
@@ -230,8 +244,10 @@ pub fn finalize(pp: &PairParams<'_>, n: usize, c: usize, stats: &[Stats], upstre
         // no pair kept (or every kept pair has weight 0): 0 with a zero gradient
         return (0.0, coefs);
     }
+    // mean: sum w L / sum w; sum: sum w L (the per-pixel Dice has no sum, rejected when built)
+    let norm = if pp.sum { 1.0 } else { den };
     for (rs, wk, di, dp) in derivs {
-        let f = upstream * wk / den;
+        let f = upstream * wk / norm;
         let cf = if pixelwise {
             Coef { k: f, ..Coef::default() }
         } else if squared {
@@ -243,5 +259,5 @@ pub fn finalize(pp: &PairParams<'_>, n: usize, c: usize, stats: &[Stats], upstre
             coefs[r] = cf;
         }
     }
-    (num / den, coefs)
+    (num / norm, coefs)
 }

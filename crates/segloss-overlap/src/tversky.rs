@@ -9,10 +9,11 @@
 //! Keys: `alpha` (0.5, >= 0, weight of FP), `beta` (0.5, >= 0, weight of FN), `gamma` (1, > 0),
 //! `reduce` (image; or batch), and the [`OverlapKeys`].
 //!
-//! Anchor (equal): MONAI `TverskyLoss(alpha, beta, smooth_nr, smooth_dr, batch)` with gamma = 1.
-//! The origin write-up's Tversky with its beta is `tversky:alpha=beta,beta=1-beta`.
-//! segmentation_models_pytorch's Tversky applies gamma after averaging the pairs; ours applies it
-//! per pair.
+//! Anchor (equal): MONAI `TverskyLoss(alpha, beta, smooth_nr, smooth_dr, batch, soft_label,
+//! ignore_index, reduction)` with gamma = 1. The origin write-up's Tversky with its beta is
+//! `tversky:alpha=beta,beta=1-beta`. segmentation_models_pytorch's `TverskyLoss(mode, smooth=s)`
+//! is `tversky:reduce=batch,smooth=s,soft_label=true` for gamma = 1; it applies gamma after
+//! averaging the pairs, ours per pair.
 
 use crate::common::OverlapKeys;
 use crate::engine::Engine;

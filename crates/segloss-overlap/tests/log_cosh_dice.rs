@@ -17,6 +17,10 @@ use segloss_overlap::*;
 const FD_STEP: f64 = 1e-6;
 const FD_REL: f64 = 1e-5;
 const FD_ABS: f64 = 1e-9;
+/// With `soft_label`, problems closer than this to the kink `p = g` are left out of the central
+/// differences, and closer than the second of the backend comparisons (see `properties.rs`).
+const KINK_MARGIN: f64 = 1e-5;
+const KINK_ULPS: f64 = 1e-6;
 /// SIMD (f32) against the f64 reference, and against the scalar kernels.
 const VALUE_REL: f64 = 1e-5;
 const VALUE_ABS: f64 = 2e-6;
@@ -71,6 +75,7 @@ proptest! {
     #[test]
     fn gradient_matches_central_differences(p in problem((-4.0f32..4.0).boxed(), 0..4), c in cfg(true, true, vec![1.0]), logits in any::<bool>()) {
         let p = if logits { p } else { to_probs(&p) };
+        prop_assume!(!c.near_kink(&p, logits, KINK_MARGIN), "an element at the kink p = g");
         let a = p.arrays();
         let batch = a.batch();
         let (lcd, dice) = both(&c, &p, logits);
@@ -92,6 +97,7 @@ proptest! {
     #[test]
     fn simd_equals_scalar(p in problem(testing::logit().boxed(), 0..4), c in cfg(true, false, vec![1.0]), logits in any::<bool>()) {
         let p = if logits { p } else { to_probs(&p) };
+        prop_assume!(!c.near_kink(&p, logits, KINK_ULPS), "an element at the kink p = g");
         let a = p.arrays();
         let (lcd, _) = both(&c, &p, logits);
         let (v1, g1) = lcd.forward_backward(&a.batch()).unwrap();

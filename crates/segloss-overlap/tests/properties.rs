@@ -21,6 +21,12 @@ const GRAD_REL: f64 = 1e-4;
 const GRAD_ABS: f64 = 1e-7;
 /// Central differences: step (relative), and tolerance relative to the largest numeric element.
 const FD_STEP: f64 = 1e-6;
+/// With `soft_label`, problems with an element closer than this to the kink `p = g` are rejected
+/// from the central differences (a step moves `p` by at most 1e-6 on these logits and
+/// probabilities) ...
+const KINK_MARGIN: f64 = 1e-5;
+/// ... and from the comparisons of two backends (whose `p` may differ by a few ulps).
+const KINK_ULPS: f64 = 1e-6;
 const FD_REL: f64 = 1e-5;
 const FD_ABS: f64 = 1e-9;
 
@@ -57,6 +63,7 @@ fn to_probs(p: &Problem) -> Problem {
 /// reference.
 fn gradient_case(p: &Problem, c: &Cfg, logits: bool) -> Result<(), TestCaseError> {
     let p = if logits { p.clone() } else { to_probs(p) };
+    prop_assume!(!c.near_kink(&p, logits, KINK_MARGIN), "an element at the kink p = g");
     let a = p.arrays();
     let batch = a.batch();
     let loss = c.build(&p, logits);
@@ -85,6 +92,7 @@ fn finite_case(p: &Problem, c: &Cfg, logits: bool) -> Result<(), TestCaseError> 
 
 fn simd_scalar_case(p: &Problem, c: &Cfg, logits: bool) -> Result<(), TestCaseError> {
     let p = if logits { p.clone() } else { to_probs(p) };
+    prop_assume!(!c.near_kink(&p, logits, KINK_ULPS), "an element at the kink p = g");
     let a = p.arrays();
     let loss = c.build(&p, logits);
     let (v1, g1) = loss.forward_backward(&a.batch()).unwrap();
@@ -98,6 +106,8 @@ proptest! {
 
     #[test]
     fn non_log_losses_lie_in_unit_interval(p in problem(any_logit(), 0..4), c in cfg(false, true, vec![0.5, 1.0, 2.0])) {
+        // the mean (a sum lies in [0, total weight])
+        let c = Cfg { sum: false, ..c };
         let a = p.arrays();
         let loss = c.build(&p, true);
         let (v, g) = loss.forward_backward(&a.batch()).unwrap();
@@ -208,6 +218,8 @@ proptest! {
     fn kernels_match_the_f64_reference_on_kit_edge_problems((k, mode, ignore, probs) in kit_problem(), c in cfg(true, false, vec![0.5, 1.0, 2.0])) {
         let p = Problem::from_kit(&k, mode, ignore);
         prop_assert_eq!(p.mode(), mode);
+        // saturated p (exactly 0 or 1 in f32, not in f64) ties with a hard target in one backend
+        // only; the subgradients differ by b/2 times dp/dx, which is then negligible
         let a = p.arrays();
         let batch = a.batch();
         let loss = c.build(&p, !probs);
@@ -272,6 +284,9 @@ fn regression_multiclass_probabilities_log_dice_batch() {
         weights: None,
         nr: 0.0,
         dr: 1.0,
+        soft_label: false,
+        sum: false,
+        mask: false,
     };
     regression_case(&p, &c, true);
 }
@@ -295,6 +310,9 @@ fn regression_single_pixel_dice_without_smoothing() {
         weights: None,
         nr: 0.0,
         dr: 0.0,
+        soft_label: false,
+        sum: false,
+        mask: false,
     };
     regression_case(&p, &c, true);
 }

@@ -3,18 +3,20 @@
 //! and the validated config's values.
 //!
 //! Per (image, channel) pair (or channel over the batch with `reduce=batch`), with `p` masked by
-//! the valid pixels: `I = sum p g`, `P = sum p` (`sum p^2` for squared Dice), `G = sum g`; the
-//! pair losses with every denominator clamped to `eps`; the kept pairs (`include_background`,
-//! `ignore_index` in `[0, C)`, `classes=present`) averaged with `class_weights`.
+//! the valid pixels: `I = sum p g` (`soft_label`: `(P + G - sum |p - g|)/2 = sum min(p, g)`), `P = sum p`
+//! (`sum p^2` for squared Dice), `G = sum g`; the pair losses with every denominator floored at
+//! `OverlapKeys::denominator_floor`; the kept pairs (`include_background`, `ignore_index` in
+//! `[0, C)` with `ignore_mode=class`, `classes=present`) averaged with `class_weights`, or added up
+//! with `reduction=sum`.
 
 use crate::graph::{channel_range, dense, Graph, Io, TermOut};
 use crate::plan::TermExport;
 use crate::Result;
 use segloss::core::{Classes, Reduce};
 use segloss::overlap::{
-    DiceConfig, DiceKeys, GeneralizedDiceConfig, JaccardConfig, LogCoshDiceConfig, OverlapKeys, TverskyConfig, WeightType,
+    DiceConfig, DiceKeys, GeneralizedDiceConfig, IgnoreMode, JaccardConfig, LogCoshDiceConfig, OverlapKeys, TverskyConfig, WeightType,
 };
-use segloss::Mode;
+use segloss::{Mode, Reduction};
 
 /// The loss of one pair, from its sums.
 #[derive(Debug, Clone, Copy)]
@@ -135,7 +137,9 @@ impl Overlap<'_> {
     fn write(&self, g: &mut Graph, io: &Io) -> Result<TermOut> {
         let c = self.common;
         let (nr, dr) = c.smoothing()?;
+        let floor = c.denominator_floor()? as f32;
         let (nr, dr, eps) = (nr as f32, dr as f32, c.eps as f32);
+        let sum = c.reduction == Reduction::Sum;
         let d = dense(g, io, c.from_logits, c.ignore_index);
         let pm = match &d.mask {
             Some(m) => g.mul(&d.p, m),
@@ -154,7 +158,6 @@ impl Overlap<'_> {
             }
         };
         let pg = g.mul(&pm, &y);
-        let i_ = sum_pairs(g, &pg);
         let p_ = if self.squared {
             let p2 = g.mul(&pm, &pm);
             sum_pairs(g, &p2)
@@ -162,6 +165,14 @@ impl Overlap<'_> {
             sum_pairs(g, &pm)
         };
         let g_plain = sum_pairs(g, &y);
+        // squared Dice's soft-label form is sum p g
+        let i_ = if c.soft_label && !self.squared {
+            // (P + G - sum |p - g|)/2 = sum min(p, g), without the cancellation (masked: both 0)
+            let m = g.bin("Min", &pm, &y);
+            sum_pairs(g, &m)
+        } else {
+            sum_pairs(g, &pg)
+        };
         let g_ = if self.squared {
             let y2 = g.mul(&y, &y);
             sum_pairs(g, &y2)
@@ -179,7 +190,7 @@ impl Overlap<'_> {
             let single = g.bin("Equal", &cdim, &one);
             keep = Some(g.bin("Or", &gt, &single));
         }
-        if let (Some(i), Mode::Multiclass) = (c.ignore_index, io.mode) {
+        if let (Some(i), Mode::Multiclass, IgnoreMode::Class) = (c.ignore_index, io.mode, c.ignore_mode) {
             let ci = g.ci0(i);
             let eq = g.bin("Equal", &ch, &ci);
             let ne = g.un("Not", &eq);
@@ -227,7 +238,7 @@ impl Overlap<'_> {
             }
             None => kf.clone(),
         };
-        let sums = Sums { i: i_, p: p_, g: g_, g_plain, kf, kw, nr, dr, eps };
+        let sums = Sums { i: i_, p: p_, g: g_, g_plain, kf, kw, nr, dr, floor, eps, sum };
         if let Score::Generalized(wt) = self.score {
             return Ok(sums.generalized(g, wt));
         }
@@ -251,6 +262,10 @@ impl Overlap<'_> {
             (g.mul(&sums.kw, &l), sums.kw.clone())
         };
         let num = g.rsum(&num_terms, None, false);
+        if sum {
+            // the weighted sum of the pair losses (the per-pixel Dice has no sum: rejected when built)
+            return Ok(TermOut::scalar(num));
+        }
         let den = g.rsum(&den_terms, None, false);
         Ok(TermOut::scalar(g.safe_div(&num, &den)))
     }
@@ -268,15 +283,19 @@ struct Sums {
     kw: String,
     nr: f32,
     dr: f32,
+    /// The floor of every denominator, and of the score under `log`.
+    floor: f32,
     eps: f32,
+    /// `reduction=sum`.
+    sum: bool,
 }
 
 impl Sums {
-    /// `num / max(den + dr, eps)`, with `num + nr` given as `num`.
+    /// `(num + nr) / max(den + dr, floor)`.
     fn ratio(&self, g: &mut Graph, num: &str, den: &str) -> String {
         let num = g.add_k(num, self.nr);
         let den = g.add_k(den, self.dr);
-        let den = g.max_k(&den, self.eps);
+        let den = g.max_k(&den, self.floor);
         g.div(&num, &den)
     }
 
@@ -330,7 +349,7 @@ impl Sums {
     /// `generalized_dice`: per image (or batch) `w_c` = `1/G^2`, `1/G` or 1 (infinite weights
     /// replaced by the largest finite weight of the kept channels), score
     /// `(2 sum w I + nr)/(sum w (P + G) + dr)`; the mean of `1 - score` over the images with a
-    /// kept channel.
+    /// kept channel (their sum with `reduction=sum`).
     fn generalized(&self, g: &mut Graph, wt: WeightType) -> TermOut {
         let zero_f = g.cf(0.0);
         let kf = &self.kf;
@@ -366,6 +385,9 @@ impl Sums {
         let gkf = g.cast_f(&gk);
         let lk = g.mul(&l, &gkf);
         let tot = g.rsum(&lk, None, false);
+        if self.sum {
+            return TermOut::scalar(tot);
+        }
         let n = g.rsum(&gkf, None, false);
         TermOut::scalar(g.safe_div(&tot, &n))
     }

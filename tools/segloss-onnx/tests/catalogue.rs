@@ -98,6 +98,12 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
                 Some("beta") => "beta=0.8",
                 Some("gamma") => "gamma=1.5",
                 Some("weight_type") => "weight_type=simple",
+                Some("soft_label") => {
+                    let soft = Setup { data: Data::Binary { soft: true }, ..Setup::binary() };
+                    return c(&format!("{loss}:soft_label=true,mode=multilabel"), Multilabel, soft, 3);
+                }
+                Some("ignore_mode") => return c(&format!("{loss}:ignore_index=1,ignore_mode=mask"), Multiclass, lab(None, false), 3),
+                Some("reduction") => "reduction=sum",
                 Some(_) => return None,
             };
             c(&format!("{loss}:{kv}"), Multiclass, lab(None, false), 3)

@@ -162,6 +162,87 @@ fn log_cosh_dice_near_zero() {
     }
 }
 
+/// `soft_label`: `I = sum min(p, g)` (MONAI's and smp's `(P + G - sum |p - g|)/2`), on soft and
+/// hard targets, with probabilities and ignored pixels; with `squared=true` it is `sum p g`.
+#[test]
+fn soft_label() {
+    for s in [
+        "dice:soft_label=true",
+        "dice:soft_label=true,reduce=batch,log=true",
+        "dice:soft_label=true,squared=true",
+        "jaccard:soft_label=true",
+        "tversky:soft_label=true,alpha=0.3,beta=0.7,gamma=2",
+        "generalized_dice:soft_label=true",
+        "log_cosh_dice:soft_label=true",
+    ] {
+        all_modes(s);
+        check(s, &multilabel(), &soft(), &shapes(3, true));
+    }
+    check("dice:soft_label=true,from_logits=false", &multilabel(), &probs(soft()), &shapes(2, true));
+    check("generalized_dice:soft_label=true,weight_type=simple,reduce=batch", &binary(), &soft(), &shapes(1, true));
+    check("jaccard:soft_label=true,ignore_index=255,class_weights=[2,1,1]", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    let s = Setup { float_ignore: Some(255.0), ..soft() };
+    check("tversky:soft_label=true,ignore_index=255", &multilabel(), &s, &shapes(3, true));
+}
+
+/// `ignore_mode=mask`: an ignore_index inside [0, C) masks its pixels and keeps its channel
+/// (MONAI 1.6); `class` (the default) also drops the channel.
+#[test]
+fn ignore_mode_mask() {
+    for loss in ["dice", "jaccard", "tversky:alpha=0.7,beta=0.3", "generalized_dice", "log_cosh_dice"] {
+        let sep = if loss.contains(':') { ',' } else { ':' };
+        for c in [3, 4] {
+            check(&format!("{loss}{sep}ignore_index=1,ignore_mode=mask"), &multiclass(), &Setup::labels(), &shapes(c, true));
+        }
+        check(&format!("{loss}{sep}ignore_index=0,ignore_mode=mask,reduce=batch"), &multiclass(), &Setup::labels(), &shapes(3, true));
+    }
+    check(
+        "dice:ignore_index=2,ignore_mode=mask,include_background=false,classes=present",
+        &multiclass(),
+        &labels_ignoring(2),
+        &shapes(4, true),
+    );
+    check("dice:ignore_index=1,ignore_mode=mask,soft_label=true,squared=true", &multiclass(), &Setup::labels(), &shapes(3, true));
+    check("dice:ignore_index=255,ignore_mode=mask", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    let s = Setup { float_ignore: Some(255.0), ..Setup::binary() };
+    check("dice:ignore_index=255,ignore_mode=mask", &binary(), &s, &shapes(1, true));
+}
+
+/// `reduction=sum`: the weighted sum of the pair losses (generalized_dice: of the images' losses).
+#[test]
+fn reduction_sum() {
+    for s in [
+        "dice:reduction=sum",
+        "dice:reduction=sum,reduce=batch,squared=true",
+        "dice:reduction=sum,class_weights=[0.5,2,1],classes=present",
+        "jaccard:reduction=sum,log=true",
+        "tversky:reduction=sum,gamma=1.5",
+        "generalized_dice:reduction=sum",
+        "generalized_dice:reduction=sum,reduce=batch,include_background=false",
+        "log_cosh_dice:reduction=sum",
+    ] {
+        let multi_weights = s.contains("class_weights");
+        if multi_weights {
+            check(s, &multiclass(), &Setup::labels(), &shapes(3, true));
+            check(s, &multilabel(), &Setup::binary(), &shapes(3, true));
+        } else {
+            all_modes(s);
+        }
+    }
+    check("dice:reduction=sum,ignore_index=255,soft_label=true", &multiclass(), &labels_ignoring(255), &shapes(3, true));
+    check("bce+dice:reduction=sum", &binary(), &Setup::binary(), &shapes(1, true));
+}
+
+/// `eps` floors a denominator at min(eps, smooth_dr) (eps with smooth_dr = 0): smooth_dr below
+/// eps is not floored, on images with an empty target too.
+#[test]
+fn smooth_dr_below_eps() {
+    for s in ["dice:smooth=1e-8", "tversky:smooth=1e-8", "jaccard:smooth_nr=1e-9,smooth_dr=1e-8", "generalized_dice:smooth=1e-8"] {
+        all_modes(s);
+    }
+    check("generalized_dice:smooth_dr=1e-8", &binary(), &Setup::binary(), &shapes(1, true));
+}
+
 #[test]
 fn combinations_with_cross_entropy() {
     check("bce+dice", &binary(), &Setup::binary(), &shapes(1, true));

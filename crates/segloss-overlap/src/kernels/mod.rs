@@ -4,12 +4,15 @@
 //!
 //! - The **statistics pass** reads a segment of one (image, channel) row (sigmoid or identity
 //!   activation) or a block of pixels of one image across all channels (softmax) and returns the
-//!   sufficient statistics [`Stats`] of each row: `I = sum p g`, `P = sum p`, `G = sum g`,
-//!   `sum p^2`, `sum g^2`, the number of counted elements and the sum of the per-pixel Dice losses.
+//!   sufficient statistics [`Stats`] of each row: `I = sum p g` (with soft labels
+//!   `sum min(p, g)`), `P = sum p`, `G = sum g`, `sum p^2`, `sum g^2`, the number of counted
+//!   elements and the sum of the per-pixel Dice losses.
 //! - The **gradient pass** writes `d loss / d pred`. Per row, `d loss / d p = a + b g + c p` (an
-//!   affine function of `p` and `g` whose coefficients [`Coef`] come from the statistics), or
-//!   `k (1 - 2g - 2g^2) / (p + g + 1)^2` for the per-pixel Dice; then through the sigmoid
-//!   (`p (1 - p)`) or the softmax Jacobian (`dz_c = p_c (a_c - sum_k p_k a_k)`).
+//!   affine function of `p` and `g` whose coefficients [`Coef`] come from the statistics), with
+//!   soft labels `a + b h` where `h = d min(p, g) / dp` is 1 below the target, 0 above and 1/2 at
+//!   `p = g` (the subgradient 0 of `|p - g|`), or `k (1 - 2g - 2g^2) / (p + g + 1)^2` for the
+//!   per-pixel Dice; then through the sigmoid (`p (1 - p)`) or the softmax Jacobian
+//!   (`dz_c = p_c (a_c - sum_k p_k a_k)`).
 //!
 //! Neutral element: an empty segment gives `Stats::default()` (all zero) and writes nothing.
 //! Ignored elements (target equal to the ignore value, or label `-1`) count in no sum and receive
@@ -23,7 +26,8 @@ pub mod simd;
 /// Sufficient statistics of one (image, channel) row, in `f64`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Stats {
-    /// `I = sum p g`.
+    /// `I = sum p g`, or with `soft_label` `sum min(p, g)` (`= (P + G - sum |p - g|)/2` without
+    /// its cancellation).
     pub i: f64,
     /// `P = sum p`.
     pub p: f64,
@@ -62,18 +66,22 @@ pub struct KParams {
     pub squared: bool,
     /// Accumulate the per-pixel Dice loss and the count; the gradient is the per-pixel one.
     pub pixelwise: bool,
+    /// `I` accumulates `min(p, g)`; the gradient is `a + b h`, `h` = 1, 1/2 or 0 for `p` below, at
+    /// or above `g` (never with `squared` or `pixelwise`).
+    pub soft_label: bool,
     /// Dense targets equal to this value are ignored (binary and multilabel).
     pub ignore: Option<f32>,
 }
 
 /// Per-row coefficients of the gradient with respect to `p` (the upstream gradient and the
-/// normalisation are folded in): `d loss / d p = a + b g + c p`, or with `pixelwise`
+/// normalisation are folded in): `d loss / d p = a + b g + c p`, with `soft_label` `a + b h`
+/// (`h = d min(p, g) / dp`: 1, 1/2 or 0 for `p` below, at or above `g`), or with `pixelwise`
 /// `k (1 - 2g - 2g^2) / (p + g + 1)^2`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Coef {
     /// Constant term (`dL/dP`).
     pub a: f64,
-    /// Coefficient of `g` (`dL/dI`).
+    /// Coefficient of `g` (`dL/dI`), or of `h = d min(p, g) / dp` with `soft_label`.
     pub b: f64,
     /// Coefficient of `p` (`2 dL/d sum p^2`, squared Dice); 0 unless `squared` (the SIMD
     /// kernels only read it with `squared`).
@@ -122,9 +130,11 @@ mod tests {
     fn params() -> Vec<KParams> {
         let mut v = Vec::new();
         for from_logits in [true, false] {
-            for (squared, pixelwise) in [(false, false), (true, false), (false, true)] {
+            for (squared, pixelwise, soft_label) in
+                [(false, false, false), (true, false, false), (false, true, false), (false, false, true)]
+            {
                 for ignore in [None, Some(255.0)] {
-                    v.push(KParams { from_logits, squared, pixelwise, ignore });
+                    v.push(KParams { from_logits, squared, pixelwise, soft_label, ignore });
                 }
             }
         }
@@ -273,8 +283,11 @@ mod tests {
     #[test]
     fn padding_never_counts() {
         // 3 elements: the 5 padded lanes (x = 0 -> p = 0.5 under the sigmoid) must not count
-        let kp = KParams { from_logits: true, squared: true, pixelwise: true, ignore: None };
+        let kp = KParams { from_logits: true, squared: true, pixelwise: true, soft_label: false, ignore: None };
         let (s, _) = simd::dense_stats(&[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
         assert_eq!((s.p, s.g, s.i, s.cnt), (1.5, 2.0, 1.0, 3.0));
+        let kp = KParams { from_logits: true, squared: false, pixelwise: false, soft_label: true, ignore: None };
+        let (s, _) = simd::dense_stats(&[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
+        assert_eq!((s.p, s.g, s.i), (1.5, 2.0, 1.0));
     }
 }

@@ -50,10 +50,24 @@ pub fn pixel_dice_dp<T: Float>(p: T, g: T) -> T {
     (one - two * g - two * g * g) / (d * d)
 }
 
+/// `d min(p, g) / dp = (1 - sign(p - g))/2`: 1 below the target, 0 above, 1/2 at `p = g` (the
+/// subgradient 0 of `|p - g|` at a tie, as torch's `abs`).
+pub fn soft_dmin<T: Float>(p: T, g: T) -> T {
+    if p < g {
+        T::one()
+    } else if p > g {
+        T::zero()
+    } else {
+        T::one() / (T::one() + T::one())
+    }
+}
+
 /// `d loss / d p` of one element of a row with coefficients `coef`.
 pub fn dl_dp<T: Float>(p: T, g: T, kp: &KParams, coef: &Coef) -> T {
     if kp.pixelwise {
         t::<T>(coef.k) * pixel_dice_dp(p, g)
+    } else if kp.soft_label {
+        t::<T>(coef.a) + t::<T>(coef.b) * soft_dmin(p, g)
     } else {
         t::<T>(coef.a) + t::<T>(coef.b) * g + t::<T>(coef.c) * p
     }
@@ -66,13 +80,23 @@ fn ignored<T: Float>(y: T, kp: &KParams) -> bool {
 /// Accumulates one counted element `(p, g)` into `s`.
 pub fn accumulate<T: Float>(s: &mut Stats, p: T, g: T, kp: &KParams) {
     let (pf, gf) = (f(p), f(g));
-    s.i += pf * gf;
+    // soft labels: (p + g - |p - g|)/2 = min(p, g) (a NaN p stays NaN)
+    s.i += if kp.soft_label {
+        if gf < pf {
+            gf
+        } else {
+            pf
+        }
+    } else {
+        pf * gf
+    };
     s.p += pf;
     s.g += gf;
     if kp.squared {
         s.p2 += pf * pf;
         s.g2 += gf * gf;
     }
+
     if kp.pixelwise {
         s.cnt += 1.0;
         s.pix += f(pixel_dice(p, g));

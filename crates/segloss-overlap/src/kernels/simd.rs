@@ -5,8 +5,8 @@
 //!
 //! Sums accumulate in `f32x8` lanes over at most [`FLUSH`] elements (pixels for softmax), then in
 //! `f64`. Specialisations by const generics: `L` (logits: sigmoid/softmax first), `X` (extras:
-//! squared sums, per-pixel Dice, ignore value; the plain Dice/Jaccard/Tversky path has no mask and
-//! no extra accumulator) and `C` (write the cache). Every exponential has an argument `<= 0`
+//! squared sums, per-pixel Dice, soft labels, ignore value; the plain Dice/Jaccard/Tversky path has
+//! no mask and no extra accumulator) and `C` (write the cache). Every exponential has an argument `<= 0`
 //! (`-|x|` for the sigmoid, `z - max` for the softmax) and goes through [`exp_nonpos`].
 
 use super::{Coef, KParams, SoftBlock, Stats};
@@ -50,7 +50,12 @@ impl Acc {
     /// mask (only read with extras).
     #[inline(always)]
     fn add<const X: bool>(&mut self, p: f32x8, g: f32x8, valid: f32x8, kp: &KParams) {
-        self.i = p.mul_add(g, self.i);
+        if X && kp.soft_label {
+            // (p + g - |p - g|)/2 = min(p, g); `g.fast_min(p)` returns p when p is NaN
+            self.i += g.fast_min(p);
+        } else {
+            self.i = p.mul_add(g, self.i);
+        }
         self.p += p;
         self.g += g;
         if X {
@@ -126,6 +131,10 @@ impl CoefV {
     fn dl_dp<const X: bool>(&self, p: f32x8, g: f32x8, kp: &KParams) -> f32x8 {
         if X && kp.pixelwise {
             self.k * pix_dice_dp(p, g)
+        } else if X && kp.soft_label {
+            // d min(p, g) / dp: 1 below the target, 1/2 at a tie, 0 above
+            let h = (p.simd_lt(g) & f32x8::ONE) + (p.simd_eq(g) & f32x8::splat(0.5));
+            self.b.mul_add(h, self.a)
         } else if X && kp.squared {
             self.c.mul_add(p, self.b.mul_add(g, self.a))
         } else {
@@ -135,7 +144,12 @@ impl CoefV {
 }
 
 fn extras(kp: &KParams) -> bool {
-    kp.squared || kp.pixelwise || kp.ignore.is_some()
+    kp.squared || kp.pixelwise || kp.soft_label || kp.ignore.is_some()
+}
+
+/// The extras of the softmax kernels (which mask ignored pixels by their labels).
+fn softmax_extras(kp: &KParams) -> bool {
+    kp.squared || kp.pixelwise || kp.soft_label
 }
 
 /// Statistics of one segment of a sigmoid (or identity) row (see [`super::scalar::dense_stats`]).
@@ -369,7 +383,7 @@ pub(crate) fn probs_lanes(z: &[f32], stride: usize, classes: usize, j: usize, la
 
 /// Statistics of one softmax block (see [`super::scalar::softmax_stats`]).
 pub fn softmax_stats(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats]) -> bool {
-    match (kp.from_logits, kp.squared || kp.pixelwise) {
+    match (kp.from_logits, softmax_extras(kp)) {
         (true, false) => softmax_stats_g::<true, false>(b, kp, out, None),
         (true, true) => softmax_stats_g::<true, true>(b, kp, out, None),
         (false, false) => softmax_stats_g::<false, false>(b, kp, out, None),
@@ -382,7 +396,7 @@ pub fn softmax_stats(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats]) ->
 /// pass would recompute, without the second max, exponentials and sum.
 pub fn softmax_stats_cached(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats], cache: &StridedOut<'_>) -> bool {
     assert!(kp.from_logits, "the cache holds softmax probabilities");
-    if kp.squared || kp.pixelwise {
+    if softmax_extras(kp) {
         softmax_stats_g::<true, true>(b, kp, out, Some(cache))
     } else {
         softmax_stats_g::<true, false>(b, kp, out, Some(cache))
@@ -442,7 +456,7 @@ fn softmax_stats_g<const L: bool, const X: bool>(
 
 /// Gradient of one softmax block (see [`super::scalar::softmax_grad`]).
 pub fn softmax_grad(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
-    match (kp.from_logits, kp.squared || kp.pixelwise) {
+    match (kp.from_logits, softmax_extras(kp)) {
         (true, false) => softmax_grad_g::<true, false>(b, kp, coefs, out),
         (true, true) => softmax_grad_g::<true, true>(b, kp, coefs, out),
         (false, false) => softmax_grad_g::<false, false>(b, kp, coefs, out),
@@ -493,7 +507,7 @@ fn softmax_grad_g<const L: bool, const X: bool>(b: &SoftBlock<'_, f32>, kp: &KPa
 /// Gradient of one softmax block from the probabilities [`softmax_stats_cached`] left in `out`
 /// (read, then overwritten): `dz_c = p_c (a_c - sum_k p_k a_k)`, 0 at ignored pixels.
 pub fn softmax_grad_cached(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
-    if kp.squared || kp.pixelwise {
+    if softmax_extras(kp) {
         softmax_grad_cached_g::<true>(b, kp, coefs, out)
     } else {
         softmax_grad_cached_g::<false>(b, kp, coefs, out)

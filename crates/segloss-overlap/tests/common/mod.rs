@@ -85,6 +85,50 @@ impl Problem {
         self.shape[1]
     }
 
+    /// The probabilities of `x` in f64: the sigmoid (binary, multilabel) or the softmax over the
+    /// channels (multiclass) of logits, or `x` itself.
+    pub fn probabilities(&self, from_logits: bool) -> Vec<f64> {
+        let x: Vec<f64> = self.x.iter().map(|&v| v as f64).collect();
+        if !from_logits {
+            return x;
+        }
+        if self.mode() != Mode::Multiclass {
+            return x.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+        }
+        let (n, c) = (self.shape[0], self.classes());
+        let s = x.len() / (n * c);
+        let mut out = vec![0.0; x.len()];
+        for i in 0..n {
+            for j in 0..s {
+                let at = |k: usize| (i * c + k) * s + j;
+                let m = (0..c).map(|k| x[at(k)]).fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = (0..c).map(|k| (x[at(k)] - m).exp()).sum();
+                (0..c).for_each(|k| out[at(k)] = (x[at(k)] - m).exp() / z);
+            }
+        }
+        out
+    }
+
+    /// The smallest `|p - g|` over the counted elements: how far the problem lies from a kink of
+    /// the soft-label intersection `(P + G - sum |p - g|)/2`, which a central difference must not
+    /// straddle.
+    pub fn distance_to_kink(&self, from_logits: bool) -> f64 {
+        let p = self.probabilities(from_logits);
+        let (c, s) = (self.classes(), self.x.len() / (self.shape[0] * self.classes()));
+        let g_of = |e: usize| -> Option<f64> {
+            match &self.t {
+                Tgt::Dense(y) => (y[e] != IGNORE as f32).then_some(y[e] as f64),
+                Tgt::Probs(y) => Some(y[e] as f64),
+                Tgt::Labels(l) => {
+                    let (i, k, j) = (e / (c * s), (e / s) % c, e % s);
+                    let lab = l[i * s + j];
+                    (lab != IGNORE).then_some((lab == k as i64) as u8 as f64)
+                }
+            }
+        };
+        (0..p.len()).filter_map(|e| g_of(e).map(|g| (p[e] - g).abs())).fold(f64::INFINITY, f64::min)
+    }
+
     /// The f64 reference value and gradient at `x` (f64 values of `pred`).
     pub fn reference(&self, loss: &dyn Loss, batch: &Batch<'_>, x: &[f64]) -> (f64, Vec<f64>) {
         let dense64: Vec<f64>;
@@ -165,6 +209,12 @@ pub struct Cfg {
     pub weights: Option<Vec<f32>>,
     pub nr: f64,
     pub dr: f64,
+    /// `soft_label=true` (not with the per-pixel Dice).
+    pub soft_label: bool,
+    /// `reduction=sum` (not with the per-pixel Dice).
+    pub sum: bool,
+    /// `ignore_mode=mask` with `ignore_index = 1` (multiclass labels only: see [`Cfg::ignore`]).
+    pub mask: bool,
 }
 
 /// Random configurations; `log` only when `allow_log`; `nr <= dr` when `nr_le_dr`.
@@ -173,10 +223,17 @@ pub fn cfg(allow_log: bool, nr_le_dr: bool, gammas: Vec<f64>) -> impl Strategy<V
         (0u8..4, any::<bool>(), any::<bool>(), any::<bool>(), prop::bool::weighted(0.15)),
         (0.0f64..1.5, 0.0f64..1.5, prop::sample::select(gammas), 0u8..3),
         (any::<bool>(), prop::bool::weighted(0.3), prop::option::weighted(0.4, prop::collection::vec(0.0f32..3.0, 5))),
-        (prop::sample::select(vec![0.0, 1e-5, 0.1, 1.0]), prop::sample::select(vec![0.0, 1e-5, 0.1, 1.0])),
+        (prop::sample::select(vec![0.0, 1e-8, 1e-5, 0.1, 1.0]), prop::sample::select(vec![0.0, 1e-8, 1e-5, 0.1, 1.0])),
+        (any::<bool>(), prop::bool::weighted(0.3), prop::bool::weighted(0.3)),
     )
         .prop_map(
-            move |((kind, batch, squared, log, pixelwise), (alpha, beta, gamma, weight_type), (present, no_bg, weights), (nr, dr))| {
+            move |(
+                (kind, batch, squared, log, pixelwise),
+                (alpha, beta, gamma, weight_type),
+                (present, no_bg, weights),
+                (nr, dr),
+                (soft_label, sum, mask),
+            )| {
                 let (nr, dr) = if nr_le_dr && nr > dr { (dr, nr) } else { (nr, dr) };
                 let pixelwise = pixelwise && kind == 0;
                 Cfg {
@@ -194,6 +251,9 @@ pub fn cfg(allow_log: bool, nr_le_dr: bool, gammas: Vec<f64>) -> impl Strategy<V
                     weights,
                     nr,
                     dr,
+                    soft_label: soft_label && !pixelwise,
+                    sum: sum && !pixelwise,
+                    mask,
                 }
             },
         )
@@ -220,16 +280,38 @@ impl Cfg {
         .expect("valid config")
     }
 
+    /// Whether, with `soft_label`, an element of `p` lies within `margin` of the kink `p = g` of
+    /// `min(p, g)`: a central difference would straddle it, and two backends computing `p` a few
+    /// ulps apart could take different sides of it (a different subgradient, both correct).
+    pub fn near_kink(&self, p: &Problem, from_logits: bool, margin: f64) -> bool {
+        self.soft_label && p.distance_to_kink(from_logits) <= margin
+    }
+
+    /// The ignore index and mode of this configuration for a problem: `mask` applies to
+    /// multiclass labels without ignored pixels (class 1's pixels are then masked, its channel
+    /// kept); otherwise the problem's ignore value, if any, in `class` mode.
+    pub fn ignore(&self, p: &Problem) -> (Option<i64>, IgnoreMode) {
+        if self.mask && !p.ignore && matches!(p.t, Tgt::Labels(_)) {
+            (Some(1), IgnoreMode::Mask)
+        } else {
+            (p.ignore.then_some(IGNORE), IgnoreMode::Class)
+        }
+    }
+
     /// The shared keys of this configuration for a problem.
     pub fn overlap_keys(&self, p: &Problem, from_logits: bool) -> OverlapKeys {
         let c = p.classes();
+        let (ignore_index, ignore_mode) = self.ignore(p);
         OverlapKeys {
             smooth_nr: self.nr,
             smooth_dr: self.dr,
+            soft_label: self.soft_label,
             classes: if self.present { Classes::Present } else { Classes::All },
             include_background: !self.no_background,
-            ignore_index: p.ignore.then_some(IGNORE),
+            ignore_index,
+            ignore_mode,
             class_weights: self.weights.as_ref().map(|w| w.iter().cycle().take(c).copied().collect()),
+            reduction: if self.sum { Reduction::Sum } else { Reduction::Mean },
             from_logits,
             ..OverlapKeys::default()
         }
