@@ -200,7 +200,9 @@ pub(crate) mod kernels {
         fn simd_matches_scalar() {
             for from_logits in [true, false] {
                 for n in 0..=40usize {
-                    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.77).sin() * if from_logits { 30.0 } else { 0.5 } + if from_logits { 0.0 } else { 0.5 }).collect();
+                    let x: Vec<f32> = (0..n)
+                        .map(|i| (i as f32 * 0.77).sin() * if from_logits { 30.0 } else { 0.5 } + if from_logits { 0.0 } else { 0.5 })
+                        .collect();
                     let y: Vec<f32> = (0..n).map(|i| if i % 4 == 0 { 0.3 } else { (i % 3 == 0) as u8 as f32 }).collect();
                     let (mut g1, mut g2) = (vec![f32::NAN; n + 3], vec![f32::NAN; n + 3]);
                     simd::grad(&x, &y, from_logits, 0.8, -1.3, &mut g1[..n]);

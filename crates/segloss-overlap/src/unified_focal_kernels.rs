@@ -373,7 +373,10 @@ mod tests {
                         let b = Block { z: &z, stride, len, t };
                         let (s1, s2) = (simd::stats(&b, &prm), scalar::stats(&b, &prm));
                         for (a, c) in s1.iter().zip(&s2) {
-                            assert!((a - c).abs() <= 1e-5 * (a.abs().max(c.abs()) + 1.0), "{prm:?} kind {kind} len {len}: {s1:?} vs {s2:?}");
+                            assert!(
+                                (a - c).abs() <= 1e-5 * (a.abs().max(c.abs()) + 1.0),
+                                "{prm:?} kind {kind} len {len}: {s1:?} vs {s2:?}"
+                            );
                         }
                         let mut g1 = vec![f32::NAN; 2 * stride];
                         let mut g2 = vec![f32::NAN; 2 * stride];

@@ -53,7 +53,9 @@ fn golden_values_and_gradients_from_smp_and_monai() {
         let loss = registry().build_str(&case.spec).unwrap_or_else(|e| panic!("{}", case.error(e)));
         for backend in [Backend::Simd, Backend::Scalar] {
             match with_backend(backend, || check_loss(case, &loss, VALUE_REL, VALUE_ABS, GRAD_REL)) {
-                Ok(c) => eprintln!("{:44} {backend:?}: value rel err {:.1e}, grad err / max|ref| {:.1e}", case.name, c.value_rel, c.grad_rel),
+                Ok(c) => {
+                    eprintln!("{:44} {backend:?}: value rel err {:.1e}, grad err / max|ref| {:.1e}", case.name, c.value_rel, c.grad_rel)
+                }
                 Err(e) => failures.push(format!("{backend:?} kernels: {e}")),
             }
         }
@@ -236,7 +238,10 @@ fn unified_focal_value_and_gradient_match_the_f64_reference() {
                     let soft = checked % 2 == 1;
                     let (x, t) = uf_problem(&mut rng, 2, spatial, kind, !logits, soft);
                     let (w, d, g) = keys;
-                    let spec = format!("unified_focal:weight={w},delta={d},gamma={g},from_logits={logits},mode={}", if kind > 0 { "multiclass" } else { "binary" });
+                    let spec = format!(
+                        "unified_focal:weight={w},delta={d},gamma={g},from_logits={logits},mode={}",
+                        if kind > 0 { "multiclass" } else { "binary" }
+                    );
                     let (v, gr) = eval_uf(build(&spec).as_ref(), &x, &t);
                     let f = |v: &[f64]| uf_reference(v, &t, 2, logits, keys);
                     check_against(&format!("{spec} {:?}", x.shape()), v, &gr, &f, &x);

@@ -68,9 +68,9 @@ pub(crate) const EXPORTERS: &[Exporter] = {
     use segloss::distance::{BoundaryConfig, HausdorffDtConfig};
     use segloss::lovasz::{LovaszHingeConfig, LovaszSoftmaxConfig};
     use segloss::overlap::WassersteinDiceConfig;
-    use segloss::overlap::{MccConfig, UnifiedFocalConfig};
     use segloss::overlap::{ClDiceConfig, DiceClDiceConfig};
     use segloss::overlap::{DiceConfig, GeneralizedDiceConfig, JaccardConfig, LogCoshDiceConfig, TverskyConfig};
+    use segloss::overlap::{MccConfig, UnifiedFocalConfig};
     use segloss::xent::TopkCeConfig;
     use segloss::xent::{BalancedCeConfig, BceConfig, CeConfig, DistanceBceConfig, FocalConfig, WceConfig};
     exporters![
