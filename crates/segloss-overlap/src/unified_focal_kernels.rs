@@ -157,6 +157,8 @@ pub mod scalar {
     }
 
     /// The gradient of one block into `out` (row 0, and row 1 for two channels).
+    // `j` indexes the block's pixel in both rows at once
+    #[allow(clippy::needless_range_loop)]
     pub fn grad(b: &Block<'_>, prm: &Params, cf: &Coefs, out: &StridedOut<'_>) {
         let two = b.two();
         // SAFETY: the rows of this block are distinct ranges no other block touches.
@@ -293,6 +295,8 @@ pub mod simd {
     }
 
     /// The gradient of one block into `out` (row 0, and row 1 for two channels).
+    // `j` indexes the block's pixel in both rows at once
+    #[allow(clippy::needless_range_loop)]
     pub fn grad(b: &Block<'_>, prm: &Params, cf: &Coefs, out: &StridedOut<'_>) {
         let two = b.two();
         // SAFETY: the rows of this block are distinct ranges no other block touches.
