@@ -19,15 +19,15 @@ pub const MAX_ELEMENTS: usize = 1 << 28;
 pub const MAX_ITERS: usize = 1_000_000;
 
 /// Time-based runs (no `--iters`): warm-up runs for this long (at least one run) ...
-const WARM_UP_S: f64 = 0.2;
+pub const WARM_UP_S: f64 = 0.2;
 /// ... then timed runs until at least this long and [`MIN_RUNS`] runs have passed ...
-const MIN_TIME_S: f64 = 1.0;
+pub const MIN_TIME_S: f64 = 1.0;
 /// ... (the run count) ...
-const MIN_RUNS: usize = 50;
+pub const MIN_RUNS: usize = 50;
 /// ... or, for slow workloads, this long with at least [`FEW_RUNS`] runs.
-const MAX_TIME_S: f64 = 20.0;
+pub const MAX_TIME_S: f64 = 20.0;
 /// The fewest timed runs of a slow workload.
-const FEW_RUNS: usize = 10;
+pub const FEW_RUNS: usize = 10;
 
 /// A row whose p90 over its fastest run exceeds this is flagged as unsteady.
 pub const SPREAD_FLAG: f64 = 1.3;
