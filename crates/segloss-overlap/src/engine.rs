@@ -156,7 +156,6 @@ impl Engine {
             dr: self.dr,
             floor: denominator_floor(self.eps, self.dr),
             eps: self.eps,
-            soft_label: self.soft_label,
             sum: self.reduction == Reduction::Sum,
             classes: self.classes,
             keep_channel: keep,

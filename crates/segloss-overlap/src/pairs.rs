@@ -54,9 +54,6 @@ pub struct PairParams<'a> {
     pub floor: f64,
     /// Lower bound of the score under `log`.
     pub eps: f64,
-    /// `soft_label`: the statistics' `I` is `sum min(p, g)`, whose `dI/dp` the kernels take (not
-    /// for squared Dice, whose soft-label form is `sum p g`). The pair formulas are the same.
-    pub soft_label: bool,
     /// `reduction=sum`: the weighted sum of the pair losses instead of their weighted mean.
     pub sum: bool,
     /// `classes=present` drops pairs with `G = 0`.
