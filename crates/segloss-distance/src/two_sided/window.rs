@@ -118,7 +118,10 @@ pub(crate) fn window_line(f: &[f64], s: f64, w: &mut Window, d: &mut [f64]) -> b
         let inside = ap.simd_gt(zero);
         // offset 0: the pixel's own column
         let mut o = ap + bp;
-        for (k, &tt) in tts.iter().enumerate().take(kw + 1).skip(1) {
+        for (k, &tt) in tts.iter().enumerate().take(kw + 1) {
+            if k == 0 {
+                continue;
+            }
             let tt = f64x4::splat(tt);
             for at in [K + p0 - k, K + p0 + k] {
                 let c = inside.select(load(a, at), load(b, at)) + tt;
@@ -142,10 +145,22 @@ pub(crate) fn window_line(f: &[f64], s: f64, w: &mut Window, d: &mut [f64]) -> b
                 *best = -*best;
             }
         }
-        d[p0..p0 + lanes].copy_from_slice(&out[..lanes]);
+        // a whole vector as one fixed-size store; the line's last partial vector out of line
+        // (merged into one copy of variable length, both became a call to memcpy)
+        match d[p0..].first_chunk_mut::<L>() {
+            Some(whole) => *whole = out,
+            None => store_tail(&out[..lanes], &mut d[p0..]),
+        }
     }
     w.record_window(max, s);
     true
+}
+
+/// Writes the last, partial vector of a line.
+#[cold]
+#[inline(never)]
+fn store_tail(v: &[f64], d: &mut [f64]) {
+    d[..v.len()].copy_from_slice(v);
 }
 
 /// The search of pixel `p` past the window, from offset `k0`, starting from its value `best`,
