@@ -92,7 +92,13 @@ fn help_states_the_bounds() {
     let bench = cmd.find_subcommand_mut("bench").unwrap().render_long_help().to_string();
     assert!(bench.contains(&format!("at most {}", crate::bench::MAX_ITERS)), "{bench}");
     assert!(bench.contains(&format!("at most {MAX_THREADS}")), "{bench}");
-    assert!(bench.contains("[default: 10]"), "{bench}");
+    // without --iters the runs are time-based: the help states the schedule's constants
+    use crate::bench::{FEW_RUNS, MAX_TIME_S, MIN_RUNS, MIN_TIME_S, WARM_UP_S};
+    let flat = bench.split_whitespace().collect::<Vec<_>>().join(" ");
+    let schedule = format!(
+        "warm-up runs for {WARM_UP_S} s, then timed runs until at least {MIN_TIME_S} s and {MIN_RUNS} runs have passed (or {MAX_TIME_S} s with at least {FEW_RUNS} runs)"
+    );
+    assert!(flat.contains(&schedule), "the help does not state `{schedule}`:\n{bench}");
     assert!(iters(&(crate::bench::MAX_ITERS + 1).to_string()).is_err() && threads(&(MAX_THREADS + 1).to_string()).is_err());
 }
 
