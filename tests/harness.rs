@@ -15,8 +15,9 @@
 //! (central differences, per element) and the SIMD kernels against the scalar reference kernels
 //! (`segloss_core::kernel::with_backend`). Per single-key configuration also `check_determinism`
 //! (1, 2, 3 threads, several blocks, NaN-prefilled gradient fully written) and `check_layouts`
-//! (Fortran, strided, permuted views and gradient buffers). The ONNX graph of every loss is
-//! checked against the native kernels in tract by `tools/segloss-onnx/tests/catalogue.rs`
+//! (Fortran, strided, permuted views and gradient buffers), and `check_per_image` (the unreduced
+//! per-image values and their vector-Jacobian product against each image alone). The ONNX graph
+//! of every loss is checked against the native kernels in tract by `tools/segloss-onnx/tests/catalogue.rs`
 //! (tract is built only for the tools).
 
 use ndarray::{ArrayD, IxDyn};
@@ -223,6 +224,15 @@ fn deterministic_across_threads_and_layouts() {
         check_determinism(c.loss.as_ref(), &big).unwrap_or_else(|e| panic!("{}\n{e}", c.label));
         let small = Problem::generate(&c.problem, 3);
         check_layouts(c.loss.as_ref(), &small).unwrap_or_else(|e| panic!("{}\n{e}", c.label));
+    }
+}
+
+#[test]
+fn per_image_values_and_their_vjp_equal_each_image_alone() {
+    // three images (upstream 1.5, -0.25 and 0), every single-key configuration and the sums
+    for c in cases().into_iter().filter(|c| c.single) {
+        let p = Problem::generate(&c.problem.clone().shape(&[3, c.problem.shape[1], 4, 5]), 7);
+        check_per_image(c.loss.as_ref(), &p).unwrap_or_else(|e| panic!("{}\n{e}", c.label));
     }
 }
 

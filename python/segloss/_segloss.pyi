@@ -30,6 +30,20 @@ class Loss:
         self, pred: _Array, target: _Array, weight: Optional[_Array] = None, *, threads: Optional[int] = None
     ) -> Tuple[float, npt.NDArray[Union[np.float32, np.float64]]]:
         """The loss value and d loss / d pred (pred's shape and dtype)."""
+    def per_image(
+        self, pred: _Array, target: _Array, weight: Optional[_Array] = None, *, threads: Optional[int] = None
+    ) -> npt.NDArray[np.float64]:
+        """The loss of each image alone, shape [N]."""
+    def per_image_vjp(
+        self,
+        pred: _Array,
+        target: _Array,
+        upstream: Optional[_Array] = None,
+        weight: Optional[_Array] = None,
+        *,
+        threads: Optional[int] = None,
+    ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[Union[np.float32, np.float64]]]:
+        """The per-image values and sum_i upstream[i] * d values[i] / d pred (upstream None: all ones)."""
     def __reduce__(self) -> Tuple[Any, Tuple[str, Optional[int], bool]]: ...
 
 def catalogue() -> Dict[str, Dict[str, Any]]:

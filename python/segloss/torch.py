@@ -27,7 +27,7 @@ import torch
 
 from . import _segloss
 
-__all__ = ["Loss", "SeglossFunction"]
+__all__ = ["Loss", "SeglossFunction", "SeglossPerImageFunction"]
 
 
 def _numpy(x: Any, name: str, is_pred: bool = False) -> Any:
@@ -76,18 +76,56 @@ class SeglossFunction(torch.autograd.Function):
         return grad * grad_output, None, None, None, None
 
 
+class SeglossPerImageFunction(torch.autograd.Function):
+    """``SeglossPerImageFunction.apply(pred, target, weight, loss, threads)``: the loss of each
+    image alone (``loss.per_image``) as a tensor of shape ``[N]`` and pred's dtype. Image ``i``'s
+    gradient depends on image ``i`` only, so the forward computes each image's own gradient
+    (``loss.per_image_vjp`` with an upstream of ones) and the backward scales image ``i``'s part
+    by the upstream ``grad_output[i]``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        pred: torch.Tensor,
+        target: Any,
+        weight: Optional[Any],
+        loss: "_segloss.Loss",
+        threads: Optional[int],
+    ) -> torch.Tensor:
+        p = _numpy(pred, "pred", is_pred=True)
+        t = _numpy(target, "target")
+        w = None if weight is None else _numpy(weight, "weight")
+        if ctx.needs_input_grad[0]:
+            values, grad = loss.per_image_vjp(p, t, None, w, threads=threads)
+            ctx.save_for_backward(torch.from_numpy(grad))
+        else:
+            values = loss.per_image(p, t, w, threads=threads)
+        return torch.from_numpy(values).to(pred.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None, None]:  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        scale = grad_output.reshape((-1,) + (1,) * (grad.dim() - 1))
+        return grad * scale, None, None, None, None
+
+
 class Loss(torch.nn.Module):
     """A segloss loss (any spec string of ``segloss.catalogue()``) as a ``torch.nn.Module``.
 
-    ``Loss(spec, threads=None, check_finite=False)``; ``forward(pred, target, weight=None)``
-    returns the loss value as a 0-d tensor of pred's dtype, differentiable with respect to
-    ``pred`` (CPU tensors; see the module docstring). ``target`` and ``weight`` may be tensors or
-    numpy arrays; the shapes, modes and dtypes are those of ``segloss.Loss``.
+    ``Loss(spec, threads=None, check_finite=False, per_image=False)``;
+    ``forward(pred, target, weight=None)`` returns the loss value as a 0-d tensor of pred's
+    dtype, differentiable with respect to ``pred`` (CPU tensors; see the module docstring).
+    With ``per_image=True`` it returns the loss of each image alone, a tensor of shape ``[N]``
+    (for per-sample weighting, hard-example mining and logging; ``loss.mean()`` is the batch's
+    loss for the losses that average per-image terms, see docs/LOSSES.md). ``target`` and
+    ``weight`` may be tensors or numpy arrays; the shapes, modes and dtypes are those of
+    ``segloss.Loss``.
     """
 
-    def __init__(self, spec: str, threads: Optional[int] = None, check_finite: bool = False) -> None:
+    def __init__(self, spec: str, threads: Optional[int] = None, check_finite: bool = False, per_image: bool = False) -> None:
         super().__init__()
         self.loss = _segloss.Loss(spec, threads, check_finite)
+        self.per_image = bool(per_image)
 
     @property
     def spec(self) -> str:
@@ -97,8 +135,10 @@ class Loss(torch.nn.Module):
     def forward(self, pred: torch.Tensor, target: Any, weight: Optional[Any] = None) -> torch.Tensor:
         if not isinstance(pred, torch.Tensor):
             raise TypeError(f"segloss.torch.Loss: pred must be a torch.Tensor, got {type(pred).__name__}")
+        if self.per_image:
+            return SeglossPerImageFunction.apply(pred, target, weight, self.loss, None)
         return SeglossFunction.apply(pred, target, weight, self.loss, None)
 
     def extra_repr(self) -> str:
-        return repr(self.loss.spec)
+        return repr(self.loss.spec) + (", per_image=True" if self.per_image else "")
 

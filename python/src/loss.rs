@@ -15,7 +15,10 @@ use segloss::{Batch, Loss as _, LossSpec};
 /// canonical form, which parses to the same loss.
 ///
 /// `loss(pred, target, weight=None)` returns the value as a float and
-/// `loss.value_and_grad(pred, target, weight=None)` the value and `d loss / d pred`.
+/// `loss.value_and_grad(pred, target, weight=None)` the value and `d loss / d pred`;
+/// `loss.per_image(...)` the loss of each image alone (`[N]`) and
+/// `loss.per_image_vjp(pred, target, upstream=None, weight=None)` those values and their
+/// vector-Jacobian product.
 ///
 /// Inputs are numpy arrays (anything else goes through `numpy.asarray`) of any strides:
 /// - `pred`: logits (or probabilities where the loss says so), float32 or float64, `[N, C, *S]`
@@ -76,6 +79,61 @@ impl Loss {
             run(py, threads, move || loss.forward_backward_into(&batch, g, 1.0))?
         };
         Ok((v as f64, Some(out.into_any())))
+    }
+
+    /// The per-image values (float64 `[N]`), and with `upstream` (one value per image, or all
+    /// ones when `None`) their vector-Jacobian product as a numpy array of pred's shape and dtype.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_per_image<'py>(
+        &self,
+        py: Python<'py>,
+        pred: &Bound<'py, PyAny>,
+        target_obj: &Bound<'py, PyAny>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+        upstream: Option<Option<&Bound<'py, PyAny>>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
+        let threads = check_threads(threads)?.or(self.threads);
+        let (p, p64) = floats(pred, "pred", false)?;
+        let t = target(target_obj)?;
+        let w = weight.map(|w| floats(w, "weight", true)).transpose()?;
+        let mut batch = Batch::new(p.as_array(), t.view()).check_finite(self.check_finite);
+        if let Some((w, _)) = &w {
+            batch = batch.with_weight(w.as_array());
+        }
+        let loss = &self.loss;
+        let Some(upstream) = upstream else {
+            let v = run(py, threads, || loss.per_image(&batch))?;
+            return Ok((v.mapv(f64::from).into_pyarray(py).into_any(), None));
+        };
+        let n = p.shape().first().copied().unwrap_or(0);
+        let u: ndarray::Array1<f32> = match upstream {
+            None => ndarray::Array1::ones(n),
+            Some(u) => {
+                let (u, _) = floats(u, "upstream", true)?;
+                let u = u.as_array();
+                if u.ndim() != 1 {
+                    return Err(PyValueError::new_err(format!(
+                        "upstream: expected one value per image of pred, shape [{n}], got shape {:?}",
+                        u.shape()
+                    )));
+                }
+                u.iter().copied().collect()
+            }
+        };
+        let out = PyArrayDyn::<f32>::zeros(py, p.shape(), false);
+        let v = {
+            let mut rw = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("gradient buffer: {e}")))?;
+            let g = rw.as_array_mut();
+            let u = u.view();
+            run(py, threads, move || loss.per_image_backward_into(&batch, u, g))?
+        };
+        let values = v.mapv(f64::from).into_pyarray(py).into_any();
+        if p64 {
+            let g = out.readonly().as_array().mapv(f64::from).into_pyarray(py).into_any();
+            return Ok((values, Some(g)));
+        }
+        Ok((values, Some(out.into_any())))
     }
 }
 
@@ -153,6 +211,37 @@ impl Loss {
         threads: Option<usize>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
         let (v, g) = self.eval(py, pred, target, weight, threads, true)?;
+        Ok((v, g.expect("a gradient was asked for")))
+    }
+
+    /// The unreduced values: the loss of each image alone, a float64 array of shape `[N]`
+    /// (`values[i]` is this loss on image `i` only; see "Unreduced values" in docs/LOSSES.md).
+    #[pyo3(signature = (pred, target, weight=None, *, threads=None))]
+    fn per_image<'py>(
+        &self,
+        py: Python<'py>,
+        pred: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.eval_per_image(py, pred, target, weight, threads, None)?.0)
+    }
+
+    /// The per-image values and their vector-Jacobian product: `(values, grad)`, `grad` of pred's
+    /// shape and dtype holding `sum_i upstream[i] * d values[i] / d pred`; `upstream` has one
+    /// value per image (`None`: all ones, which gives each image's own gradient).
+    #[pyo3(signature = (pred, target, upstream=None, weight=None, *, threads=None))]
+    fn per_image_vjp<'py>(
+        &self,
+        py: Python<'py>,
+        pred: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        upstream: Option<&Bound<'py, PyAny>>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let (v, g) = self.eval_per_image(py, pred, target, weight, threads, Some(upstream))?;
         Ok((v, g.expect("a gradient was asked for")))
     }
 }

@@ -264,3 +264,31 @@ def test_works_in_forked_children_after_the_parent_used_its_threads():
     with mp.get_context("fork").Pool(2) as p:
         got = p.map_async(_edt_sum, range(3)).get(timeout=60)
     assert got == want
+
+
+@pytest.mark.parametrize("spec,shape,kind", SPECS)
+def test_per_image_values_and_vjp(spec, shape, kind):
+    # three images: image i alone through loss(...) and value_and_grad(...) is the reference
+    shape = (3, *shape[1:])
+    pred, target = inputs(kind, shape, seed=5)
+    loss = segloss.Loss(spec)
+    values = loss.per_image(pred, target)
+    assert values.dtype == np.float64 and values.shape == (3,)
+    up = np.array([1.5, -0.25, 0.0], dtype=np.float32)
+    v2, g = loss.per_image_vjp(pred, target, up)
+    assert g.dtype == np.float32 and g.shape == pred.shape
+    for i in range(3):
+        vi, gi = loss.value_and_grad(pred[i : i + 1], target[i : i + 1])
+        assert values[i] == vi == v2[i], (spec, i)
+        # the kernels take the upstream inside (one f32 rounding more or less than up * gi)
+        np.testing.assert_allclose(g[i : i + 1], up[i] * gi, rtol=1e-5, atol=1e-6 * float(np.abs(gi).max()))
+    assert not g[2].any()
+    # upstream None: every image's own gradient; float64 pred: a float64 gradient
+    _, ones = loss.per_image_vjp(pred.astype(np.float64), target)
+    assert ones.dtype == np.float64
+    for i in range(3):
+        np.testing.assert_array_equal(ones[i : i + 1], loss.value_and_grad(pred[i : i + 1], target[i : i + 1])[1])
+    with pytest.raises(ValueError, match=r"upstream.*\[4\].*pred.*\[3, "):
+        loss.per_image_vjp(pred, target, np.ones(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"upstream.*shape \[3\]"):
+        loss.per_image_vjp(pred, target, np.ones((3, 1), dtype=np.float32))

@@ -38,7 +38,19 @@ target_from!(u8, U8);
 target_from!(i32, I32);
 target_from!(i64, I64);
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// Image `i` of the target: the view cut to `i..i + 1` along axis 0 (which must exist and
+    /// have more than `i` entries).
+    pub(crate) fn image(&self, i: usize) -> Target<'a> {
+        let cut = ndarray::Slice::from(i..i + 1);
+        match self {
+            Target::F32(a) => Target::F32(a.clone().slice_axis_move(ndarray::Axis(0), cut)),
+            Target::U8(a) => Target::U8(a.clone().slice_axis_move(ndarray::Axis(0), cut)),
+            Target::I32(a) => Target::I32(a.clone().slice_axis_move(ndarray::Axis(0), cut)),
+            Target::I64(a) => Target::I64(a.clone().slice_axis_move(ndarray::Axis(0), cut)),
+        }
+    }
+
     /// The target's shape.
     pub fn shape(&self) -> &[usize] {
         match self {

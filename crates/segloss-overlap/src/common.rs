@@ -44,22 +44,22 @@ segloss_core::declare_keys! {
         ignore_mode: IgnoreMode = IgnoreMode::Class;
         /// weighted average of the kept pairs, one value >= 0 per channel (none: all 1)
         class_weights: Option<Vec<f32>> = None, check checks::weights, examples [Some(vec![0.5, 1.0, 2.0])];
-        /// mean: the weighted mean of the pair losses; sum: their weighted sum (none: not yet)
+        /// mean: the weighted mean of the pair losses; sum: their weighted sum (none: an error; unreduced values: Loss::per_image)
         reduction: Reduction = Reduction::Mean, check mean_or_sum;
         /// false: pred holds probabilities (softmax/sigmoid skipped), used unclipped
         from_logits: bool = true;
     }
 }
 
-/// `reduction` is `mean` or `sum`: the unreduced values of the overlap family (`none`) are not
-/// available yet, so `none` is an error naming the key rather than a silent sum.
+/// `reduction` is `mean` or `sum`: the overlap family has no per-element map, so `none` is an
+/// error naming the key rather than a silent sum; its unreduced values are `Loss::per_image`.
 fn mean_or_sum(key: &str, r: &Reduction) -> Result<()> {
     match r {
         Reduction::Mean | Reduction::Sum => Ok(()),
         Reduction::None => Err(LossError::config(
             key,
             r.to_value(),
-            "the overlap losses take mean or sum; their unreduced per-pair values are not available yet",
+            "the overlap losses take mean or sum; their unreduced values are the per-image values of Loss::per_image",
         )),
     }
 }

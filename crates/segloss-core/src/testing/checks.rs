@@ -1,5 +1,6 @@
 //! The checks of the property-test kit, each taking any `&dyn Loss`:
-//! [`check_gradient`], [`check_stability`], [`check_determinism`], [`check_layouts`]. Each returns
+//! [`check_gradient`], [`check_stability`], [`check_determinism`], [`check_layouts`],
+//! [`check_per_image`]. Each returns
 //! `Err` with a report naming the worst or first failing element, so a test can `unwrap()` it.
 
 use super::problem::{problems, Problem, ProblemConfig};
@@ -255,6 +256,82 @@ pub fn check_layouts(loss: &dyn Loss, problem: &Problem) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Checks the unreduced values ([`Loss::per_image`]) and their vector-Jacobian product
+/// ([`Loss::per_image_backward_into`]) against the loss on each image alone: for every image `i`
+/// of `problem`, a problem made of copies of image `i`'s `pred`, target and weight gives, through
+/// the batch methods, the same bits as `values[i]` and as image `i`'s part of the gradient for
+/// the upstream value `u_i` (the upstream values `1.5, -0.25, 0, 2, ...` include a zero: that
+/// image's gradient must be zero). The gradient is also taken into a Fortran-order buffer
+/// pre-filled with NaN, from a permuted view of `pred`, with the same bits. A wrong length of
+/// the upstream values must be an error.
+pub fn check_per_image(loss: &dyn Loss, problem: &Problem) -> Result<(), String> {
+    let name = loss.name();
+    let n = problem.pred.shape()[0];
+    let u: Vec<f32> = (0..n).map(|i| [1.5f32, -0.25, 0.0, 2.0][i % 4]).collect();
+    let up = ndarray::ArrayView1::from(&u[..]);
+    let values = loss.per_image(&problem.batch()).map_err(|e| format!("{name}: per_image: {e}"))?;
+    let (vjp_values, grad) = loss.per_image_backward(&problem.batch(), up).map_err(|e| format!("{name}: per_image_backward: {e}"))?;
+    if values.len() != n || vjp_values.len() != n {
+        return Err(format!("{name}: {} and {} per-image values for {n} images", values.len(), vjp_values.len()));
+    }
+    let ax = ndarray::Axis(0);
+    fn copy_of_image<T: Clone>(a: &ArrayD<T>, i: usize) -> ArrayD<T> {
+        a.index_axis(ndarray::Axis(0), i).insert_axis(ndarray::Axis(0)).to_owned()
+    }
+    for i in 0..n {
+        let target = match &problem.target {
+            crate::OwnedTarget::F32(a) => crate::OwnedTarget::F32(copy_of_image(a, i)),
+            crate::OwnedTarget::U8(a) => crate::OwnedTarget::U8(copy_of_image(a, i)),
+            crate::OwnedTarget::I32(a) => crate::OwnedTarget::I32(copy_of_image(a, i)),
+            crate::OwnedTarget::I64(a) => crate::OwnedTarget::I64(copy_of_image(a, i)),
+        };
+        let alone = Problem {
+            pred: copy_of_image(&problem.pred, i),
+            target,
+            weight: problem.weight.as_ref().map(|w| copy_of_image(w, i)),
+            probabilities: problem.probabilities,
+        };
+        let v = loss.forward(&alone.batch()).map_err(|e| format!("{name}: image {i} alone: {e}"))?;
+        if v.to_bits() != values[i].to_bits() {
+            return Err(format!("{name}: per_image value {i} {} vs the loss of image {i} alone {v}", values[i]));
+        }
+        let mut g = ArrayD::<f32>::zeros(IxDyn(alone.pred.shape()));
+        let v = loss.forward_backward_into(&alone.batch(), g.view_mut(), u[i]).map_err(|e| format!("{name}: image {i} alone: {e}"))?;
+        if v.to_bits() != vjp_values[i].to_bits() {
+            return Err(format!("{name}: per_image_backward value {i} {} vs the loss of image {i} alone {v}", vjp_values[i]));
+        }
+        let part = grad.index_axis(ax, i);
+        if let Some((j, (a, b))) = part.iter().zip(g.iter()).enumerate().find(|(_, (a, b))| a.to_bits() != b.to_bits()) {
+            return Err(format!(
+                "{name}: per-image vector-Jacobian product, image {i} (upstream {}): element {j} {a} vs {b} from the image alone",
+                u[i]
+            ));
+        }
+        if u[i] == 0.0 {
+            if let Some(x) = part.iter().find(|x| **x != 0.0) {
+                return Err(format!("{name}: image {i} has upstream 0 but gradient value {x}"));
+            }
+        }
+    }
+    // non-contiguous pred and gradient buffer
+    let permuted_pred = permuted(&problem.pred);
+    let b = Batch { pred: permuted_pred.view(), ..problem.batch() };
+    let mut g = ArrayD::<f32>::from_elem(IxDyn(problem.pred.shape()).f(), f32::NAN);
+    let v = loss.per_image_backward_into(&b, up, g.view_mut()).map_err(|e| format!("{name}: permuted pred: {e}"))?;
+    if v.iter().zip(&vjp_values).any(|(a, b)| a.to_bits() != b.to_bits()) {
+        return Err(format!("{name}: per-image values from a permuted view {v} vs {vjp_values}"));
+    }
+    if let Some((i, (a, b))) = g.iter().zip(grad.iter()).enumerate().find(|(_, (a, b))| a.to_bits() != b.to_bits()) {
+        return Err(format!("{name}: Fortran-order gradient{:?} {a} vs {b}", unravel(i, grad.shape())));
+    }
+    let short = vec![1.0f32; n + 1];
+    match loss.per_image_backward(&problem.batch(), ndarray::ArrayView1::from(&short[..])) {
+        Err(e) if e.to_string().contains(&format!("[{}]", n + 1)) => Ok(()),
+        Err(e) => Err(format!("{name}: the error for {} upstream values does not name their shape: {e}", n + 1)),
+        Ok(_) => Err(format!("{name}: {} upstream values for {n} images were accepted", n + 1)),
+    }
 }
 
 /// `a`'s values stored with the last two axes swapped, viewed in `a`'s axis order (a

@@ -13,7 +13,7 @@ mod problem;
 /// problem generators and the gradient, stability, determinism and layout checks.
 pub mod kit {
     pub use super::checks::{
-        check_determinism, check_gradient, check_layouts, check_stability, GradReport, GradTolerance, StabilityConfig,
+        check_determinism, check_gradient, check_layouts, check_per_image, check_stability, GradReport, GradTolerance, StabilityConfig,
     };
     pub use super::problem::{class_probabilities, class_weights, gamma, labels, problems, weights, Problem, ProblemConfig, WeightKind};
     pub use super::{logit, mask, probability, shape, soft_labels, Layouts};
