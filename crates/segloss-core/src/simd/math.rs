@@ -1,8 +1,10 @@
-//! Fast elementary functions on [`f32x8`] lanes (`wide`), with measured error bounds.
+//! Fast elementary functions on `f32x8` lanes, with measured error bounds; compiled once per
+//! level ([`super::base`], [`super::avx2`]), on that level's lane types.
 //!
 //! `wide`'s own `exp`/`ln` are accurate but slow; these are short polynomial kernels (Cephes-style
-//! range reduction) built from `wide` primitives. Error bounds, measured by the tests of this module
-//! against `f64` over the whole `f32` range (every result that is a normal `f32`):
+//! range reduction) built from lane primitives. Error bounds, measured by the tests of this module
+//! (run at every level) against `f64` over the whole `f32` range (every result that is a normal
+//! `f32`):
 //!
 //! | function | max error | specials |
 //! |---|---|---|
@@ -17,7 +19,7 @@
 //! Reciprocals are computed as `ONE / x` (an exact IEEE division), never with the approximate
 //! `recip` instruction.
 
-pub use wide::f32x8;
+use super::{f32x8, i32x8, u32x8};
 
 /// Number of `f32` lanes in one vector.
 pub const LANES: usize = 8;
@@ -28,8 +30,8 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// `2^k` for integer `k` in `[-126, 127]`, built from the exponent bits.
 #[inline(always)]
-fn pow2i(k: wide::i32x8) -> f32x8 {
-    f32x8::from_bits(((k + wide::i32x8::splat(127)) << 23u32).cast_unsigned())
+fn pow2i(k: i32x8) -> f32x8 {
+    f32x8::from_bits(((k + i32x8::splat(127)) << 23u32).cast_unsigned())
 }
 
 /// Cody-Waite range reduction `x = k ln 2 + r` and the Cephes polynomial: `(k, e^r)`.
@@ -92,7 +94,6 @@ pub fn ln(x: f32x8) -> f32x8 {
 /// `ln(x) + eadj * ln 2` for normal, finite, positive `x` (no special cases).
 #[inline(always)]
 fn ln_core(xs: f32x8, eadj: f32x8) -> f32x8 {
-    use wide::{i32x8, u32x8};
     let bits = xs.to_bits();
     let e_int = ((bits >> 23u32) & u32x8::splat(0xff)).cast_signed() - i32x8::splat(126);
     let m = f32x8::from_bits((bits & u32x8::splat(0x807f_ffff)) | u32x8::splat(0x3f00_0000));
