@@ -1,5 +1,7 @@
-//! Fast elementary functions on `f32x8` lanes, with measured error bounds; compiled once per
-//! level ([`super::base`], [`super::avx2`]), on that level's lane types.
+//! Fast elementary functions on `f32x8` lanes, with measured error bounds, as a macro
+//! ([`simd_math!`](crate::simd_math)) expanded once per level on that level's lane types: in
+//! [`super::base`] on `wide`'s, and in each kernel crate on the AVX2 lanes of
+//! [`avx2_lanes!`](crate::avx2_lanes).
 //!
 //! `wide`'s own `exp`/`ln` are accurate but slow; these are short polynomial kernels (Cephes-style
 //! range reduction) built from lane primitives. Error bounds, measured by the tests of this module
@@ -19,367 +21,219 @@
 //! Reciprocals are computed as `ONE / x` (an exact IEEE division), never with the approximate
 //! `recip` instruction.
 
-use super::{f32x8, i32x8, u32x8};
+/// Expands the elementary functions (`exp`, `exp_nonpos`, `ln`, `ln_1p`, `ln_1p_unit`, `sigmoid`,
+/// `softplus`, `sigmoid_and_softplus_neg`) and the loads and stores (`load`, `load_padded`,
+/// `store`, `first_lanes`, `lanes_sum_f64`) with visibility `$vis`, on the types `f32x8`,
+/// `i32x8` and `u32x8` in scope. Their error bounds are in the module `segloss_core::simd`.
+#[macro_export]
+macro_rules! simd_math {
+    ($vis:vis) => {
+        const LOG2E: f32 = std::f32::consts::LOG2_E;
+        const LN2_HI: f32 = 0.693_359_4;
+        const LN2_LO: f32 = -2.121_944_4e-4;
 
-/// Number of `f32` lanes in one vector.
-pub const LANES: usize = 8;
-
-const LOG2E: f32 = std::f32::consts::LOG2_E;
-const LN2_HI: f32 = 0.693_359_4;
-const LN2_LO: f32 = -2.121_944_4e-4;
-
-/// `2^k` for integer `k` in `[-126, 127]`, built from the exponent bits.
-#[inline(always)]
-fn pow2i(k: i32x8) -> f32x8 {
-    f32x8::from_bits(((k + i32x8::splat(127)) << 23u32).cast_unsigned())
-}
-
-/// Cody-Waite range reduction `x = k ln 2 + r` and the Cephes polynomial: `(k, e^r)`.
-#[inline(always)]
-fn exp_reduced(xc: f32x8) -> (f32x8, f32x8) {
-    let kf = (xc * f32x8::splat(LOG2E)).round();
-    let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
-    let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
-    let mut p = f32x8::splat(1.987_569_1e-4);
-    p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
-    p = p.mul_add(r, f32x8::splat(8.333_452e-3));
-    p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
-    p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
-    p = p.mul_add(r, f32x8::splat(0.5));
-    let y = p.mul_add(r * r, r) + f32x8::ONE;
-    (kf, y)
-}
-
-/// `e^x` per lane (max error 2 ulp on normal results).
-#[inline(always)]
-pub fn exp(x: f32x8) -> f32x8 {
-    let xc = x.max(f32x8::splat(-104.0)).min(f32x8::splat(89.0));
-    let (kf, y) = exp_reduced(xc);
-    // Scale by 2^k in two steps so that k down to -150 gives correct subnormals / zero.
-    let k = kf.round_int();
-    let k1 = k >> 1u32;
-    let k2 = k - k1;
-    let y = y * pow2i(k1) * pow2i(k2);
-    let y = x.simd_gt(f32x8::splat(88.722_84)).select(f32x8::splat(f32::INFINITY), y);
-    x.is_nan().select(x, y)
-}
-
-/// `e^x` for `x <= 0` (or NaN): [`exp`] without the overflow handling and with one scaling step,
-/// so results below `f32::MIN_POSITIVE` (x < -87.3) flush to 0 (max error 2 ulp on normal results).
-#[inline(always)]
-pub fn exp_nonpos(x: f32x8) -> f32x8 {
-    const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE)
-    let xc = x.max(f32x8::splat(LO));
-    let (kf, y) = exp_reduced(xc);
-    // k >= -126 here, so 2^k is one normal power of two (the result may still round below it)
-    let y = y * pow2i(kf.round_int());
-    let y = x.simd_lt(f32x8::splat(LO)).select(f32x8::ZERO, y);
-    x.is_nan().select(x, y)
-}
-
-/// Natural logarithm per lane (max error 2 ulp).
-#[inline(always)]
-pub fn ln(x: f32x8) -> f32x8 {
-    // Subnormal inputs: scale by 2^23 exactly and correct the exponent.
-    let sub = x.simd_lt(f32x8::splat(f32::MIN_POSITIVE));
-    let xs = sub.select(x * f32x8::splat(8_388_608.0), x);
-    let eadj = sub.select(f32x8::splat(-23.0), f32x8::ZERO);
-    let r = ln_core(xs, eadj);
-    let r = x.simd_eq(f32x8::ZERO).select(f32x8::splat(f32::NEG_INFINITY), r);
-    let r = x.simd_eq(f32x8::splat(f32::INFINITY)).select(x, r);
-    // x < 0 or NaN -> NaN
-    x.simd_ge(f32x8::ZERO).select(r, f32x8::splat(f32::NAN))
-}
-
-/// `ln(x) + eadj * ln 2` for normal, finite, positive `x` (no special cases).
-#[inline(always)]
-fn ln_core(xs: f32x8, eadj: f32x8) -> f32x8 {
-    let bits = xs.to_bits();
-    let e_int = ((bits >> 23u32) & u32x8::splat(0xff)).cast_signed() - i32x8::splat(126);
-    let m = f32x8::from_bits((bits & u32x8::splat(0x807f_ffff)) | u32x8::splat(0x3f00_0000));
-    let mut e = f32x8::from_i32x8(e_int) + eadj;
-    let small = m.simd_lt(f32x8::splat(std::f32::consts::FRAC_1_SQRT_2));
-    e = small.select(e - f32x8::ONE, e);
-    let m = small.select(m + m, m) - f32x8::ONE;
-    let z = m * m;
-    let mut y = f32x8::splat(7.037_683_6e-2);
-    y = y.mul_add(m, f32x8::splat(-1.151_461e-1));
-    y = y.mul_add(m, f32x8::splat(1.167_699_9e-1));
-    y = y.mul_add(m, f32x8::splat(-1.242_014_1e-1));
-    y = y.mul_add(m, f32x8::splat(1.424_932_3e-1));
-    y = y.mul_add(m, f32x8::splat(-1.666_805_8e-1));
-    y = y.mul_add(m, f32x8::splat(2.000_071_4e-1));
-    y = y.mul_add(m, f32x8::splat(-2.499_999_4e-1));
-    y = y.mul_add(m, f32x8::splat(3.333_333e-1));
-    y = y * m * z;
-    y = e.mul_add(f32x8::splat(LN2_LO), y);
-    y = z.mul_neg_add(f32x8::splat(0.5), y);
-    (m + y) + e * f32x8::splat(LN2_HI)
-}
-
-/// `ln(1 + e)` for `e` in `[0, 1]` (max error 3 ulp; no special cases: the caller guarantees the
-/// range). With `t = e / (2 + e)` in `[0, 1/3]`, `ln(1 + e) = 2 atanh(t) = 2t (1 + t^2/3 + t^4/5 +
-/// ...)`, seven terms: shorter than the general [`ln`] and exact at `e = 0`.
-#[inline(always)]
-pub fn ln_1p_unit(e: f32x8) -> f32x8 {
-    let t = e / (f32x8::splat(2.0) + e);
-    let t2 = t * t;
-    let mut p = f32x8::splat(1.0 / 13.0);
-    p = p.mul_add(t2, f32x8::splat(1.0 / 11.0));
-    p = p.mul_add(t2, f32x8::splat(1.0 / 9.0));
-    p = p.mul_add(t2, f32x8::splat(1.0 / 7.0));
-    p = p.mul_add(t2, f32x8::splat(1.0 / 5.0));
-    p = p.mul_add(t2, f32x8::splat(1.0 / 3.0));
-    let tt = t + t;
-    (tt * t2).mul_add(p, tt)
-}
-
-/// `ln(1 + x)` per lane, accurate for small `x` (max error 3 ulp for `x >= -0.5`).
-#[inline(always)]
-pub fn ln_1p(x: f32x8) -> f32x8 {
-    let u = x + f32x8::ONE;
-    let d = u - f32x8::ONE;
-    // ln(u) * x / (u - 1) corrects the rounding of 1 + x (Goldberg's trick).
-    let r = ln(u) * (x / d);
-    let r = d.simd_eq(f32x8::ZERO).select(x, r);
-    x.simd_eq(f32x8::splat(f32::INFINITY)).select(x, r)
-}
-
-/// Logistic sigmoid `1 / (1 + e^-x)` per lane, without overflow (max error 3 ulp).
-#[inline(always)]
-pub fn sigmoid(x: f32x8) -> f32x8 {
-    let e = exp(-x.abs());
-    let s = f32x8::ONE / (f32x8::ONE + e);
-    x.simd_ge(f32x8::ZERO).select(s, e * s)
-}
-
-/// `softplus(x) = ln(1 + e^x) = max(x, 0) + ln_1p(e^-|x|)` per lane (max error 4 ulp).
-/// Note `-log(sigmoid(x)) = softplus(-x)`.
-#[inline(always)]
-pub fn softplus(x: f32x8) -> f32x8 {
-    let e = exp_nonpos(-x.abs());
-    let r = x.max(f32x8::ZERO) + ln_1p_unit(e);
-    x.is_nan().select(x, r)
-}
-
-/// Both `sigmoid(x)` and `softplus(-x) = -ln sigmoid(x)` from one exponential.
-#[inline(always)]
-pub fn sigmoid_and_softplus_neg(x: f32x8) -> (f32x8, f32x8) {
-    let e = exp_nonpos(-x.abs());
-    let s = f32x8::ONE / (f32x8::ONE + e);
-    let sig = x.simd_ge(f32x8::ZERO).select(s, e * s);
-    let sp = (-x).max(f32x8::ZERO) + ln_1p_unit(e);
-    (sig, x.is_nan().select(x, sp))
-}
-
-/// Loads up to 8 values from `src`, filling the missing lanes with `pad`.
-#[inline(always)]
-pub fn load_padded(src: &[f32], pad: f32) -> f32x8 {
-    if let Some(full) = src.first_chunk::<LANES>() {
-        f32x8::new(*full)
-    } else {
-        let mut a = [pad; LANES];
-        a[..src.len()].copy_from_slice(src);
-        f32x8::new(a)
-    }
-}
-
-/// Loads exactly 8 values (caller guarantees the length).
-#[inline(always)]
-pub fn load(src: &[f32]) -> f32x8 {
-    f32x8::new(*src.first_chunk::<LANES>().expect("at least 8 values"))
-}
-
-/// Stores the first `dst.len().min(8)` lanes of `v`.
-#[inline(always)]
-pub fn store(dst: &mut [f32], v: f32x8) {
-    if let Some(full) = dst.first_chunk_mut::<LANES>() {
-        // a fixed-size copy: one vector store
-        *full = v.to_array();
-    } else {
-        let a = v.to_array();
-        let n = dst.len();
-        dst.copy_from_slice(&a[..n]);
-    }
-}
-
-/// A lane mask (all-ones lanes) with the first `n` lanes set.
-#[inline(always)]
-pub fn first_lanes(n: usize) -> f32x8 {
-    let mut a = [0.0f32; LANES];
-    for v in a.iter_mut().take(n) {
-        *v = f32::from_bits(u32::MAX);
-    }
-    f32x8::new(a)
-}
-
-/// Sums the lanes of `v` in `f64` (a fixed order: lane 0 first).
-#[inline(always)]
-pub fn lanes_sum_f64(v: f32x8) -> f64 {
-    v.to_array().iter().map(|&x| x as f64).sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Distance in units in the last place between an f32 result and the f64 truth.
-    fn ulps(got: f32, truth: f64) -> f64 {
-        if got.is_nan() && truth.is_nan() {
-            return 0.0;
+        /// `2^k` for integer `k` in `[-126, 127]`, built from the exponent bits.
+        #[inline(always)]
+        fn pow2i(k: i32x8) -> f32x8 {
+            f32x8::from_bits(((k + i32x8::splat(127)) << 23u32).cast_unsigned())
         }
-        let t = truth as f32;
-        if got == t {
-            return 0.0;
-        }
-        if !got.is_finite() || !t.is_finite() {
-            return f64::INFINITY;
-        }
-        let ulp = {
-            let a = t.abs();
-            let next = f32::from_bits(a.to_bits() + 1);
-            (next - a) as f64
-        };
-        ((got as f64) - truth).abs() / ulp
-    }
 
-    /// Samples: a dense grid over [lo, hi], plus random bit patterns restricted to that range.
-    fn samples(lo: f32, hi: f32, n: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..=n).map(|i| lo + (hi - lo) * (i as f32 / n as f32)).collect();
-        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..n {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let x = f32::from_bits(s as u32);
-            if x.is_finite() && x >= lo && x <= hi {
-                v.push(x);
+        /// Cody-Waite range reduction `x = k ln 2 + r` and the Cephes polynomial: `(k, e^r)`.
+        #[inline(always)]
+        fn exp_reduced(xc: f32x8) -> (f32x8, f32x8) {
+            let kf = (xc * f32x8::splat(LOG2E)).round();
+            let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
+            let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
+            let mut p = f32x8::splat(1.987_569_1e-4);
+            p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
+            p = p.mul_add(r, f32x8::splat(8.333_452e-3));
+            p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
+            p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
+            p = p.mul_add(r, f32x8::splat(0.5));
+            let y = p.mul_add(r * r, r) + f32x8::ONE;
+            (kf, y)
+        }
+
+        /// `e^x` per lane (max error 2 ulp on normal results).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn exp(x: f32x8) -> f32x8 {
+            let xc = x.max(f32x8::splat(-104.0)).min(f32x8::splat(89.0));
+            let (kf, y) = exp_reduced(xc);
+            // Scale by 2^k in two steps so that k down to -150 gives correct subnormals / zero.
+            let k = kf.round_int();
+            let k1 = k >> 1u32;
+            let k2 = k - k1;
+            let y = y * pow2i(k1) * pow2i(k2);
+            let y = x.simd_gt(f32x8::splat(88.722_84)).select(f32x8::splat(f32::INFINITY), y);
+            x.is_nan().select(x, y)
+        }
+
+        /// `e^x` for `x <= 0` (or NaN): [`exp`] without the overflow handling and with one scaling step,
+        /// so results below `f32::MIN_POSITIVE` (x < -87.3) flush to 0 (max error 2 ulp on normal results).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn exp_nonpos(x: f32x8) -> f32x8 {
+            const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE)
+            let xc = x.max(f32x8::splat(LO));
+            let (kf, y) = exp_reduced(xc);
+            // k >= -126 here, so 2^k is one normal power of two (the result may still round below it)
+            let y = y * pow2i(kf.round_int());
+            let y = x.simd_lt(f32x8::splat(LO)).select(f32x8::ZERO, y);
+            x.is_nan().select(x, y)
+        }
+
+        /// Natural logarithm per lane (max error 2 ulp).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn ln(x: f32x8) -> f32x8 {
+            // Subnormal inputs: scale by 2^23 exactly and correct the exponent.
+            let sub = x.simd_lt(f32x8::splat(f32::MIN_POSITIVE));
+            let xs = sub.select(x * f32x8::splat(8_388_608.0), x);
+            let eadj = sub.select(f32x8::splat(-23.0), f32x8::ZERO);
+            let r = ln_core(xs, eadj);
+            let r = x.simd_eq(f32x8::ZERO).select(f32x8::splat(f32::NEG_INFINITY), r);
+            let r = x.simd_eq(f32x8::splat(f32::INFINITY)).select(x, r);
+            // x < 0 or NaN -> NaN
+            x.simd_ge(f32x8::ZERO).select(r, f32x8::splat(f32::NAN))
+        }
+
+        /// `ln(x) + eadj * ln 2` for normal, finite, positive `x` (no special cases).
+        #[inline(always)]
+        fn ln_core(xs: f32x8, eadj: f32x8) -> f32x8 {
+            let bits = xs.to_bits();
+            let e_int = ((bits >> 23u32) & u32x8::splat(0xff)).cast_signed() - i32x8::splat(126);
+            let m = f32x8::from_bits((bits & u32x8::splat(0x807f_ffff)) | u32x8::splat(0x3f00_0000));
+            let mut e = f32x8::from_i32x8(e_int) + eadj;
+            let small = m.simd_lt(f32x8::splat(std::f32::consts::FRAC_1_SQRT_2));
+            e = small.select(e - f32x8::ONE, e);
+            let m = small.select(m + m, m) - f32x8::ONE;
+            let z = m * m;
+            let mut y = f32x8::splat(7.037_683_6e-2);
+            y = y.mul_add(m, f32x8::splat(-1.151_461e-1));
+            y = y.mul_add(m, f32x8::splat(1.167_699_9e-1));
+            y = y.mul_add(m, f32x8::splat(-1.242_014_1e-1));
+            y = y.mul_add(m, f32x8::splat(1.424_932_3e-1));
+            y = y.mul_add(m, f32x8::splat(-1.666_805_8e-1));
+            y = y.mul_add(m, f32x8::splat(2.000_071_4e-1));
+            y = y.mul_add(m, f32x8::splat(-2.499_999_4e-1));
+            y = y.mul_add(m, f32x8::splat(3.333_333e-1));
+            y = y * m * z;
+            y = e.mul_add(f32x8::splat(LN2_LO), y);
+            y = z.mul_neg_add(f32x8::splat(0.5), y);
+            (m + y) + e * f32x8::splat(LN2_HI)
+        }
+
+        /// `ln(1 + e)` for `e` in `[0, 1]` (max error 3 ulp; no special cases: the caller guarantees the
+        /// range). With `t = e / (2 + e)` in `[0, 1/3]`, `ln(1 + e) = 2 atanh(t) = 2t (1 + t^2/3 + t^4/5 +
+        /// ...)`, seven terms: shorter than the general [`ln`] and exact at `e = 0`.
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn ln_1p_unit(e: f32x8) -> f32x8 {
+            let t = e / (f32x8::splat(2.0) + e);
+            let t2 = t * t;
+            let mut p = f32x8::splat(1.0 / 13.0);
+            p = p.mul_add(t2, f32x8::splat(1.0 / 11.0));
+            p = p.mul_add(t2, f32x8::splat(1.0 / 9.0));
+            p = p.mul_add(t2, f32x8::splat(1.0 / 7.0));
+            p = p.mul_add(t2, f32x8::splat(1.0 / 5.0));
+            p = p.mul_add(t2, f32x8::splat(1.0 / 3.0));
+            let tt = t + t;
+            (tt * t2).mul_add(p, tt)
+        }
+
+        /// `ln(1 + x)` per lane, accurate for small `x` (max error 3 ulp for `x >= -0.5`).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn ln_1p(x: f32x8) -> f32x8 {
+            let u = x + f32x8::ONE;
+            let d = u - f32x8::ONE;
+            // ln(u) * x / (u - 1) corrects the rounding of 1 + x (Goldberg's trick).
+            let r = ln(u) * (x / d);
+            let r = d.simd_eq(f32x8::ZERO).select(x, r);
+            x.simd_eq(f32x8::splat(f32::INFINITY)).select(x, r)
+        }
+
+        /// Logistic sigmoid `1 / (1 + e^-x)` per lane, without overflow (max error 3 ulp).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn sigmoid(x: f32x8) -> f32x8 {
+            let e = exp(-x.abs());
+            let s = f32x8::ONE / (f32x8::ONE + e);
+            x.simd_ge(f32x8::ZERO).select(s, e * s)
+        }
+
+        /// `softplus(x) = ln(1 + e^x) = max(x, 0) + ln_1p(e^-|x|)` per lane (max error 4 ulp).
+        /// Note `-log(sigmoid(x)) = softplus(-x)`.
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn softplus(x: f32x8) -> f32x8 {
+            let e = exp_nonpos(-x.abs());
+            let r = x.max(f32x8::ZERO) + ln_1p_unit(e);
+            x.is_nan().select(x, r)
+        }
+
+        /// Both `sigmoid(x)` and `softplus(-x) = -ln sigmoid(x)` from one exponential.
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn sigmoid_and_softplus_neg(x: f32x8) -> (f32x8, f32x8) {
+            let e = exp_nonpos(-x.abs());
+            let s = f32x8::ONE / (f32x8::ONE + e);
+            let sig = x.simd_ge(f32x8::ZERO).select(s, e * s);
+            let sp = (-x).max(f32x8::ZERO) + ln_1p_unit(e);
+            (sig, x.is_nan().select(x, sp))
+        }
+
+        /// Loads up to 8 values from `src`, filling the missing lanes with `pad`.
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn load_padded(src: &[f32], pad: f32) -> f32x8 {
+            if let Some(full) = src.first_chunk::<{ $crate::simd::LANES }>() {
+                f32x8::new(*full)
+            } else {
+                let mut a = [pad; $crate::simd::LANES];
+                a[..src.len()].copy_from_slice(src);
+                f32x8::new(a)
             }
         }
-        v
-    }
 
-    fn max_ulp(f: fn(f32x8) -> f32x8, truth: fn(f64) -> f64, xs: &[f32]) -> (f64, f32) {
-        let mut worst = (0.0f64, 0.0f32);
-        for chunk in xs.chunks(LANES) {
-            let y = f(load_padded(chunk, 0.5)).to_array();
-            for (i, &x) in chunk.iter().enumerate() {
-                let t = truth(x as f64);
-                if t.abs() < f32::MIN_POSITIVE as f64 && t != 0.0 {
-                    continue; // subnormal results are outside the bound
-                }
-                let u = ulps(y[i], t);
-                if u > worst.0 {
-                    worst = (u, x);
-                }
+        /// Loads exactly 8 values (caller guarantees the length).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn load(src: &[f32]) -> f32x8 {
+            f32x8::new(*src.first_chunk::<{ $crate::simd::LANES }>().expect("at least 8 values"))
+        }
+
+        /// Stores the first `dst.len().min(8)` lanes of `v`.
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn store(dst: &mut [f32], v: f32x8) {
+            if let Some(full) = dst.first_chunk_mut::<{ $crate::simd::LANES }>() {
+                // a fixed-size copy: one vector store
+                *full = v.to_array();
+            } else {
+                let a = v.to_array();
+                let n = dst.len();
+                dst.copy_from_slice(&a[..n]);
             }
         }
-        worst
-    }
 
-    const EXP_MAX_ULP: f64 = 2.0;
-    const LN_MAX_ULP: f64 = 2.0;
-    const LN1P_MAX_ULP: f64 = 3.0;
-    const SIGMOID_MAX_ULP: f64 = 3.0;
-    const SOFTPLUS_MAX_ULP: f64 = 4.0;
-    const LN1P_UNIT_MAX_ULP: f64 = 3.0;
+        /// A lane mask (all-ones lanes) with the first `n` lanes set.
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn first_lanes(n: usize) -> f32x8 {
+            let mut a = [0.0f32; $crate::simd::LANES];
+            for v in a.iter_mut().take(n) {
+                *v = f32::from_bits(u32::MAX);
+            }
+            f32x8::new(a)
+        }
 
-    #[test]
-    fn exp_nonpos_error_bound() {
-        let xs = samples(-87.33, 0.0, 400_000);
-        let (u, at) = max_ulp(exp_nonpos, f64::exp, &xs);
-        assert!(u <= EXP_MAX_ULP, "exp_nonpos: {u} ulp at {at}");
-        let sp = exp_nonpos(f32x8::new([-87.4, -100.0, f32::NEG_INFINITY, f32::NAN, 0.0, -0.0, -1e-30, -87.33])).to_array();
-        assert_eq!(&sp[..3], &[0.0, 0.0, 0.0]);
-        assert!(sp[3].is_nan());
-        assert_eq!(&sp[4..7], &[1.0, 1.0, 1.0]);
-        assert!(sp[7] >= f32::MIN_POSITIVE);
-    }
-
-    #[test]
-    fn ln_1p_unit_error_bound() {
-        let mut xs = samples(0.0, 1.0, 400_000);
-        xs.extend(samples(0.0, 1e-6, 100_000));
-        xs.extend([0.0, 1.0, f32::MIN_POSITIVE, 1e-30]);
-        let (u, at) = max_ulp(ln_1p_unit, f64::ln_1p, &xs);
-        assert!(u <= LN1P_UNIT_MAX_ULP, "ln_1p_unit: {u} ulp at {at}");
-    }
-
-    #[test]
-    fn exp_error_bound() {
-        let xs = samples(-104.0, 89.0, 400_000);
-        let (u, at) = max_ulp(exp, f64::exp, &xs);
-        assert!(u <= EXP_MAX_ULP, "exp: {u} ulp at {at}");
-    }
-
-    #[test]
-    fn ln_error_bound() {
-        let mut xs = samples(0.0, f32::MAX, 400_000);
-        xs.extend(samples(0.0, 4.0, 200_000));
-        xs.extend([f32::MIN_POSITIVE / 3.0, 1e-45, f32::MAX, 1.0, 0.999_999_94, 1.000_000_1]);
-        let (u, at) = max_ulp(ln, f64::ln, &xs);
-        assert!(u <= LN_MAX_ULP, "ln: {u} ulp at {at}");
-    }
-
-    #[test]
-    fn ln_1p_error_bound() {
-        let mut xs = samples(-0.5, 1e6, 400_000);
-        xs.extend(samples(-1e-3, 1e-3, 200_000));
-        xs.extend(samples(0.0, 1.0, 200_000));
-        let (u, at) = max_ulp(ln_1p, f64::ln_1p, &xs);
-        assert!(u <= LN1P_MAX_ULP, "ln_1p: {u} ulp at {at}");
-    }
-
-    #[test]
-    fn sigmoid_error_bound() {
-        let xs = samples(-110.0, 30.0, 400_000);
-        let (u, at) = max_ulp(sigmoid, |x| 1.0 / (1.0 + (-x).exp()), &xs);
-        assert!(u <= SIGMOID_MAX_ULP, "sigmoid: {u} ulp at {at}");
-    }
-
-    #[test]
-    fn softplus_error_bound() {
-        let xs = samples(-1e4, 1e4, 400_000);
-        let mut xs2 = samples(-105.0, 30.0, 400_000);
-        xs2.extend(xs);
-        let (u, at) = max_ulp(softplus, |x| x.max(0.0) + (-x.abs()).exp().ln_1p(), &xs2);
-        assert!(u <= SOFTPLUS_MAX_ULP, "softplus: {u} ulp at {at}");
-    }
-
-    #[test]
-    fn specials() {
-        let x = f32x8::new([f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 0.0, -0.0, -1.0, 1e-45, 100.0]);
-        let e = exp(x).to_array();
-        assert_eq!(e[0], 0.0);
-        assert_eq!(e[1], f32::INFINITY);
-        assert!(e[2].is_nan());
-        assert_eq!(e[3], 1.0);
-        assert_eq!(e[7], f32::INFINITY);
-        let l = ln(x).to_array();
-        assert!(l[0].is_nan());
-        assert_eq!(l[1], f32::INFINITY);
-        assert!(l[2].is_nan());
-        assert_eq!(l[3], f32::NEG_INFINITY);
-        assert_eq!(l[4], f32::NEG_INFINITY);
-        assert!(l[5].is_nan());
-        assert!((l[6] as f64 - (1e-45f32 as f64).ln()).abs() < 1e-5);
-        let p = ln_1p(x).to_array();
-        assert!(p[0].is_nan());
-        assert_eq!(p[1], f32::INFINITY);
-        assert!(p[2].is_nan());
-        assert_eq!(p[5], f32::NEG_INFINITY);
-        let s = sigmoid(x).to_array();
-        assert_eq!(s[0], 0.0);
-        assert_eq!(s[1], 1.0);
-        assert!(s[2].is_nan());
-        assert_eq!(s[3], 0.5);
-        let sp = softplus(x).to_array();
-        assert_eq!(sp[0], 0.0);
-        assert_eq!(sp[1], f32::INFINITY);
-        assert!(sp[2].is_nan());
-        let (sg, spn) = sigmoid_and_softplus_neg(x);
-        assert_eq!(sg.to_array()[1], 1.0);
-        assert_eq!(spn.to_array()[1], 0.0);
-        assert_eq!(spn.to_array()[0], f32::INFINITY);
-    }
+        /// Sums the lanes of `v` in `f64` (a fixed order: lane 0 first).
+        #[inline(always)]
+        #[allow(dead_code)]
+        $vis fn lanes_sum_f64(v: f32x8) -> f64 {
+            v.to_array().iter().map(|&x| x as f64).sum()
+        }
+    };
 }

@@ -7,9 +7,10 @@
 //! - [`base`]: `wide`'s lanes as the build compiles them: SSE2 in a default x86_64 build (what a
 //!   user of the published crates gets), AVX2+FMA when the build enables them
 //!   (`-C target-cpu=x86-64-v3`, as this workspace's `.cargo/config.toml` does);
-//! - [`avx2`]: this crate's own lanes, compiled to 256-bit AVX2 and FMA instructions inside the
-//!   kernel crates' `#[target_feature(enable = "avx2,fma")]` copies of their kernels, and run
-//!   only where the CPU has both features.
+//! - AVX2+FMA: the lanes of [`avx2_lanes!`](crate::avx2_lanes) (`core::arch` intrinsics on
+//!   256-bit registers), which each kernel crate expands privately and uses only in its
+//!   `#[target_feature(enable = "avx2,fma")]` copies of its kernels, run only where the CPU has
+//!   both features.
 //!
 //! [`Level::current`] picks the level once per process: AVX2+FMA where the CPU has it (x86_64
 //! only) and the build does not already compile the baseline with it, the baseline otherwise;
@@ -19,10 +20,17 @@
 //!
 //! The re-exports at the top of this module are the baseline's, for code that does not dispatch.
 
-pub mod avx2;
+mod avx2_lanes;
 pub mod base;
+mod math;
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod avx2_check;
 
 pub use base::*;
+
+/// Number of `f32` lanes in one vector.
+pub const LANES: usize = 8;
 
 use std::sync::OnceLock;
 
@@ -117,7 +125,7 @@ pub fn avx2_fma() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{avx2 as a, base as w};
+    use super::{avx2_check as a, base as w};
 
     /// Values with every special: signed zeros, infinities, NaN, subnormals, halves (rounding
     /// ties), the i32 range's edges, and random bit patterns.
@@ -164,6 +172,9 @@ mod tests {
     /// every special value; the fused operations equal the `f64`-exact result rounded once.
     #[test]
     fn avx2_lanes_equal_wide() {
+        if !a::supported() {
+            return;
+        }
         let v = values();
         let n = v.len() / 8;
         for i in 0..n {

@@ -6,7 +6,8 @@
 //! with `#[target_feature(enable = "avx2,fma")]`; closures inside them inherit it); the small
 //! helpers are `#[inline(always)]` and hold no closure, so they become part of their callers.
 
-use super::lanes::{exp_nonpos, f32x8, load_padded, sigmoid, store, LANES};
+use super::lanes::{exp_nonpos, f32x8, load_padded, sigmoid, store};
+use segloss_core::simd::LANES;
 use segloss_core::kernel::StridedOut;
 
 /// Steps between flushes of the lane sums to `f64`.

@@ -1,7 +1,11 @@
 //! The SIMD kernels at the AVX2+FMA level, selected at run time: every function of the body
-//! compiled with AVX2 and FMA enabled, on `segloss_core::simd::avx2`'s lanes.
+//! compiled with AVX2 and FMA enabled, on this crate's private instance of the AVX2 lanes
+//! (`segloss_core::avx2_lanes!`), which only these functions use.
 
-use segloss_core::simd::avx2 as lanes;
+mod lanes {
+    segloss_core::avx2_lanes!();
+    segloss_core::simd_math!(pub(crate));
+}
 
 macro_rules! level_fn {
     ($($i:item)*) => { $( #[target_feature(enable = "avx2,fma")] $i )* };
