@@ -25,6 +25,7 @@ use crate::sort::{desc_bits_positive, key_payload, positive_error_of_bits, sort_
 use segloss_core::input::Labels;
 use segloss_core::kernel::Backend;
 use segloss_core::reduce::{par_for, tree_reduce, tree_sum, SharedMut};
+use segloss_core::simd::Level;
 use segloss_core::{Batch, LossError, Result};
 
 /// Largest local pixel index of one problem (the local index takes 31 bits of the key).
@@ -382,7 +383,7 @@ pub(crate) fn softmax_forward(z: &[f32], n: usize, c: usize, s: usize, p: Shared
         let mut ps: Vec<&mut [f32]> = (0..c).map(|k| unsafe { p.slice((img * c + k) * s + j0, len) }).collect();
         match backend {
             Backend::Scalar => scalar::softmax(&zs, &mut ps),
-            Backend::Simd => simd::softmax(&zs, &mut ps),
+            Backend::Simd => simd::softmax(Level::current(), &zs, &mut ps),
         }
     });
 }
@@ -397,7 +398,7 @@ pub(crate) fn softmax_backward(z: &[f32], n: usize, c: usize, s: usize, g: Share
         let mut gs: Vec<&mut [f32]> = (0..c).map(|k| unsafe { g.slice((img * c + k) * s + j0, len) }).collect();
         match backend {
             Backend::Scalar => scalar::softmax_backward(&zs, &mut gs),
-            Backend::Simd => simd::softmax_backward(&zs, &mut gs),
+            Backend::Simd => simd::softmax_backward(Level::current(), &zs, &mut gs),
         }
     });
 }

@@ -6,6 +6,7 @@ use ndarray::{ArrayD, IxDyn};
 use proptest::prelude::*;
 use segloss_core::kernel::{with_backend, Backend};
 use segloss_core::rng::Rng;
+use segloss_core::simd::Level;
 use segloss_core::testing::{assert_all_written, central_diff, max_abs_diff, Layouts};
 use segloss_core::{Batch, Classes, Loss, Reduce};
 use segloss_lovasz::driver::walk_keys;
@@ -258,7 +259,7 @@ proptest! {
         prop_assert!((v1 - v2).abs() <= 1e-6 * v1.abs().max(1.0), "softmax {v1} vs permuted {v2}");
     }
 
-    /// SIMD softmax kernels against the scalar reference kernels.
+    /// SIMD softmax kernels, at every level this CPU runs, against the scalar reference kernels.
     #[test]
     fn simd_softmax_kernels_match_scalar(c in 2usize..6, len in 0usize..40, seed in any::<u64>()) {
         let mut r = Rng::new(seed);
@@ -269,13 +270,17 @@ proptest! {
         let mut a = vec![vec![0.0f32; len]; c];
         let mut b = vec![vec![0.0f32; len]; c];
         scalar::softmax(&zs, &mut a.iter_mut().map(|v| v.as_mut_slice()).collect::<Vec<_>>());
-        simd::softmax(&zs, &mut b.iter_mut().map(|v| v.as_mut_slice()).collect::<Vec<_>>());
-        for (u, v) in a.iter().zip(&b) { prop_assert!(max_abs_diff(u, v) <= SIMD_TOL); }
+        for level in Level::supported_levels() {
+            simd::softmax(level, &zs, &mut b.iter_mut().map(|v| v.as_mut_slice()).collect::<Vec<_>>());
+            for (u, v) in a.iter().zip(&b) { prop_assert!(max_abs_diff(u, v) <= SIMD_TOL, "{level:?}"); }
+        }
         let mut a = dp.clone();
-        let mut b = dp.clone();
         scalar::softmax_backward(&zs, &mut a.iter_mut().map(|v| v.as_mut_slice()).collect::<Vec<_>>());
-        simd::softmax_backward(&zs, &mut b.iter_mut().map(|v| v.as_mut_slice()).collect::<Vec<_>>());
-        for (u, v) in a.iter().zip(&b) { prop_assert!(max_abs_diff(u, v) <= SIMD_TOL); }
+        for level in Level::supported_levels() {
+            let mut b = dp.clone();
+            simd::softmax_backward(level, &zs, &mut b.iter_mut().map(|v| v.as_mut_slice()).collect::<Vec<_>>());
+            for (u, v) in a.iter().zip(&b) { prop_assert!(max_abs_diff(u, v) <= SIMD_TOL, "{level:?}"); }
+        }
     }
 }
 

@@ -110,6 +110,28 @@ impl Level {
     }
 }
 
+impl Level {
+    /// The levels this CPU runs, the baseline first (for tests that compare them).
+    pub fn supported_levels() -> impl Iterator<Item = Level> {
+        Level::ALL.into_iter().filter(|l| l.supported())
+    }
+}
+
+/// Calls `$f($args)` of a kernel crate's SIMD kernels at `$level`: `simd_avx2::body::$f` where
+/// the level is `Avx2` and the CPU has AVX2 and FMA, `simd_base::body::$f` otherwise. The two
+/// modules are the kernel body compiled per level, declared next to the call (see this module's
+/// documentation).
+#[macro_export]
+macro_rules! simd_dispatch {
+    ($level:expr, $f:ident($($a:expr),* $(,)?)) => {
+        match $level {
+            // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
+            $crate::simd::Level::Avx2 if $crate::simd::avx2_fma() => unsafe { simd_avx2::body::$f($($a),*) },
+            _ => simd_base::body::$f($($a),*),
+        }
+    };
+}
+
 /// Whether the CPU has AVX2 and FMA (cached by `std` after the first call).
 #[inline]
 pub fn avx2_fma() -> bool {

@@ -7,8 +7,8 @@
 //! helpers are `#[inline(always)]` and hold no closure, so they become part of their callers.
 
 use super::lanes::{exp_nonpos, f32x8, load_padded, sigmoid, store};
-use segloss_core::simd::LANES;
 use segloss_core::kernel::StridedOut;
+use segloss_core::simd::LANES;
 
 /// Steps between flushes of the lane sums to `f64`.
 const FLUSH: usize = 64;

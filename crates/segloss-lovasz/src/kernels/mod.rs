@@ -1,5 +1,7 @@
 //! The softmax kernels of `lovasz_softmax`, each twice with the same signature: [`scalar`] (the
-//! readable reference, written from the formula) and [`simd`] (on `wide` lanes).
+//! readable reference, written from the formula) and [`simd`] (on `f32x8` lanes, compiled once
+//! per SIMD level and run at the level given, `segloss_core::simd::Level::current()` in the
+//! losses).
 //!
 //! Both work on one range of pixels of one image: `z[c]` is channel `c`'s slice of logits over the
 //! range (every slice of the same length). Neutral element: an empty range writes nothing. Tail
@@ -14,3 +16,5 @@
 
 pub mod scalar;
 pub mod simd;
+mod simd_avx2;
+mod simd_base;

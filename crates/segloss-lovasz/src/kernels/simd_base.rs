@@ -1,0 +1,11 @@
+//! The SIMD kernels at the baseline level (`wide` as the build compiles it).
+
+use segloss_core::simd::base as lanes;
+
+macro_rules! level_fn {
+    ($($i:item)*) => { $( #[inline] $i )* };
+}
+use level_fn;
+
+#[path = "simd_body.rs"]
+pub(super) mod body;
