@@ -5,6 +5,7 @@ use crate::kernels::{self, Aux, ElemParams, SoftmaxBlock, SoftmaxParams};
 use segloss_core::input::{contiguous, DenseTarget, Labels};
 use segloss_core::kernel::StridedOut;
 use segloss_core::reduce::{n_blocks, tree_reduce, tree_sum, SharedMut, BLOCK};
+use segloss_core::simd::Level;
 use segloss_core::{Backend, Batch, Layout, Result, WeightLayout};
 
 /// Pixels per block of the softmax kernels.
@@ -23,6 +24,7 @@ pub fn elementwise(
     backend: Backend,
 ) -> Result<(f64, Option<usize>)> {
     let x = contiguous(&batch.pred);
+    let level = Level::current();
     let y = DenseTarget::from_target(&batch.target);
     let w = batch.weight.as_ref().map(contiguous);
     let len = layout.len();
@@ -60,7 +62,7 @@ pub fn elementwise(
             // SAFETY: block ranges are disjoint.
             let g = grad.map(|g| unsafe { g.slice(a, b - a) });
             let (sm, bd) = match backend {
-                Backend::Simd => kernels::simd::elementwise(&x[a..b], yc, aux, params, scale, g),
+                Backend::Simd => kernels::simd::elementwise(level, &x[a..b], yc, aux, params, scale, g),
                 Backend::Scalar => kernels::scalar::elementwise(&x[a..b], yc, aux, params, scale, g),
             };
             sum += sm;
@@ -134,6 +136,7 @@ pub fn elementwise_channels(
     backend: Backend,
 ) -> Result<(f64, Option<usize>)> {
     let x = contiguous(&batch.pred);
+    let level = Level::current();
     let y = DenseTarget::from_target(&batch.target);
     let w = batch.weight.as_ref().map(contiguous);
     let len = layout.len();
@@ -197,7 +200,7 @@ pub fn elementwise_channels(
             };
             let scale = (k * factor) as f32;
             let (sm, out) = match backend {
-                Backend::Simd => kernels::simd::elementwise(xr, yr, aux, params, scale, g),
+                Backend::Simd => kernels::simd::elementwise(level, xr, yr, aux, params, scale, g),
                 Backend::Scalar => kernels::scalar::elementwise(xr, yr, aux, params, scale, g),
             };
             // the kernel saw ignored targets as 0: a target it flags is neither in [0, 1] nor ignored
@@ -248,6 +251,7 @@ pub fn softmax(
     backend: Backend,
 ) -> f64 {
     let z = contiguous(&batch.pred);
+    let level = Level::current();
     let w = batch.weight.as_ref().map(contiguous);
     let (c, s) = (layout.c, layout.s);
     let per_img = n_blocks(s, SOFTMAX_BLOCK);
@@ -280,7 +284,7 @@ pub fn softmax(
             SoftmaxBlock { z: &z[base..], stride: s, len, labels, probs, weight: w.as_ref().map(|w| &w[n * s + lo..n * s + lo + len]) };
         let out = grad.map(|g| StridedOut::new(g, base, s, len));
         match backend {
-            Backend::Simd => kernels::simd::softmax(&block, params, scale, out.as_ref()),
+            Backend::Simd => kernels::simd::softmax(level, &block, params, scale, out.as_ref()),
             Backend::Scalar => kernels::scalar::softmax(&block, params, scale, out.as_ref()),
         }
     })

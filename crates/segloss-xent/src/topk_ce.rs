@@ -20,6 +20,7 @@ use segloss_core::error::unravel;
 use segloss_core::input::{contiguous, DenseTarget};
 use segloss_core::kernel::{check_grad_len, reject_weight, StridedOut};
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut, BLOCK};
+use segloss_core::simd::Level;
 use segloss_core::{resolve_with_ignore, Backend, Batch, Layout, Loss, LossError, Mode, Result, TargetLayout};
 use std::any::Any;
 
@@ -188,6 +189,7 @@ impl TopkCe {
         let (unit, max) = self.class_weights.as_ref().map_or((&[][..], 1.0), |w| (w.unit.as_slice(), w.max));
         let params = SoftmaxParams { classes: layout.c, class_weights: unit, smoothing: self.config.label_smoothing, focal_gamma: None };
         let z = contiguous(&batch.pred);
+        let level = Level::current();
         let (c, s) = (layout.c, layout.s);
         let mut values = vec![0.0f32; layout.n * s];
         let terms = SharedMut::new(&mut values);
@@ -205,7 +207,7 @@ impl TopkCe {
             // SAFETY: the blocks' pixel ranges are disjoint.
             let t = unsafe { terms.slice(n * s + lo, len) };
             match backend {
-                Backend::Simd => kernels::simd::softmax_terms(&block, &params, 1.0, out.as_ref(), Some(t)),
+                Backend::Simd => kernels::simd::softmax_terms(level, &block, &params, 1.0, out.as_ref(), Some(t)),
                 Backend::Scalar => kernels::scalar::softmax_terms(&block, &params, 1.0, out.as_ref(), Some(t)),
             };
         });
@@ -219,6 +221,7 @@ impl TopkCe {
         let params =
             ElemParams { kind: ElemKind::Bce { q: 1.0, factor: 1.0 }, from_logits: self.config.common.from_logits, smoothing: 0.0 };
         let x = contiguous(&batch.pred);
+        let level = Level::current();
         let y = DenseTarget::from_target(&batch.target);
         let ignore = self.config.ignore_index as f64;
         let len = layout.len();
@@ -245,7 +248,9 @@ impl TopkCe {
             let t = unsafe { terms.slice(lo, hi - lo) };
             let mut g = grad.map(|g| unsafe { g.slice(lo, hi - lo) });
             let (_, bad) = match backend {
-                Backend::Simd => kernels::simd::elementwise_terms(&x[lo..hi], yk, Aux::None, &params, 1.0, g.as_deref_mut(), Some(&mut *t)),
+                Backend::Simd => {
+                    kernels::simd::elementwise_terms(level, &x[lo..hi], yk, Aux::None, &params, 1.0, g.as_deref_mut(), Some(&mut *t))
+                }
                 Backend::Scalar => {
                     kernels::scalar::elementwise_terms(&x[lo..hi], yk, Aux::None, &params, 1.0, g.as_deref_mut(), Some(&mut *t))
                 }

@@ -1,9 +1,11 @@
-//! SIMD kernels against the scalar reference kernels, and both against f64 finite differences.
+//! SIMD kernels, at every SIMD level this CPU runs, against the scalar reference kernels, and both
+//! against f64 finite differences.
 
 use proptest::prelude::*;
 use segloss_core::kernel::StridedOut;
 use segloss_core::reduce::SharedMut;
 use segloss_core::rng::Rng;
+use segloss_core::simd::Level;
 use segloss_core::testing::{self, check_gradient_fn, logit, probability};
 use segloss_xent::kernels::{scalar, simd, Aux, ElemKind, ElemParams, SoftmaxBlock, SoftmaxParams};
 
@@ -47,6 +49,12 @@ fn close(a: f32, b: f32) -> bool {
 }
 
 fn compare_elementwise(x: &[f32], y: &[f32], w: &[f32]) {
+    for level in Level::supported_levels() {
+        compare_elementwise_at(level, x, y, w);
+    }
+}
+
+fn compare_elementwise_at(level: Level, x: &[f32], y: &[f32], w: &[f32]) {
     for (p, distance) in all_params() {
         for use_w in [false, true] {
             let aux = match (use_w || distance, distance) {
@@ -56,9 +64,9 @@ fn compare_elementwise(x: &[f32], y: &[f32], w: &[f32]) {
             };
             let mut g1 = vec![f32::NAN; x.len()];
             let mut g2 = vec![f32::NAN; x.len()];
-            let (s1, b1) = simd::elementwise(x, y, aux, &p, 0.7, Some(&mut g1));
+            let (s1, b1) = simd::elementwise(level, x, y, aux, &p, 0.7, Some(&mut g1));
             let (s2, b2) = scalar::elementwise(x, y, aux, &p, 0.7, Some(&mut g2));
-            assert_eq!(b1, b2, "{p:?}");
+            assert_eq!(b1, b2, "{level:?} {p:?}");
             let mag: f64 = x
                 .iter()
                 .zip(y)
@@ -71,12 +79,20 @@ fn compare_elementwise(x: &[f32], y: &[f32], w: &[f32]) {
                     scalar::element(xi as f64, yi as f64, a.map(|v| v as f64), distance, &p).0.abs()
                 })
                 .sum();
-            assert!((s1 - s2).abs() <= SUM_TOL * mag + 1e-30, "{p:?} len {}: simd {s1} scalar {s2}", x.len());
+            assert!((s1 - s2).abs() <= SUM_TOL * mag + 1e-30, "{level:?} {p:?} len {}: simd {s1} scalar {s2}", x.len());
             for i in 0..x.len() {
-                assert!(close(g1[i], g2[i]), "{p:?} element {i} of {}: x={} y={} simd {} scalar {}", x.len(), x[i], y[i], g1[i], g2[i]);
+                assert!(
+                    close(g1[i], g2[i]),
+                    "{level:?} {p:?} element {i} of {}: x={} y={} simd {} scalar {}",
+                    x.len(),
+                    x[i],
+                    y[i],
+                    g1[i],
+                    g2[i]
+                );
             }
             // no gradient requested: same sum
-            let (s3, _) = simd::elementwise(x, y, aux, &p, 0.7, None);
+            let (s3, _) = simd::elementwise(level, x, y, aux, &p, 0.7, None);
             assert_eq!(s1.to_bits(), s3.to_bits());
         }
     }
@@ -117,10 +133,12 @@ proptest! {
                 let vs = [v; 9];
                 let ys = [y; 9];
                 let ds = [d; 9];
-                let mut g = [f32::NAN; 9];
-                let (s, _) = simd::elementwise(&vs, &ys, Aux::Distance(&ds), &params, 1.0, Some(&mut g));
-                prop_assert!(s.is_finite(), "{params:?} x={v} y={y}: {s}");
-                prop_assert!(g.iter().all(|g| g.is_finite()), "{params:?} x={v} y={y}: {g:?}");
+                for level in Level::supported_levels() {
+                    let mut g = [f32::NAN; 9];
+                    let (s, _) = simd::elementwise(level, &vs, &ys, Aux::Distance(&ds), &params, 1.0, Some(&mut g));
+                    prop_assert!(s.is_finite(), "{level:?} {params:?} x={v} y={y}: {s}");
+                    prop_assert!(g.iter().all(|g| g.is_finite()), "{level:?} {params:?} x={v} y={y}: {g:?}");
+                }
                 let (l, gs) = scalar::element(v, y, Some(d), matches!(kind, ElemKind::DistanceBce { .. }), &params);
                 prop_assert!(l.is_finite() && gs.is_finite(), "scalar {params:?} x={v} y={y}: {l} {gs}");
             }
@@ -174,25 +192,27 @@ fn softmax_case(cc: usize, len: usize, seed: u64, weights: bool, ignore_some: bo
             probs: soft.then_some(probs.as_slice()),
             weight: weights.then_some(pw.as_slice()),
         };
-        let mut g1 = vec![f32::NAN; cc * len];
         let mut g2 = vec![f32::NAN; cc * len];
-        let s1 = simd::softmax(&block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g1), 0, len, len)));
         let s2 = scalar::softmax(&block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g2), 0, len, len)));
-        assert!(
-            (s1 - s2).abs() <= SOFTMAX_SUM_TOL * s2.abs().max(1.0),
-            "C={cc} len={len} {gamma:?} s={smoothing} soft={soft}: simd {s1} scalar {s2}"
-        );
         let gmax = g2.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        for i in 0..g1.len() {
+        for level in Level::supported_levels() {
+            let mut g1 = vec![f32::NAN; cc * len];
+            let s1 = simd::softmax(level, &block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g1), 0, len, len)));
             assert!(
-                (g1[i] - g2[i]).abs() <= SOFTMAX_GRAD_TOL * gmax.max(1e-3),
-                "C={cc} len={len} {gamma:?} soft={soft} grad[{i}]: simd {} scalar {}",
-                g1[i],
-                g2[i]
+                (s1 - s2).abs() <= SOFTMAX_SUM_TOL * s2.abs().max(1.0),
+                "{level:?} C={cc} len={len} {gamma:?} s={smoothing} soft={soft}: simd {s1} scalar {s2}"
             );
+            for i in 0..g1.len() {
+                assert!(
+                    (g1[i] - g2[i]).abs() <= SOFTMAX_GRAD_TOL * gmax.max(1e-3),
+                    "{level:?} C={cc} len={len} {gamma:?} soft={soft} grad[{i}]: simd {} scalar {}",
+                    g1[i],
+                    g2[i]
+                );
+            }
+            let s3 = simd::softmax(level, &block, &p, 0.9, None);
+            assert!((s3 - s1).abs() <= 1e-12 * s1.abs().max(1.0), "{level:?}");
         }
-        let s3 = simd::softmax(&block, &p, 0.9, None);
-        assert!((s3 - s1).abs() <= 1e-12 * s1.abs().max(1.0));
     }
 }
 
@@ -233,9 +253,11 @@ proptest! {
         for focal in [None, Some(gamma)] {
             let p = SoftmaxParams { classes: cc, class_weights: &[], smoothing: 0.1 * (focal.is_none() as u8 as f32), focal_gamma: focal };
             let block = SoftmaxBlock { z: &z, stride: 1, len: 1, labels: Some(&labels), probs: None, weight: None };
-            let mut g = vec![f32::NAN; cc];
-            let s = simd::softmax(&block, &p, 1.0, Some(&StridedOut::new(SharedMut::new(&mut g), 0, 1, 1)));
-            prop_assert!(s.is_finite() && g.iter().all(|v| v.is_finite()), "{focal:?} z={z:?}: {s} {g:?}");
+            for level in Level::supported_levels() {
+                let mut g = vec![f32::NAN; cc];
+                let s = simd::softmax(level, &block, &p, 1.0, Some(&StridedOut::new(SharedMut::new(&mut g), 0, 1, 1)));
+                prop_assert!(s.is_finite() && g.iter().all(|v| v.is_finite()), "{level:?} {focal:?} z={z:?}: {s} {g:?}");
+            }
         }
     }
 }
@@ -243,39 +265,41 @@ proptest! {
 /// Pinned: gamma in (0, 1) at p = 1 exactly (the naive chain rule gives inf * 0 there).
 #[test]
 fn focal_gamma_below_one_at_saturation() {
-    for x in [1e4f32, -1e4, 88.0, -88.0, 30.0] {
-        for y in [0.0f32, 1.0] {
-            let p = ElemParams { kind: ElemKind::Focal { gamma: 0.3, a: 0.25, b: 0.75 }, from_logits: true, smoothing: 0.0 };
-            let mut g = [f32::NAN; 1];
-            let (s, _) = simd::elementwise(&[x], &[y], Aux::None, &p, 1.0, Some(&mut g));
-            assert!(s.is_finite() && g[0].is_finite(), "x={x} y={y}: {s} {}", g[0]);
+    for level in Level::supported_levels() {
+        for x in [1e4f32, -1e4, 88.0, -88.0, 30.0] {
+            for y in [0.0f32, 1.0] {
+                let p = ElemParams { kind: ElemKind::Focal { gamma: 0.3, a: 0.25, b: 0.75 }, from_logits: true, smoothing: 0.0 };
+                let mut g = [f32::NAN; 1];
+                let (s, _) = simd::elementwise(level, &[x], &[y], Aux::None, &p, 1.0, Some(&mut g));
+                assert!(s.is_finite() && g[0].is_finite(), "{level:?} x={x} y={y}: {s} {}", g[0]);
+            }
         }
+        let p = ElemParams { kind: ElemKind::Focal { gamma: 0.3, a: 0.25, b: 0.75 }, from_logits: false, smoothing: 0.0 };
+        let mut g = [f32::NAN; 2];
+        let (s, _) = simd::elementwise(level, &[0.0, 1.0], &[0.0, 1.0], Aux::None, &p, 1.0, Some(&mut g));
+        assert!(s.is_finite() && g == [0.0, 0.0], "{level:?} {s} {g:?}");
     }
-    let p = ElemParams { kind: ElemKind::Focal { gamma: 0.3, a: 0.25, b: 0.75 }, from_logits: false, smoothing: 0.0 };
-    let mut g = [f32::NAN; 2];
-    let (s, _) = simd::elementwise(&[0.0, 1.0], &[0.0, 1.0], Aux::None, &p, 1.0, Some(&mut g));
-    assert!(s.is_finite() && g == [0.0, 0.0], "{s} {g:?}");
 }
 
 /// Pinned (found by the golden tests): a tiny positive weight must keep its digits; computing
 /// `1 + (q - 1) y` in f32 lost them (19% error at q = 1e-7).
 #[test]
 fn tiny_positive_weight_keeps_its_digits() {
-    for q in [1e-4f32, 1e-7] {
+    for (level, q) in Level::supported_levels().flat_map(|l| [(l, 1e-4f32), (l, 1e-7)]) {
         for (kind, distance) in [(ElemKind::Bce { q, factor: 1.0 }, false), (ElemKind::DistanceBce { q0: q, factor: 1.0 }, true)] {
             let p = ElemParams { kind, from_logits: true, smoothing: 0.0 };
             let d = [30.0f32; 3]; // exp(-d^2) = 0: q stays tiny
             let aux = if distance { Aux::Distance(&d) } else { Aux::None };
             let (x, y) = ([1.0f32, -2.0, 3.0], [1.0f32, 1.0, 1.0]);
             let mut g = [0.0f32; 3];
-            let (s, _) = simd::elementwise(&x, &y, aux, &p, 1.0, Some(&mut g));
+            let (s, _) = simd::elementwise(level, &x, &y, aux, &p, 1.0, Some(&mut g));
             for i in 0..3 {
                 let xi = x[i] as f64;
                 let want_g = -(q as f64) / (1.0 + xi.exp());
-                assert!(((g[i] as f64) - want_g).abs() <= 1e-6 * want_g.abs(), "q={q} {i}: {} vs {want_g}", g[i]);
+                assert!(((g[i] as f64) - want_g).abs() <= 1e-6 * want_g.abs(), "{level:?} q={q} {i}: {} vs {want_g}", g[i]);
             }
             let want: f64 = x.iter().map(|&xi| q as f64 * ((-xi as f64).exp().ln_1p())).sum();
-            assert!((s - want).abs() <= 1e-6 * want, "q={q}: {s} vs {want}");
+            assert!((s - want).abs() <= 1e-6 * want, "{level:?} q={q}: {s} vs {want}");
         }
     }
 }

@@ -11,5 +11,7 @@ pub(crate) fn supported() -> bool {
     crate::simd::avx2_fma()
 }
 
+// the same tests as the baseline's (`base.rs`), at this level
+#[allow(clippy::duplicate_mod)]
 #[path = "math_tests.rs"]
 mod math_tests;

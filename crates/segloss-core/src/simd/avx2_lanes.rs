@@ -17,10 +17,11 @@
 #[macro_export]
 macro_rules! avx2_lanes {
     () => {
-        #[allow(non_camel_case_types, clippy::missing_safety_doc, dead_code, unused_unsafe)]
+        // (`suspicious_arithmetic_impl`: the shifts mask their count with `&`, as `wide`'s do)
+        #[allow(non_camel_case_types, clippy::missing_safety_doc, clippy::suspicious_arithmetic_impl, dead_code, unused_unsafe)]
         mod avx2_lane_types {
             use core::arch::x86_64::*;
-            use std::ops::{Add, AddAssign, BitAnd, BitOr, BitXor, Div, Mul, MulAssign, Neg, Not, Shl, Shr, Sub, SubAssign};
+            use std::ops::{Add, AddAssign, BitAnd, BitOr, BitOrAssign, BitXor, Div, Mul, MulAssign, Neg, Not, Shl, Shr, Sub, SubAssign};
 
             // SAFETY (every `unsafe` block of this module): the intrinsics need AVX, AVX2 or FMA,
             // which every caller has (see the module documentation of `segloss_core::simd`).
@@ -169,6 +170,12 @@ macro_rules! avx2_lanes {
                 #[inline(always)]
                 fn mul_assign(&mut self, rhs: f32x8) {
                     *self = *self * rhs;
+                }
+            }
+            impl BitOrAssign for f32x8 {
+                #[inline(always)]
+                fn bitor_assign(&mut self, rhs: f32x8) {
+                    *self = *self | rhs;
                 }
             }
 

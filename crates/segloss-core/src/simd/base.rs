@@ -12,5 +12,7 @@ fn supported() -> bool {
 }
 
 #[cfg(test)]
+// the same tests as the AVX2 level's (`avx2_check.rs`), at this level
+#[allow(clippy::duplicate_mod)]
 #[path = "math_tests.rs"]
 mod math_tests;

@@ -233,6 +233,10 @@ mod tests {
             check("select", ax.simd_lt(ay).select(ax, az), wx.simd_lt(wy).select(wx, wz));
             check("and", ax & ay, wx & wy);
             check("or", ax | ay, wx | wy);
+            let (mut ao, mut wo) = (ax, wx);
+            ao |= ay;
+            wo |= wy;
+            check("or_assign", ao, wo);
             check("not", !ax, !wx);
             assert_eq!(ax.round_int().to_array(), wx.round_int().to_array(), "round_int of {x:?}");
             check("from_i32x8", a::f32x8::from_i32x8(ax.round_int()), w::f32x8::from_i32x8(wx.round_int()));

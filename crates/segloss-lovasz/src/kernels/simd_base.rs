@@ -7,5 +7,7 @@ macro_rules! level_fn {
 }
 use level_fn;
 
+// the body compiled once per level: the other level file loads it too
+#[allow(clippy::duplicate_mod)]
 #[path = "simd_body.rs"]
 pub(super) mod body;

@@ -1,6 +1,8 @@
 //! The kernels of the family, each twice with the same signature on slices:
 //! [`scalar`] (the readable reference, written from the formulas of `docs/LOSSES.md` and generic over
-//! `f32`/`f64` so that tests can finite-difference it in `f64`) and [`simd`] (on `wide` lanes).
+//! `f32`/`f64` so that tests can finite-difference it in `f64`) and [`simd`] (on `f32x8` lanes,
+//! compiled once per SIMD level and run at the level given, `segloss_core::simd::Level::current()`
+//! in the drivers).
 //!
 //! Elementwise kernels take `x` (logits or probabilities), `y` (targets), an optional multiplier
 //! `w` or distance map `d`, and write `scale * d loss_i / d x_i` into `grad` when given. They
@@ -14,8 +16,9 @@ use segloss_core::kernel::StridedOut;
 // Class loops index several per-class arrays at once; `for c in 0..C` reads like the formulas.
 #[allow(clippy::needless_range_loop)]
 pub mod scalar;
-#[allow(clippy::needless_range_loop)]
 pub mod simd;
+mod simd_avx2;
+mod simd_base;
 
 /// The elementwise losses of the family.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -177,7 +177,7 @@ pub fn softmax_pixel<T: Float>(z: &[T], label: Option<usize>, probs: Option<&[T]
     }
 }
 
-/// Softmax kernel over one block (the same signature as [`super::simd::softmax`]): returns the
+/// Softmax kernel over one block (the signature of [`super::simd::softmax`] after its level): returns the
 /// sum of the pixel losses (times the pixel weights) and writes `scale * gradient`.
 pub fn softmax(b: &SoftmaxBlock<'_>, p: &SoftmaxParams<'_>, scale: f32, grad: Option<&StridedOut<'_>>) -> f64 {
     softmax_terms(b, p, scale, grad, None)

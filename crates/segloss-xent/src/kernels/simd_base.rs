@@ -1,0 +1,13 @@
+//! The SIMD kernels at the baseline level (`wide` as the build compiles it).
+
+use segloss_core::simd::base as lanes;
+
+macro_rules! level_fn {
+    ($($i:item)*) => { $( #[inline] $i )* };
+}
+use level_fn;
+
+// the body compiled once per level: the other level file loads it too
+#[allow(clippy::duplicate_mod)]
+#[path = "simd_body.rs"]
+pub(super) mod body;
