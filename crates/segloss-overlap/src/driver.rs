@@ -12,6 +12,7 @@ use crate::kernels::{self, Coef, KParams, SoftBlock, Stats};
 use segloss_core::input::{contiguous, DenseTarget, Labels};
 use segloss_core::kernel::{Backend, StridedOut};
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut, BLOCK};
+use segloss_core::simd::Level;
 use segloss_core::{Batch, Layout, Mode, TargetLayout};
 use std::borrow::Cow;
 
@@ -162,6 +163,7 @@ pub fn stats_of(
     units: std::ops::Range<usize>,
 ) -> (Vec<Stats>, bool, bool) {
     let c = inp.c;
+    let level = Level::current();
     let cached = backend == Backend::Simd && kp.from_logits && cache.is_some();
     let cache = cache.filter(|_| cached).map(SharedMut::new);
     let leaf = |k: usize| -> Partial {
@@ -182,9 +184,9 @@ pub fn stats_of(
             let b = SoftBlock { z: &inp.x[base..], stride: inp.s, len, classes: c, labels, probs };
             let bad = match (backend, cache) {
                 (Backend::Simd, Some(buf)) => {
-                    kernels::simd::softmax_stats_cached(&b, kp, &mut out, &StridedOut::new(buf, base, inp.s, len))
+                    kernels::simd::softmax_stats_cached(level, &b, kp, &mut out, &StridedOut::new(buf, base, inp.s, len))
                 }
-                (Backend::Simd, None) => kernels::simd::softmax_stats(&b, kp, &mut out),
+                (Backend::Simd, None) => kernels::simd::softmax_stats(level, &b, kp, &mut out),
                 (Backend::Scalar, _) => kernels::scalar::softmax_stats(&b, kp, &mut out),
             };
             Partial { start: img * c, stats: out, bad }
@@ -199,8 +201,10 @@ pub fn stats_of(
                 let yc = dense_chunk(y, a, b, &mut ybuf);
                 let (st, bad) = match (backend, cache) {
                     // SAFETY: blocks cover disjoint element ranges.
-                    (Backend::Simd, Some(buf)) => kernels::simd::dense_stats_cached(&inp.x[a..b], yc, kp, unsafe { buf.slice(a, b - a) }),
-                    (Backend::Simd, None) => kernels::simd::dense_stats(&inp.x[a..b], yc, kp),
+                    (Backend::Simd, Some(buf)) => {
+                        kernels::simd::dense_stats_cached(level, &inp.x[a..b], yc, kp, unsafe { buf.slice(a, b - a) })
+                    }
+                    (Backend::Simd, None) => kernels::simd::dense_stats(level, &inp.x[a..b], yc, kp),
                     (Backend::Scalar, _) => kernels::scalar::dense_stats(&inp.x[a..b], yc, kp),
                 };
                 p.stats.push(st);
@@ -230,6 +234,7 @@ pub fn grad_of(
     units: std::ops::Range<usize>,
 ) {
     let c = inp.c;
+    let level = Level::current();
     let out = SharedMut::new(grad);
     par_for(units.len(), &|k| {
         let u = units.start + k;
@@ -249,8 +254,8 @@ pub fn grad_of(
             let o = StridedOut::new(out, base, inp.s, len);
             let cf = &coefs[img * c..(img + 1) * c];
             match (backend, cached) {
-                (Backend::Simd, true) => kernels::simd::softmax_grad_cached(&b, kp, cf, &o),
-                (Backend::Simd, false) => kernels::simd::softmax_grad(&b, kp, cf, &o),
+                (Backend::Simd, true) => kernels::simd::softmax_grad_cached(level, &b, kp, cf, &o),
+                (Backend::Simd, false) => kernels::simd::softmax_grad(level, &b, kp, cf, &o),
                 (Backend::Scalar, _) => kernels::scalar::softmax_grad(&b, kp, cf, &o),
             }
         } else {
@@ -261,8 +266,8 @@ pub fn grad_of(
                 // SAFETY: blocks cover disjoint element ranges.
                 let g = unsafe { out.slice(a, b - a) };
                 match (backend, cached) {
-                    (Backend::Simd, true) => kernels::simd::dense_grad_cached(yc, kp, &coefs[r], g),
-                    (Backend::Simd, false) => kernels::simd::dense_grad(&inp.x[a..b], yc, kp, &coefs[r], g),
+                    (Backend::Simd, true) => kernels::simd::dense_grad_cached(level, yc, kp, &coefs[r], g),
+                    (Backend::Simd, false) => kernels::simd::dense_grad(level, &inp.x[a..b], yc, kp, &coefs[r], g),
                     (Backend::Scalar, _) => kernels::scalar::dense_grad(&inp.x[a..b], yc, kp, &coefs[r], g),
                 }
             }

@@ -197,7 +197,7 @@ pub mod scalar {
 pub mod simd {
     //! 8 pixels per `f32x8` lane group.
     use super::*;
-    use crate::kernels::simd::{ld, store_lanes as st};
+    use crate::kernels::simd_base::body::{ld, store_lanes as st};
     use segloss_core::simd::{exp_nonpos, f32x8, first_lanes, lanes_sum_f64, ln, LANES};
 
     /// Everything one group of 8 pixels needs.

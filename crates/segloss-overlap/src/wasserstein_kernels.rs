@@ -123,7 +123,7 @@ pub mod scalar {
 pub mod simd {
     //! 8 pixels per `f32x8` lane group.
     use super::*;
-    use crate::kernels::simd::{ld, probs_lanes, store_lanes as st};
+    use crate::kernels::simd_base::body::{ld, probs_lanes, store_lanes as st};
     use segloss_core::simd::{f32x8, first_lanes, lanes_sum_f64, load, load_padded, LANES};
 
     /// A `rows x C` table (row-major, row = label) for per-lane lookups `tab[y_k, c]`, with the

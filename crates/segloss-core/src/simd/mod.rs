@@ -120,14 +120,19 @@ impl Level {
 /// Calls `$f($args)` of a kernel crate's SIMD kernels at `$level`: `simd_avx2::body::$f` where
 /// the level is `Avx2` and the CPU has AVX2 and FMA, `simd_base::body::$f` otherwise. The two
 /// modules are the kernel body compiled per level, declared next to the call (see this module's
-/// documentation).
+/// documentation). A crate whose level modules hold several bodies names the body:
+/// `simd_dispatch!(level, $body::$f($args))` calls `simd_avx2::$body::$f` or
+/// `simd_base::$body::$f`.
 #[macro_export]
 macro_rules! simd_dispatch {
     ($level:expr, $f:ident($($a:expr),* $(,)?)) => {
+        $crate::simd_dispatch!($level, body::$f($($a),*))
+    };
+    ($level:expr, $m:ident::$f:ident($($a:expr),* $(,)?)) => {
         match $level {
             // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-            $crate::simd::Level::Avx2 if $crate::simd::avx2_fma() => unsafe { simd_avx2::body::$f($($a),*) },
-            _ => simd_base::body::$f($($a),*),
+            $crate::simd::Level::Avx2 if $crate::simd::avx2_fma() => unsafe { simd_avx2::$m::$f($($a),*) },
+            _ => simd_base::$m::$f($($a),*),
         }
     };
 }

@@ -1,6 +1,8 @@
 //! The two passes of the family, each twice with the same signature on slices:
 //! [`scalar`] (the readable reference, written from the formulas of `docs/LOSSES.md`, generic
-//! over `f32`/`f64` so tests can finite-difference it in `f64`) and [`simd`] (on `wide` lanes).
+//! over `f32`/`f64` so tests can finite-difference it in `f64`) and [`simd`] (on `f32x8` lanes,
+//! compiled once per SIMD level and run at the level given, `segloss_core::simd::Level::current()`
+//! in the drivers).
 //!
 //! - The **statistics pass** reads a segment of one (image, channel) row (sigmoid or identity
 //!   activation) or a block of pixels of one image across all channels (softmax) and returns the
@@ -22,6 +24,8 @@
 
 pub mod scalar;
 pub mod simd;
+mod simd_avx2;
+pub(crate) mod simd_base;
 
 /// Sufficient statistics of one (image, channel) row, in `f64`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -110,11 +114,13 @@ pub struct SoftBlock<'a, T> {
 
 #[cfg(test)]
 mod tests {
-    //! One harness, every kernel: the SIMD kernels against the scalar ones on every length from 0
-    //! to 40 (all tail sizes), every parameter combination, including ignored elements.
+    //! One harness, every kernel: the SIMD kernels, at every SIMD level this CPU runs, against the
+    //! scalar ones on every length from 0 to 40 (all tail sizes), every parameter combination,
+    //! including ignored elements.
     use super::*;
     use segloss_core::kernel::StridedOut;
     use segloss_core::reduce::SharedMut;
+    use segloss_core::simd::Level;
 
     /// Statistics: relative tolerance of SIMD (f32 lanes) against scalar (f64 per element).
     const STATS_REL: f64 = 1e-6;
@@ -159,21 +165,21 @@ mod tests {
         ($name:ident, $stats:path, $grad:path) => {
             #[test]
             fn $name() {
-                for kp in params() {
+                for (level, kp) in Level::supported_levels().flat_map(|l| params().into_iter().map(move |k| (l, k))) {
                     let coef = coef(&kp, 0);
                     for n in 0..=40 {
                         let x: Vec<f32> = (0..n).map(|i| if kp.from_logits { val(i, 1) * 16.0 - 8.0 } else { val(i, 1) }).collect();
                         let y: Vec<f32> = (0..n).map(|i| if kp.ignore.is_some() && i % 7 == 3 { 255.0 } else { val(i, 2) }).collect();
-                        let (s1, b1) = $stats(&x, &y, &kp);
+                        let (s1, b1) = $stats(level, &x, &y, &kp);
                         let (s2, b2) = scalar::dense_stats(&x, &y, &kp);
-                        assert!(stats_close(&s1, &s2), "{kp:?} n={n}: {s1:?} vs {s2:?}");
-                        assert_eq!(b1, b2);
+                        assert!(stats_close(&s1, &s2), "{level:?} {kp:?} n={n}: {s1:?} vs {s2:?}");
+                        assert_eq!(b1, b2, "{level:?} {kp:?} n={n}");
                         let mut g1 = vec![f32::NAN; n];
                         let mut g2 = vec![f32::NAN; n];
-                        $grad(&x, &y, &kp, &coef, &mut g1);
+                        $grad(level, &x, &y, &kp, &coef, &mut g1);
                         scalar::dense_grad(&x, &y, &kp, &coef, &mut g2);
-                        assert!(g1.iter().all(|g| g.is_finite()), "{kp:?} n={n}: not fully written");
-                        assert!(grads_close(&g1, &g2, &[coef]), "{kp:?} n={n}: {g1:?} vs {g2:?}");
+                        assert!(g1.iter().all(|g| g.is_finite()), "{level:?} {kp:?} n={n}: not fully written");
+                        assert!(grads_close(&g1, &g2, &[coef]), "{level:?} {kp:?} n={n}: {g1:?} vs {g2:?}");
                     }
                 }
             }
@@ -184,7 +190,8 @@ mod tests {
         ($name:ident, $stats:path, $grad:path) => {
             #[test]
             fn $name() {
-                for kp in params().into_iter().filter(|k| k.ignore.is_none()) {
+                let kps = || params().into_iter().filter(|k| k.ignore.is_none());
+                for (level, kp) in Level::supported_levels().flat_map(|l| kps().map(move |k| (l, k))) {
                     for classes in [2usize, 3, 7] {
                         for len in [0usize, 1, 5, 8, 13, 16, 29] {
                             let stride = len + 3; // rows of the block inside a longer image
@@ -204,19 +211,22 @@ mod tests {
                                 };
                                 let mut s1 = vec![Stats::default(); classes];
                                 let mut s2 = vec![Stats::default(); classes];
-                                assert_eq!($stats(&b, &kp, &mut s1), scalar::softmax_stats(&b, &kp, &mut s2));
+                                assert_eq!($stats(level, &b, &kp, &mut s1), scalar::softmax_stats(&b, &kp, &mut s2));
                                 for (a, c) in s1.iter().zip(&s2) {
-                                    assert!(stats_close(a, c), "{kp:?} C={classes} len={len}: {a:?} vs {c:?}");
+                                    assert!(stats_close(a, c), "{level:?} {kp:?} C={classes} len={len}: {a:?} vs {c:?}");
                                 }
                                 let coefs: Vec<Coef> = (0..classes).map(|k| coef(&kp, k)).collect();
                                 let mut g1 = vec![f32::NAN; classes * stride];
                                 let mut g2 = vec![f32::NAN; classes * stride];
-                                $grad(&b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
+                                $grad(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
                                 scalar::softmax_grad(&b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
                                 for c in 0..classes {
                                     let (r1, r2) = (&g1[c * stride..c * stride + len], &g2[c * stride..c * stride + len]);
                                     assert!(r1.iter().all(|g| g.is_finite()), "not fully written");
-                                    assert!(grads_close(r1, r2, &coefs), "{kp:?} C={classes} len={len} soft={soft}: {r1:?} vs {r2:?}");
+                                    assert!(
+                                        grads_close(r1, r2, &coefs),
+                                        "{level:?} {kp:?} C={classes} len={len} soft={soft}: {r1:?} vs {r2:?}"
+                                    );
                                     // nothing written past the block
                                     assert!(g1[c * stride + len..(c + 1) * stride].iter().all(|g| g.is_nan()));
                                 }
@@ -233,39 +243,39 @@ mod tests {
 
     /// The cached pair (stats pass leaving per-element values in the gradient buffer, gradient
     /// pass reading them back), as one call with the signature of the dense kernels.
-    fn dense_stats_then_cache(x: &[f32], y: &[f32], kp: &KParams) -> (Stats, bool) {
+    fn dense_stats_then_cache(level: Level, x: &[f32], y: &[f32], kp: &KParams) -> (Stats, bool) {
         if kp.from_logits {
-            simd::dense_stats_cached(x, y, kp, &mut vec![f32::NAN; x.len()])
+            simd::dense_stats_cached(level, x, y, kp, &mut vec![f32::NAN; x.len()])
         } else {
-            simd::dense_stats(x, y, kp)
+            simd::dense_stats(level, x, y, kp)
         }
     }
 
-    fn dense_grad_via_cache(x: &[f32], y: &[f32], kp: &KParams, coef: &Coef, out: &mut [f32]) {
+    fn dense_grad_via_cache(level: Level, x: &[f32], y: &[f32], kp: &KParams, coef: &Coef, out: &mut [f32]) {
         if kp.from_logits {
-            let _ = simd::dense_stats_cached(x, y, kp, out);
-            simd::dense_grad_cached(y, kp, coef, out);
+            let _ = simd::dense_stats_cached(level, x, y, kp, out);
+            simd::dense_grad_cached(level, y, kp, coef, out);
         } else {
-            simd::dense_grad(x, y, kp, coef, out);
+            simd::dense_grad(level, x, y, kp, coef, out);
         }
     }
 
-    fn softmax_stats_then_cache(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats]) -> bool {
+    fn softmax_stats_then_cache(level: Level, b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats]) -> bool {
         if kp.from_logits {
             let mut cache = vec![f32::NAN; b.classes * b.stride];
-            simd::softmax_stats_cached(b, kp, out, &StridedOut::new(SharedMut::new(&mut cache), 0, b.stride, b.len))
+            simd::softmax_stats_cached(level, b, kp, out, &StridedOut::new(SharedMut::new(&mut cache), 0, b.stride, b.len))
         } else {
-            simd::softmax_stats(b, kp, out)
+            simd::softmax_stats(level, b, kp, out)
         }
     }
 
-    fn softmax_grad_via_cache(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
+    fn softmax_grad_via_cache(level: Level, b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
         if kp.from_logits {
             let mut st = vec![Stats::default(); b.classes];
-            let _ = simd::softmax_stats_cached(b, kp, &mut st, out);
-            simd::softmax_grad_cached(b, kp, coefs, out);
+            let _ = simd::softmax_stats_cached(level, b, kp, &mut st, out);
+            simd::softmax_grad_cached(level, b, kp, coefs, out);
         } else {
-            simd::softmax_grad(b, kp, coefs, out);
+            simd::softmax_grad(level, b, kp, coefs, out);
         }
     }
 
@@ -274,8 +284,8 @@ mod tests {
 
     #[test]
     fn empty_segment_is_the_neutral_element() {
-        for kp in params() {
-            assert_eq!(simd::dense_stats(&[], &[], &kp), (Stats::default(), false));
+        for (level, kp) in Level::supported_levels().flat_map(|l| params().into_iter().map(move |k| (l, k))) {
+            assert_eq!(simd::dense_stats(level, &[], &[], &kp), (Stats::default(), false));
             assert_eq!(scalar::dense_stats::<f32>(&[], &[], &kp), (Stats::default(), false));
         }
     }
@@ -283,11 +293,13 @@ mod tests {
     #[test]
     fn padding_never_counts() {
         // 3 elements: the 5 padded lanes (x = 0 -> p = 0.5 under the sigmoid) must not count
-        let kp = KParams { from_logits: true, squared: true, pixelwise: true, soft_label: false, ignore: None };
-        let (s, _) = simd::dense_stats(&[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
-        assert_eq!((s.p, s.g, s.i, s.cnt), (1.5, 2.0, 1.0, 3.0));
-        let kp = KParams { from_logits: true, squared: false, pixelwise: false, soft_label: true, ignore: None };
-        let (s, _) = simd::dense_stats(&[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
-        assert_eq!((s.p, s.g, s.i), (1.5, 2.0, 1.0));
+        for level in Level::supported_levels() {
+            let kp = KParams { from_logits: true, squared: true, pixelwise: true, soft_label: false, ignore: None };
+            let (s, _) = simd::dense_stats(level, &[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
+            assert_eq!((s.p, s.g, s.i, s.cnt), (1.5, 2.0, 1.0, 3.0), "{level:?}");
+            let kp = KParams { from_logits: true, squared: false, pixelwise: false, soft_label: true, ignore: None };
+            let (s, _) = simd::dense_stats(level, &[0.0, 0.0, 0.0], &[1.0, 0.0, 1.0], &kp);
+            assert_eq!((s.p, s.g, s.i), (1.5, 2.0, 1.0), "{level:?}");
+        }
     }
 }

@@ -226,7 +226,7 @@ pub fn softmax_stats<T: Float>(b: &SoftBlock<'_, T>, kp: &KParams, out: &mut [St
     bad
 }
 
-/// Gradient of one softmax block (the same signature as [`super::simd::softmax_grad`]); 0 at
+/// Gradient of one softmax block (the signature of [`super::simd::softmax_grad`] after its level); 0 at
 /// ignored pixels.
 pub fn softmax_grad(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
     let cc = b.classes;
