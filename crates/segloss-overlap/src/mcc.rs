@@ -38,6 +38,7 @@ use segloss_core::declare::{checks, WeightUse};
 use segloss_core::input::DenseTarget;
 use segloss_core::kernel::{check_grad_len, Backend};
 use segloss_core::reduce::{n_blocks, par_for, SharedMut, BLOCK};
+use segloss_core::simd::Level;
 use segloss_core::{resolve, Batch, Loss, LossError, Mode, Reduce, Result};
 
 segloss_core::declare_loss! {
@@ -109,6 +110,7 @@ impl Mcc {
         let prep = self.engine.prepare(batch)?;
         check_grad_len(&grad, prep.layout.len(), batch)?;
         let backend = Backend::current();
+        let level = Level::current();
         let (stats, bad, _) = driver::stats(&prep.inputs, &prep.kp, backend, None);
         if bad {
             return Err(self.engine.bad_target(batch, &prep));
@@ -133,7 +135,7 @@ impl Mcc {
                 // SAFETY: blocks cover disjoint element ranges.
                 let o = unsafe { out.slice(lo, hi - lo) };
                 match backend {
-                    Backend::Simd => kernels::simd::grad(&x[lo..hi], yk, from_logits, a, b, o),
+                    Backend::Simd => kernels::simd::grad(level, &x[lo..hi], yk, from_logits, a, b, o),
                     Backend::Scalar => kernels::scalar::grad(&x[lo..hi], yk, from_logits, a, b, o),
                 }
             });
@@ -167,48 +169,37 @@ pub(crate) mod kernels {
     }
 
     pub mod simd {
-        //! 8 elements per `f32x8`.
-        use segloss_core::simd::{exp_nonpos, f32x8, load_padded, store, LANES};
+        //! 8 elements per `f32x8` (`mcc_simd.rs`, compiled once per level with the overlap
+        //! kernels): each call runs the copy compiled for `level`, or the baseline's where this
+        //! CPU cannot run that level.
+        use crate::kernels::{simd_avx2, simd_base};
+        use segloss_core::simd::Level;
 
-        /// The gradient of one block of elements into `out`.
-        pub fn grad(x: &[f32], y: &[f32], from_logits: bool, a: f32, b: f32, out: &mut [f32]) {
-            let (a, b) = (f32x8::splat(a), f32x8::splat(b));
-            let mut i = 0;
-            while i < x.len() {
-                let n = (x.len() - i).min(LANES);
-                let (xv, yv) = (load_padded(&x[i..i + n], 0.0), load_padded(&y[i..i + n], 0.0));
-                let d = a.mul_add(f32x8::ONE - yv, b * yv);
-                let d = if from_logits {
-                    // p (1 - p) = e / (1 + e)^2 with e = exp(-|x|)
-                    let e = exp_nonpos(-xv.abs());
-                    let s = f32x8::ONE / (f32x8::ONE + e);
-                    d * (e * s * s)
-                } else {
-                    d
-                };
-                store(&mut out[i..i + n], d);
-                i += LANES;
-            }
+        /// The gradient of one block of elements into `out` at `level`.
+        pub fn grad(level: Level, x: &[f32], y: &[f32], from_logits: bool, a: f32, b: f32, out: &mut [f32]) {
+            segloss_core::simd_dispatch!(level, mcc::grad(x, y, from_logits, a, b, out))
         }
     }
 
     #[cfg(test)]
     mod tests {
         use super::*;
+        use segloss_core::simd::Level;
 
+        /// At every SIMD level this CPU runs.
         #[test]
         fn simd_matches_scalar() {
-            for from_logits in [true, false] {
+            for (level, from_logits) in Level::supported_levels().flat_map(|l| [(l, true), (l, false)]) {
                 for n in 0..=40usize {
                     let x: Vec<f32> = (0..n)
                         .map(|i| (i as f32 * 0.77).sin() * if from_logits { 30.0 } else { 0.5 } + if from_logits { 0.0 } else { 0.5 })
                         .collect();
                     let y: Vec<f32> = (0..n).map(|i| if i % 4 == 0 { 0.3 } else { (i % 3 == 0) as u8 as f32 }).collect();
                     let (mut g1, mut g2) = (vec![f32::NAN; n + 3], vec![f32::NAN; n + 3]);
-                    simd::grad(&x, &y, from_logits, 0.8, -1.3, &mut g1[..n]);
+                    simd::grad(level, &x, &y, from_logits, 0.8, -1.3, &mut g1[..n]);
                     scalar::grad(&x, &y, from_logits, 0.8, -1.3, &mut g2[..n]);
                     for (u, v) in g1[..n].iter().zip(&g2[..n]) {
-                        assert!((u - v).abs() <= 1e-6 * (1.0 + v.abs()), "{from_logits} {n}: {g1:?} vs {g2:?}");
+                        assert!((u - v).abs() <= 1e-6 * (1.0 + v.abs()), "{level:?} {from_logits} {n}: {g1:?} vs {g2:?}");
                     }
                     assert!(g1[n..].iter().all(|v| v.is_nan()), "written past the block");
                 }

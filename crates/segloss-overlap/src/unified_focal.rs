@@ -45,6 +45,7 @@ use segloss_core::declare::{checks, WeightUse};
 use segloss_core::input::{contiguous, validate_range, DenseTarget, Labels};
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend, StridedOut};
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut};
+use segloss_core::simd::Level;
 use segloss_core::{resolve, Batch, Loss, LossError, Mode, Result, TargetLayout};
 use std::borrow::Cow;
 
@@ -212,6 +213,7 @@ impl UnifiedFocal {
         let (n, c, s) = (layout.n, layout.c, layout.s);
         let prm = Params { from_logits: self.config.from_logits, gamma: self.config.gamma };
         let backend = Backend::current();
+        let level = Level::current();
         let per = n_blocks(s, BLOCK_PIX);
         // block u: image u / per, pixels [lo, lo + len) of it
         let with_block = |u: usize, f: &mut dyn FnMut(&Block<'_>, usize)| {
@@ -236,7 +238,7 @@ impl UnifiedFocal {
             with_block(u, &mut |b, _| {
                 sums = match backend {
                     Backend::Scalar => scalar::stats(b, &prm),
-                    Backend::Simd => simd::stats(b, &prm),
+                    Backend::Simd => simd::stats(level, b, &prm),
                 }
             });
             Part { start: u / per, sums: vec![sums] }
@@ -251,7 +253,7 @@ impl UnifiedFocal {
                     let o = StridedOut::new(out, base, s, b.len);
                     match backend {
                         Backend::Scalar => scalar::grad(b, &prm, cf, &o),
-                        Backend::Simd => simd::grad(b, &prm, cf, &o),
+                        Backend::Simd => simd::grad(level, b, &prm, cf, &o),
                     }
                 })
             });

@@ -1,5 +1,6 @@
 //! The kernels of `unified_focal`, twice with the same signatures: [`scalar`] (one pixel at a
-//! time in `f64`, written from the formulas) and [`simd`] (8 pixels per `f32x8` lane group).
+//! time in `f64`, written from the formulas) and [`simd`] (8 pixels per `f32x8` lane group, compiled once
+//! per SIMD level and run at the level given).
 //!
 //! A block is up to [`BLOCK_PIX`] pixels of one image: binary (one channel, `p_1 = p`,
 //! `p_0 = 1 - p`, targets `y_1 = y`, `y_0 = 1 - y`) or two channels (channel `c` of pixel `j` at
@@ -195,141 +196,23 @@ pub mod scalar {
 }
 
 pub mod simd {
-    //! 8 pixels per `f32x8` lane group.
-    use super::*;
-    use crate::kernels::simd_base::body::{ld, store_lanes as st};
-    use segloss_core::simd::{exp_nonpos, f32x8, first_lanes, lanes_sum_f64, ln, LANES};
+    //! The SIMD kernels at a given level, 8 pixels per `f32x8` lane group (`unified_focal_simd.rs`,
+    //! compiled once per level with the overlap kernels): each call runs the copy compiled for
+    //! `level`, or the baseline's where this CPU cannot run that level.
+    use super::{Block, Coefs, Params, Sums};
+    use crate::kernels::{simd_avx2, simd_base};
+    use segloss_core::kernel::StridedOut;
+    use segloss_core::simd::Level;
 
-    /// Everything one group of 8 pixels needs.
-    struct Px {
-        p0: f32x8,
-        p1: f32x8,
-        q0: f32x8,
-        q1: f32x8,
-        r0: f32x8,
-        /// The clamp does not act (all-ones lanes).
-        in0: f32x8,
-        in1: f32x8,
-        y0: f32x8,
-        y1: f32x8,
-        lq0: f32x8,
-        lq1: f32x8,
-        /// `r_0^gamma`.
-        pw: f32x8,
+    /// The sums of one block at `level` (see [`super::scalar::stats`]).
+    pub fn stats(level: Level, b: &Block<'_>, prm: &Params) -> Sums {
+        segloss_core::simd_dispatch!(level, unified_focal::stats(b, prm))
     }
 
-    /// `clamp(p, EPS, 1 - EPS)` (NaN stays NaN) and the lanes inside the bounds.
-    #[inline(always)]
-    fn clamp(p: f32x8) -> (f32x8, f32x8) {
-        let (lo, hi) = (f32x8::splat(EPS as f32), f32x8::splat((1.0 - EPS) as f32));
-        let q = p.max(lo).min(hi);
-        (p.is_nan().select(p, q), p.simd_ge(lo) & p.simd_le(hi))
-    }
-
-    #[inline(always)]
-    fn pixels(b: &Block<'_>, j: usize, lanes: usize, prm: &Params, gamma: f32x8) -> Px {
-        let two = b.two();
-        let z0 = ld(b.z, b.stride, 0, j, lanes);
-        let (p0, p1) = if prm.from_logits {
-            let x = if two { ld(b.z, b.stride, 1, j, lanes) - z0 } else { z0 };
-            // sigmoid(x) and sigmoid(-x) from one exponential
-            let e = exp_nonpos(-x.abs());
-            let s = f32x8::ONE / (f32x8::ONE + e);
-            let es = e * s;
-            let pos = x.simd_ge(f32x8::ZERO);
-            (pos.select(es, s), pos.select(s, es))
-        } else if two {
-            (z0, ld(b.z, b.stride, 1, j, lanes))
-        } else {
-            (f32x8::ONE - z0, z0)
-        };
-        let (q0, in0) = clamp(p0);
-        let (q1, in1) = clamp(p1);
-        // p_0 + p_1 = 1: 1 - q_0 = q_1 (symmetric bounds)
-        let complement = prm.from_logits || !two;
-        let r0 = if complement { q1 } else { f32x8::ONE - q0 };
-        let (y0, y1) = match b.t {
-            Tgt::Binary(y) => {
-                let y = ld(y, 0, 0, j, lanes);
-                (f32x8::ONE - y, y)
-            }
-            Tgt::Labels(l) => {
-                let mut a = [-1i32; LANES];
-                a[..lanes].copy_from_slice(&l[j..j + lanes]);
-                let lf = f32x8::from_i32x8(wide::i32x8::new(a));
-                (lf.simd_eq(f32x8::ZERO).select(f32x8::ONE, f32x8::ZERO), lf.simd_eq(f32x8::ONE).select(f32x8::ONE, f32x8::ZERO))
-            }
-            Tgt::Probs(q) => (ld(q, b.stride, 0, j, lanes), ld(q, b.stride, 1, j, lanes)),
-        };
-        let lq0 = ln(q0);
-        let lq1 = ln(q1);
-        let lr0 = if complement { lq1 } else { ln(r0) };
-        let pw = exp_nonpos(gamma * lr0);
-        Px { p0, p1, q0, q1, r0, in0, in1, y0, y1, lq0, lq1, pw }
-    }
-
-    /// The sums of one block.
-    pub fn stats(b: &Block<'_>, prm: &Params) -> Sums {
-        let gamma = f32x8::splat(prm.gamma as f32);
-        let complement = prm.from_logits || !b.two();
-        let mut acc = [f32x8::ZERO; 8];
-        let mut j = 0;
-        while j < b.len {
-            let lanes = (b.len - j).min(LANES);
-            let x = pixels(b, j, lanes, prm, gamma);
-            let v = first_lanes(lanes).select(f32x8::ONE, f32x8::ZERO);
-            let (y0, y1) = (x.y0 * v, x.y1 * v);
-            let (n0, n1) = (v - y0, v - y1);
-            let r1 = if complement { x.q0 } else { f32x8::ONE - x.q1 };
-            acc[0] = (x.pw * y0).mul_neg_add(x.lq0, acc[0]);
-            acc[1] = y1.mul_neg_add(x.lq1, acc[1]);
-            acc[2] = y0.mul_add(x.q0, acc[2]);
-            acc[3] = y0.mul_add(x.r0, acc[3]);
-            acc[4] = n0.mul_add(x.q0, acc[4]);
-            acc[5] = y1.mul_add(x.q1, acc[5]);
-            acc[6] = y1.mul_add(r1, acc[6]);
-            acc[7] = n1.mul_add(x.q1, acc[7]);
-            j += LANES;
-        }
-        acc.map(lanes_sum_f64)
-    }
-
-    /// The gradient of one block into `out` (row 0, and row 1 for two channels).
-    // `j` indexes the block's pixel in both rows at once
-    #[allow(clippy::needless_range_loop)]
-    pub fn grad(b: &Block<'_>, prm: &Params, cf: &Coefs, out: &StridedOut<'_>) {
-        let two = b.two();
-        // SAFETY: the rows of this block are distinct ranges no other block touches.
-        let mut rows: Vec<&mut [f32]> = (0..1 + two as usize).map(|c| unsafe { out.row(c) }).collect();
-        let gamma = f32x8::splat(prm.gamma as f32);
-        let k = |v: f64| f32x8::splat(v as f32);
-        let (kf0, kf1, a0, b0, a1, b1) = (k(cf.kf0), k(cf.kf1), k(cf.a0), k(cf.b0), k(cf.a1), k(cf.b1));
-        let mut j = 0;
-        while j < b.len {
-            let lanes = (b.len - j).min(LANES);
-            let x = pixels(b, j, lanes, prm, gamma);
-            // d/dq_0 of r_0^gamma (-ln q_0): gamma r_0^(gamma-1) ln q_0 - r_0^gamma / q_0
-            let h = (gamma * x.pw / x.r0).mul_sub(x.lq0, x.pw / x.q0);
-            let d0 = (kf0 * x.y0).mul_add(h, b0.mul_add(x.y0, a0 * (f32x8::ONE - x.y0)));
-            let d1 = (kf1 * x.y1 / x.q1).mul_neg_add(f32x8::ONE, b1.mul_add(x.y1, a1 * (f32x8::ONE - x.y1)));
-            let d0 = x.in0.select(d0, f32x8::ZERO);
-            let d1 = x.in1.select(d1, f32x8::ZERO);
-            if prm.from_logits {
-                let d = x.p0 * x.p1 * (d1 - d0);
-                if two {
-                    st(rows[0], j, lanes, -d);
-                    st(rows[1], j, lanes, d);
-                } else {
-                    st(rows[0], j, lanes, d);
-                }
-            } else if two {
-                st(rows[0], j, lanes, d0);
-                st(rows[1], j, lanes, d1);
-            } else {
-                st(rows[0], j, lanes, d1 - d0);
-            }
-            j += LANES;
-        }
+    /// The gradient of one block into `out` (row 0, and row 1 for two channels) at `level` (see
+    /// [`super::scalar::grad`]).
+    pub fn grad(level: Level, b: &Block<'_>, prm: &Params, cf: &Coefs, out: &StridedOut<'_>) {
+        segloss_core::simd_dispatch!(level, unified_focal::grad(b, prm, cf, out))
     }
 }
 
@@ -340,6 +223,7 @@ mod tests {
     //! values at and beyond the clamp), several gammas.
     use super::*;
     use segloss_core::reduce::SharedMut;
+    use segloss_core::simd::Level;
 
     fn val(i: usize, salt: u32) -> f32 {
         segloss_core::rng::Rng::new(((salt as u64) << 40) ^ i as u64).next_f32()
@@ -347,7 +231,7 @@ mod tests {
 
     #[test]
     fn simd_matches_scalar() {
-        for from_logits in [true, false] {
+        for (level, from_logits) in Level::supported_levels().flat_map(|l| [(l, true), (l, false)]) {
             for gamma in [0.0, 0.5, 1.0] {
                 let prm = Params { from_logits, gamma };
                 let cf = Coefs { kf0: 0.3, kf1: -0.2, a0: 0.1, b0: -0.7, a1: 0.25, b1: 0.4 };
@@ -375,16 +259,16 @@ mod tests {
                             _ => Tgt::Probs(&yp),
                         };
                         let b = Block { z: &z, stride, len, t };
-                        let (s1, s2) = (simd::stats(&b, &prm), scalar::stats(&b, &prm));
+                        let (s1, s2) = (simd::stats(level, &b, &prm), scalar::stats(&b, &prm));
                         for (a, c) in s1.iter().zip(&s2) {
                             assert!(
                                 (a - c).abs() <= 1e-5 * (a.abs().max(c.abs()) + 1.0),
-                                "{prm:?} kind {kind} len {len}: {s1:?} vs {s2:?}"
+                                "{level:?} {prm:?} kind {kind} len {len}: {s1:?} vs {s2:?}"
                             );
                         }
                         let mut g1 = vec![f32::NAN; 2 * stride];
                         let mut g2 = vec![f32::NAN; 2 * stride];
-                        simd::grad(&b, &prm, &cf, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
+                        simd::grad(level, &b, &prm, &cf, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
                         scalar::grad(&b, &prm, &cf, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
                         let rows = if b.two() { 2 } else { 1 };
                         let scale = g2.iter().filter(|v| v.is_finite()).fold(1e-3f32, |m, v| m.max(v.abs()));
@@ -392,7 +276,10 @@ mod tests {
                             let (r1, r2) = (&g1[c * stride..c * stride + len], &g2[c * stride..c * stride + len]);
                             assert!(r1.iter().all(|v| v.is_finite()), "not fully written");
                             for (a, e) in r1.iter().zip(r2) {
-                                assert!((a - e).abs() <= 2e-5 * scale + 1e-4 * e.abs(), "{prm:?} kind {kind} len {len}: {r1:?} vs {r2:?}");
+                                assert!(
+                                    (a - e).abs() <= 2e-5 * scale + 1e-4 * e.abs(),
+                                    "{level:?} {prm:?} kind {kind} len {len}: {r1:?} vs {r2:?}"
+                                );
                             }
                             // nothing written past the block
                             assert!(g1[c * stride + len..(c + 1) * stride].iter().all(|v| v.is_nan()));
@@ -410,7 +297,9 @@ mod tests {
     fn empty_block_is_the_neutral_element() {
         let prm = Params { from_logits: true, gamma: 0.5 };
         let b = Block { z: &[], stride: 0, len: 0, t: Tgt::Binary(&[]) };
-        assert_eq!(simd::stats(&b, &prm), [0.0; 8]);
+        for level in Level::supported_levels() {
+            assert_eq!(simd::stats(level, &b, &prm), [0.0; 8], "{level:?}");
+        }
         assert_eq!(scalar::stats(&b, &prm), [0.0; 8]);
     }
 
@@ -420,8 +309,10 @@ mod tests {
         let prm = Params { from_logits: true, gamma: 0.5 };
         let y = [1.0f32, 0.0, 1.0];
         let b = Block { z: &[0.0, 0.0, 0.0], stride: 3, len: 3, t: Tgt::Binary(&y) };
-        let s = simd::stats(&b, &prm);
-        // TP1 = 2 * 0.5, FP1 = 0.5, TP0 = 0.5, FP0 = 2 * 0.5
-        assert_eq!([s[5], s[7], s[2], s[4]], [1.0, 0.5, 0.5, 1.0]);
+        for level in Level::supported_levels() {
+            let s = simd::stats(level, &b, &prm);
+            // TP1 = 2 * 0.5, FP1 = 0.5, TP0 = 0.5, FP0 = 2 * 0.5
+            assert_eq!([s[5], s[7], s[2], s[4]], [1.0, 0.5, 0.5, 1.0], "{level:?}");
+        }
     }
 }

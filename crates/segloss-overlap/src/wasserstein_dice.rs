@@ -37,6 +37,7 @@ use segloss_core::declare::{checks, DistMatrix, KeyValue, WeightUse};
 use segloss_core::input::{contiguous, validate_range};
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend, StridedOut};
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut};
+use segloss_core::simd::Level;
 use segloss_core::{resolve, Batch, Loss, LossError, Mode, Result, TargetLayout};
 
 segloss_core::word_enum! {
@@ -170,6 +171,7 @@ impl WassersteinDice {
         };
         let x = contiguous(&batch.pred);
         let backend = Backend::current();
+        let level = Level::current();
         let from_logits = self.config.from_logits;
         let m32: Vec<f32> = m.iter().map(|&v| v as f32).collect();
         let per = n_blocks(s, BLOCK_PIX);
@@ -226,7 +228,7 @@ impl WassersteinDice {
                         Backend::Scalar => scalar::stats(b, &m, &a, from_logits),
                         Backend::Simd => {
                             let cache = shared.filter(|_| cached).map(|g| StridedOut::new(g, base, s, b.len));
-                            simd::stats(b, &mt, &at, from_logits, cache.as_ref())
+                            simd::stats(level, b, &mt, &at, from_logits, cache.as_ref())
                         }
                     }
                 });
@@ -245,8 +247,8 @@ impl WassersteinDice {
                         let o = StridedOut::new(g, base, s, b.len);
                         match (backend, cached) {
                             (Backend::Scalar, _) => scalar::grad(b, &gm, from_logits, &o),
-                            (Backend::Simd, true) => simd::grad_cached(b, &gt, &o),
-                            (Backend::Simd, false) => simd::grad(b, &gt, from_logits, &o),
+                            (Backend::Simd, true) => simd::grad_cached(level, b, &gt, &o),
+                            (Backend::Simd, false) => simd::grad(level, b, &gt, from_logits, &o),
                         }
                     })
                 });

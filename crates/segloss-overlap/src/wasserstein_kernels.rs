@@ -1,6 +1,6 @@
 //! The kernels of `wasserstein_dice`, twice with the same signatures: [`scalar`] (one pixel at a
 //! time, every sum in `f64`, written from the formulas) and [`simd`] (8 pixels per `f32x8` lane
-//! group).
+//! group, compiled once per SIMD level and run at the level given).
 //!
 //! A block is up to [`BLOCK_PIX`] pixels of one image across all C channels (class `c` of pixel
 //! `j` at `c * stride + j`). With `M` the normalised distance matrix (row-major, row = true class)
@@ -121,26 +121,29 @@ pub mod scalar {
 }
 
 pub mod simd {
-    //! 8 pixels per `f32x8` lane group.
-    use super::*;
-    use crate::kernels::simd_base::body::{ld, probs_lanes, store_lanes as st};
-    use segloss_core::simd::{f32x8, first_lanes, lanes_sum_f64, load, load_padded, LANES};
+    //! The SIMD kernels at a given level, 8 pixels per `f32x8` lane group (`wasserstein_simd.rs`,
+    //! compiled once per level with the overlap kernels): each call runs the copy compiled for
+    //! `level`, or the baseline's where this CPU cannot run that level.
+    use super::Block;
+    use crate::kernels::{simd_avx2, simd_base};
+    use segloss_core::kernel::StridedOut;
+    use segloss_core::simd::{Level, LANES};
 
     /// A `rows x C` table (row-major, row = label) for per-lane lookups `tab[y_k, c]`, with the
-    /// register form the AVX2 path permutes: for column `c` and chunk `i`, the lanes
+    /// register form the permute lookups read: for column `c` and chunk `i`, the lanes
     /// `tab[8 i + l, c]` (0 past the last row).
     pub struct Table<'a> {
-        tab: &'a [f32],
-        cols: usize,
-        // read by the AVX2 lookups only
-        #[cfg_attr(not(all(target_arch = "x86_64", target_feature = "avx2")), allow(dead_code))]
-        chunks: usize,
-        #[cfg_attr(not(all(target_arch = "x86_64", target_feature = "avx2")), allow(dead_code))]
-        regs: Vec<f32x8>,
+        pub(crate) tab: &'a [f32],
+        pub(crate) cols: usize,
+        // read by the permute lookups (x86_64) only
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+        pub(crate) chunks: usize,
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+        pub(crate) regs: Vec<[f32; LANES]>,
     }
 
     /// Tables up to this many rows use the permute path (beyond it the scalar lookups are as cheap).
-    const PERMUTE_ROWS: usize = 32;
+    pub(crate) const PERMUTE_ROWS: usize = 32;
 
     impl<'a> Table<'a> {
         /// The table `tab` of `rows x cols` entries.
@@ -150,193 +153,28 @@ pub mod simd {
             if rows <= PERMUTE_ROWS {
                 for c in 0..cols {
                     for i in 0..chunks {
-                        regs.push(f32x8::new(std::array::from_fn(|l| {
-                            if i * LANES + l < rows {
-                                tab[(i * LANES + l) * cols + c]
-                            } else {
-                                0.0
-                            }
-                        })));
+                        regs.push(std::array::from_fn(|l| if i * LANES + l < rows { tab[(i * LANES + l) * cols + c] } else { 0.0 }));
                     }
                 }
             }
             Table { tab, cols, chunks, regs }
         }
-
-        /// `tab[y_k, c]` for the 8 labels of `y`.
-        #[inline(always)]
-        pub fn pick(&self, y: &Labels8, c: usize) -> f32x8 {
-            if y.same {
-                return f32x8::splat(self.tab[y.y[0] as usize * self.cols + c]);
-            }
-            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-            if !self.regs.is_empty() {
-                let r = &self.regs[c * self.chunks..(c + 1) * self.chunks];
-                let mut v = permute(r[0], y.idx);
-                for (i, ri) in r.iter().enumerate().skip(1) {
-                    v = y.from[i - 1].select(permute(*ri, y.idx), v);
-                }
-                return v;
-            }
-            f32x8::new(std::array::from_fn(|k| self.tab[y.y[k] as usize * self.cols + c]))
-        }
     }
 
-    /// `t[idx_k & 7]` per lane (`vpermps`).
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    #[inline(always)]
-    fn permute(t: f32x8, idx: std::arch::x86_64::__m256i) -> f32x8 {
-        use std::arch::x86_64::{__m256, _mm256_permutevar8x32_ps};
-        // SAFETY: `f32x8` and `__m256` are both 32 bytes holding 8 f32 lanes in order, and AVX2 is
-        // enabled for this build (the cfg above).
-        unsafe { std::mem::transmute::<__m256, f32x8>(_mm256_permutevar8x32_ps(std::mem::transmute::<f32x8, __m256>(t), idx)) }
+    /// `[A, B, W]` of one block at `level`; with `cache` (logits only) the probabilities are also
+    /// written into the gradient rows for [`grad_cached`].
+    pub fn stats(level: Level, b: &Block<'_>, m: &Table<'_>, a: &Table<'_>, from_logits: bool, cache: Option<&StridedOut<'_>>) -> [f64; 3] {
+        segloss_core::simd_dispatch!(level, wasserstein::stats(b, m, a, from_logits, cache))
     }
 
-    /// The labels of 8 pixels (padding repeats the first) and what the lookups need.
-    pub struct Labels8 {
-        y: [i32; LANES],
-        /// All lanes hold the same label: every lookup is one broadcast.
-        same: bool,
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-        idx: std::arch::x86_64::__m256i,
-        /// Lane masks `y >= 8 (i + 1)`.
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-        from: [f32x8; PERMUTE_ROWS / LANES - 1],
+    /// The gradient of one block into `out` at `level`, recomputing the probabilities.
+    pub fn grad(level: Level, b: &Block<'_>, gm: &Table<'_>, from_logits: bool, out: &StridedOut<'_>) {
+        segloss_core::simd_dispatch!(level, wasserstein::grad(b, gm, from_logits, out))
     }
 
-    impl Labels8 {
-        #[inline(always)]
-        fn new(l: &[i32], j: usize, lanes: usize) -> Self {
-            let mut y = [l[j]; LANES];
-            y[..lanes].copy_from_slice(&l[j..j + lanes]);
-            let same = y.iter().all(|&v| v == y[0]);
-            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-            {
-                let yv = wide::i32x8::new(y);
-                let from =
-                    std::array::from_fn(|i| f32x8::from_bits(yv.simd_gt(wide::i32x8::splat(((i + 1) * LANES) as i32 - 1)).cast_unsigned()));
-                // SAFETY: `i32x8` and `__m256i` are both 32 bytes holding 8 i32 lanes in order.
-                let idx = unsafe { std::mem::transmute::<wide::i32x8, std::arch::x86_64::__m256i>(yv) };
-                Labels8 { y, same, idx, from }
-            }
-            #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-            Labels8 { y, same }
-        }
-    }
-
-    /// `[A, B, W]` of one block; with `cache` (logits only) the probabilities are also written
-    /// into the gradient rows for [`grad_cached`].
-    pub fn stats(b: &Block<'_>, m: &Table<'_>, a: &Table<'_>, from_logits: bool, cache: Option<&StridedOut<'_>>) -> [f64; 3] {
-        let cc = b.classes;
-        // SAFETY: the C rows of this block are distinct ranges no other block touches.
-        let mut rows: Vec<&mut [f32]> = cache.map_or_else(Vec::new, |o| (0..cc).map(|c| unsafe { o.row(c) }).collect());
-        let mut p = vec![f32x8::ZERO; cc];
-        let (mut acc_a, mut acc_b, mut acc_w) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
-        let mut j = 0;
-        while j < b.len {
-            let lanes = (b.len - j).min(LANES);
-            probs_lanes(b.z, b.stride, b.classes, j, lanes, from_logits, &mut p);
-            for (row, pc) in rows.iter_mut().zip(&p) {
-                st(row, j, lanes, *pc);
-            }
-            match (b.labels, b.probs) {
-                (Some(l), _) => {
-                    let y = Labels8::new(l, j, lanes);
-                    let mut w = f32x8::ZERO;
-                    for (c, pc) in p.iter().enumerate() {
-                        w = m.pick(&y, c).mul_add(*pc, w);
-                    }
-                    let av = a.pick(&y, 0);
-                    let valid = first_lanes(lanes);
-                    let (w, av) = (valid.select(w, f32x8::ZERO), valid.select(av, f32x8::ZERO));
-                    acc_a += av;
-                    acc_b = av.mul_add(w, acc_b);
-                    acc_w += w;
-                }
-                (None, Some(q)) => {
-                    // padded lanes load q = 0 and add nothing
-                    for y in 0..cc {
-                        let mut wy = f32x8::ZERO;
-                        for (c, pc) in p.iter().enumerate() {
-                            wy = f32x8::splat(m.tab[y * cc + c]).mul_add(*pc, wy);
-                        }
-                        let qy = ld(q, b.stride, y, j, lanes);
-                        let t = qy * wy;
-                        let ay = f32x8::splat(a.tab[y]);
-                        acc_a = ay.mul_add(qy, acc_a);
-                        acc_b = ay.mul_add(t, acc_b);
-                        acc_w += t;
-                    }
-                }
-                (None, None) => unreachable!("labels or class probabilities"),
-            }
-            j += LANES;
-        }
-        [lanes_sum_f64(acc_a), lanes_sum_f64(acc_b), lanes_sum_f64(acc_w)]
-    }
-
-    /// The gradient of one block into `out`, recomputing the probabilities.
-    pub fn grad(b: &Block<'_>, gm: &Table<'_>, from_logits: bool, out: &StridedOut<'_>) {
-        grad_g::<false>(b, gm, from_logits, out)
-    }
-
-    /// The gradient of one block from the probabilities [`stats`] left in `out` (logits only).
-    pub fn grad_cached(b: &Block<'_>, gm: &Table<'_>, out: &StridedOut<'_>) {
-        grad_g::<true>(b, gm, true, out)
-    }
-
-    fn grad_g<const CACHED: bool>(b: &Block<'_>, gm: &Table<'_>, from_logits: bool, out: &StridedOut<'_>) {
-        let cc = b.classes;
-        // SAFETY: the C rows of this block are distinct ranges no other block touches.
-        let mut rows: Vec<&mut [f32]> = (0..cc).map(|c| unsafe { out.row(c) }).collect();
-        let mut p = vec![f32x8::ZERO; cc];
-        let mut g = vec![f32x8::ZERO; cc];
-        let mut q = vec![f32x8::ZERO; cc];
-        let mut j = 0;
-        while j < b.len {
-            let lanes = (b.len - j).min(LANES);
-            if CACHED {
-                for (pc, row) in p.iter_mut().zip(&rows) {
-                    *pc = if lanes == LANES { load(&row[j..]) } else { load_padded(&row[j..j + lanes], 0.0) };
-                }
-            } else {
-                probs_lanes(b.z, b.stride, b.classes, j, lanes, from_logits, &mut p);
-            }
-            match (b.labels, b.probs) {
-                (Some(l), _) => {
-                    let y = Labels8::new(l, j, lanes);
-                    for (c, gc) in g.iter_mut().enumerate() {
-                        *gc = gm.pick(&y, c);
-                    }
-                }
-                (None, Some(qs)) => {
-                    for (y, qy) in q.iter_mut().enumerate() {
-                        *qy = ld(qs, b.stride, y, j, lanes);
-                    }
-                    for (c, gc) in g.iter_mut().enumerate() {
-                        let mut s = f32x8::ZERO;
-                        for (y, qy) in q.iter().enumerate() {
-                            s = f32x8::splat(gm.tab[y * cc + c]).mul_add(*qy, s);
-                        }
-                        *gc = s;
-                    }
-                }
-                (None, None) => unreachable!("labels or class probabilities"),
-            }
-            if from_logits {
-                let mut dot = f32x8::ZERO;
-                for (pc, gc) in p.iter().zip(&g) {
-                    dot = pc.mul_add(*gc, dot);
-                }
-                for ((row, pc), gc) in rows.iter_mut().zip(&p).zip(&g) {
-                    st(row, j, lanes, pc.mul_neg_add(dot, *pc * *gc));
-                }
-            } else {
-                for (row, gc) in rows.iter_mut().zip(&g) {
-                    st(row, j, lanes, *gc);
-                }
-            }
-            j += LANES;
-        }
+    /// The gradient of one block at `level` from the probabilities [`stats`] left in `out`
+    /// (logits only).
+    pub fn grad_cached(level: Level, b: &Block<'_>, gm: &Table<'_>, out: &StridedOut<'_>) {
+        segloss_core::simd_dispatch!(level, wasserstein::grad_cached(b, gm, out))
     }
 }

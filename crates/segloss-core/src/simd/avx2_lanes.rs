@@ -431,5 +431,9 @@ macro_rules! avx2_lanes {
             }
         }
         pub(crate) use avx2_lane_types::{f32x8, i32x8, u32x8};
+        /// These lanes are AVX2 registers, used in code compiled with AVX2 (see
+        /// `segloss_core::simd::base::AVX2`).
+        #[allow(dead_code)]
+        pub(crate) const AVX2: bool = true;
     };
 }

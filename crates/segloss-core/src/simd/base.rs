@@ -4,6 +4,11 @@
 
 pub use wide::{f32x8, i32x8, u32x8};
 
+/// Whether these lanes are AVX2 registers (`__m256`, `__m256i`) in code compiled with AVX2: true
+/// in a build with AVX2 (`-C target-cpu=x86-64-v3`). Kernels that apply an AVX2 intrinsic the
+/// lanes lack (`vpermps`) check it.
+pub const AVX2: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx2"));
+
 crate::simd_math!(pub);
 
 #[cfg(test)]

@@ -1,45 +1,28 @@
 //! The activation of clDice's prediction and its Jacobian.
 
+use crate::kernels::{simd_avx2, simd_base};
 use segloss_core::kernel::Backend;
-use segloss_core::simd::{self, f32x8, load, store, LANES};
+use segloss_core::simd::Level;
 
 /// The probabilities of one image (`c` channels of `s` pixels): sigmoid per element, or softmax
-/// over the channels.
-pub(super) fn activate(be: Backend, multiclass: bool, c: usize, s: usize, x: &[f32], p: &mut [f32]) {
+/// over the channels; with the SIMD backend the full vectors at `level` (`cldice_activation_simd.rs`,
+/// compiled once per level), the tail by the scalar functions.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn activate(be: Backend, level: Level, multiclass: bool, c: usize, s: usize, x: &[f32], p: &mut [f32]) {
     if !multiclass {
-        let mut j = 0;
-        if be == Backend::Simd {
-            while j + LANES <= x.len() {
-                store(&mut p[j..], simd::sigmoid(load(&x[j..])));
-                j += LANES;
-            }
-        }
+        let j = match be {
+            Backend::Simd => segloss_core::simd_dispatch!(level, activation::sigmoid_lanes(x, p)),
+            Backend::Scalar => 0,
+        };
         for k in j..x.len() {
             p[k] = crate::kernels::scalar::sigmoid(x[k]);
         }
         return;
     }
-    let mut j = 0;
-    if be == Backend::Simd {
-        while j + LANES <= s {
-            let mut m = load(&x[j..]);
-            for k in 1..c {
-                m = m.max(load(&x[k * s + j..]));
-            }
-            let mut sum = f32x8::ZERO;
-            for k in 0..c {
-                let e = simd::exp(load(&x[k * s + j..]) - m);
-                store(&mut p[k * s + j..], e);
-                sum += e;
-            }
-            let inv = f32x8::ONE / sum;
-            for k in 0..c {
-                let v = load(&p[k * s + j..]) * inv;
-                store(&mut p[k * s + j..], v);
-            }
-            j += LANES;
-        }
-    }
+    let j = match be {
+        Backend::Simd => segloss_core::simd_dispatch!(level, activation::softmax_lanes(c, s, x, p)),
+        Backend::Scalar => 0,
+    };
     let mut z = vec![0.0f32; c];
     let mut q = vec![0.0f32; c];
     for i in j..s {

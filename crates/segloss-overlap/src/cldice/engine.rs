@@ -7,6 +7,7 @@ use crate::skeleton::{sums, Grid, Scratch, Skel};
 use rayon::prelude::*;
 use segloss_core::input::{contiguous, DenseTarget, Labels};
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend};
+use segloss_core::simd::Level;
 use segloss_core::{resolve, Batch, Layout, LossError, Mode, Reduce, Result, TargetLayout};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -180,6 +181,7 @@ impl ClEngine {
     /// or added to it with `accumulate`.
     pub(crate) fn eval(&self, batch: &Batch<'_>, grad: Option<&mut [f32]>, upstream: f64, accumulate: bool) -> Result<f64> {
         let be = Backend::current();
+        let level = Level::current();
         let layout = self.layout(batch)?;
         check_grad_len(&grad, layout.len(), batch)?;
         let (n, c, s) = (layout.n, layout.c, layout.s);
@@ -210,7 +212,7 @@ impl ClEngine {
         // the probabilities
         let p: &[f32] = if self.from_logits {
             ws.p.resize(n * c * s, 0.0);
-            ws.p.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(p, x)| activate(be, multiclass, c, s, x, p));
+            ws.p.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(p, x)| activate(be, level, multiclass, c, s, x, p));
             &ws.p
         } else {
             &x

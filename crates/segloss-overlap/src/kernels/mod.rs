@@ -24,7 +24,7 @@
 
 pub mod scalar;
 pub mod simd;
-mod simd_avx2;
+pub(crate) mod simd_avx2;
 pub(crate) mod simd_base;
 
 /// Sufficient statistics of one (image, channel) row, in `f64`.

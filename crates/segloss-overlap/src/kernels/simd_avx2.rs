@@ -1,7 +1,8 @@
 //! The SIMD kernels at the AVX2+FMA level, selected at run time: every function of the body
 //! compiled with AVX2 and FMA enabled, on this crate's private instance of the AVX2 lanes
 //! (`segloss_core::avx2_lanes!`), which only these functions use: `body` (the overlap kernels of
-//! `simd_body.rs`).
+//! `simd_body.rs`), `unified_focal`, `mcc`, `wasserstein` and
+//! `activation` (clDice's).
 
 mod lanes {
     segloss_core::avx2_lanes!();
@@ -17,3 +18,18 @@ use level_fn;
 #[allow(clippy::duplicate_mod)]
 #[path = "simd_body.rs"]
 pub(crate) mod body;
+
+// the kernels of `unified_focal`, `mcc`, `wasserstein_dice` and clDice's activation, compiled at
+// this level with the ones above
+#[allow(clippy::duplicate_mod)]
+#[path = "../cldice_activation_simd.rs"]
+pub(crate) mod activation;
+#[allow(clippy::duplicate_mod)]
+#[path = "../mcc_simd.rs"]
+pub(crate) mod mcc;
+#[allow(clippy::duplicate_mod)]
+#[path = "../unified_focal_simd.rs"]
+pub(crate) mod unified_focal;
+#[allow(clippy::duplicate_mod)]
+#[path = "../wasserstein_simd.rs"]
+pub(crate) mod wasserstein;

@@ -1,5 +1,6 @@
 //! The SIMD kernels of the crate at the baseline level (`wide` as the build compiles it): `body`
-//! (the overlap kernels of `simd_body.rs`).
+//! (the overlap kernels of `simd_body.rs`), `unified_focal`, `mcc`, `wasserstein` and
+//! `activation` (clDice's).
 
 use segloss_core::simd::base as lanes;
 
@@ -12,3 +13,18 @@ use level_fn;
 #[allow(clippy::duplicate_mod)]
 #[path = "simd_body.rs"]
 pub(crate) mod body;
+
+// the kernels of `unified_focal`, `mcc`, `wasserstein_dice` and clDice's activation, compiled at
+// this level with the ones above
+#[allow(clippy::duplicate_mod)]
+#[path = "../cldice_activation_simd.rs"]
+pub(crate) mod activation;
+#[allow(clippy::duplicate_mod)]
+#[path = "../mcc_simd.rs"]
+pub(crate) mod mcc;
+#[allow(clippy::duplicate_mod)]
+#[path = "../unified_focal_simd.rs"]
+pub(crate) mod unified_focal;
+#[allow(clippy::duplicate_mod)]
+#[path = "../wasserstein_simd.rs"]
+pub(crate) mod wasserstein;

@@ -1,0 +1,205 @@
+//! The SIMD kernels of `wasserstein_dice` (see `crate::wasserstein_kernels`), 8 pixels per
+//! `f32x8` lane group, compiled once per level with the overlap kernels (`kernels/simd_base.rs`,
+//! `kernels/simd_avx2.rs`): `stats`, `grad`, `grad_cached` and `grad_g` through the level's
+//! `level_fn!`, the helpers `#[inline(always)]` without closures.
+//!
+//! The label lookups `tab[y_k, c]` of small tables permute registers (`vpermps`) where this
+//! level's lanes are AVX2 registers (`lanes::AVX2`: the AVX2 level, and the baseline of a build
+//! with AVX2), and read the table per lane otherwise.
+
+use super::body::{ld, probs_lanes, store_lanes as st};
+use super::lanes::{f32x8, first_lanes, i32x8, lanes_sum_f64, load, load_padded, AVX2};
+use crate::wasserstein_kernels::simd::{Table, PERMUTE_ROWS};
+use crate::wasserstein_kernels::Block;
+use segloss_core::kernel::StridedOut;
+use segloss_core::simd::LANES;
+
+/// `tab[y_k, c]` for the 8 labels of `y`.
+#[inline(always)]
+fn pick(t: &Table<'_>, y: &Labels8, c: usize) -> f32x8 {
+    if y.same {
+        return f32x8::splat(t.tab[y.y[0] as usize * t.cols + c]);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && !t.regs.is_empty() {
+        let r = &t.regs[c * t.chunks..(c + 1) * t.chunks];
+        let mut v = permute(f32x8::new(r[0]), y.idx);
+        for (i, ri) in r.iter().enumerate().skip(1) {
+            v = y.from[i - 1].select(permute(f32x8::new(*ri), y.idx), v);
+        }
+        return v;
+    }
+    let mut a = [0.0f32; LANES];
+    for (k, v) in a.iter_mut().enumerate() {
+        *v = t.tab[y.y[k] as usize * t.cols + c];
+    }
+    f32x8::new(a)
+}
+
+/// `t[idx_k & 7]` per lane (`vpermps`); called only where `AVX2`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn permute(t: f32x8, idx: i32x8) -> f32x8 {
+    use std::arch::x86_64::{__m256, __m256i, _mm256_permutevar8x32_ps};
+    use std::mem::transmute;
+    // SAFETY: called only where `AVX2`: this level's `f32x8` and `i32x8` are 32-byte AVX2
+    // registers (`__m256`, `__m256i`: 8 lanes in order) and the code runs with AVX2 enabled (the
+    // build's target features at the baseline, `#[target_feature]` at the AVX2 level).
+    unsafe { transmute::<__m256, f32x8>(_mm256_permutevar8x32_ps(transmute::<f32x8, __m256>(t), transmute::<i32x8, __m256i>(idx))) }
+}
+
+/// The labels of 8 pixels (padding repeats the first) and what the lookups need.
+struct Labels8 {
+    y: [i32; LANES],
+    /// All lanes hold the same label: every lookup is one broadcast.
+    same: bool,
+    /// The labels as lanes (the permute's indices; read only where `AVX2`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    idx: i32x8,
+    /// Lane masks `y >= 8 (i + 1)` (only where `AVX2`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    from: [f32x8; PERMUTE_ROWS / LANES - 1],
+}
+
+impl Labels8 {
+    #[inline(always)]
+    fn new(l: &[i32], j: usize, lanes: usize) -> Self {
+        let mut y = [l[j]; LANES];
+        y[..lanes].copy_from_slice(&l[j..j + lanes]);
+        let same = y.iter().all(|&v| v == y[0]);
+        let idx = i32x8::new(y);
+        let mut from = [f32x8::ZERO; PERMUTE_ROWS / LANES - 1];
+        if AVX2 && !same {
+            // labels are small integers: exact in f32, and the f32 comparison gives the same masks
+            let yf = f32x8::from_i32x8(idx);
+            for (i, f) in from.iter_mut().enumerate() {
+                *f = yf.simd_gt(f32x8::splat(((i + 1) * LANES) as f32 - 1.0));
+            }
+        }
+        Labels8 { y, same, idx, from }
+    }
+}
+
+super::level_fn! {
+    /// `[A, B, W]` of one block; with `cache` (logits only) the probabilities are also written
+    /// into the gradient rows for [`grad_cached`].
+    pub(crate) fn stats(b: &Block<'_>, m: &Table<'_>, a: &Table<'_>, from_logits: bool, cache: Option<&StridedOut<'_>>) -> [f64; 3] {
+        let cc = b.classes;
+        // SAFETY: the C rows of this block are distinct ranges no other block touches.
+        let mut rows: Vec<&mut [f32]> = cache.map_or_else(Vec::new, |o| (0..cc).map(|c| unsafe { o.row(c) }).collect());
+        let mut p = vec![f32x8::ZERO; cc];
+        let (mut acc_a, mut acc_b, mut acc_w) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
+        let mut j = 0;
+        while j < b.len {
+            let lanes = (b.len - j).min(LANES);
+            probs_lanes(b.z, b.stride, b.classes, j, lanes, from_logits, &mut p);
+            for (row, pc) in rows.iter_mut().zip(&p) {
+                st(row, j, lanes, *pc);
+            }
+            match (b.labels, b.probs) {
+                (Some(l), _) => {
+                    let y = Labels8::new(l, j, lanes);
+                    let mut w = f32x8::ZERO;
+                    for (c, pc) in p.iter().enumerate() {
+                        w = pick(m, &y, c).mul_add(*pc, w);
+                    }
+                    let av = pick(a, &y, 0);
+                    let valid = first_lanes(lanes);
+                    let (w, av) = (valid.select(w, f32x8::ZERO), valid.select(av, f32x8::ZERO));
+                    acc_a += av;
+                    acc_b = av.mul_add(w, acc_b);
+                    acc_w += w;
+                }
+                (None, Some(q)) => {
+                    // padded lanes load q = 0 and add nothing
+                    for y in 0..cc {
+                        let mut wy = f32x8::ZERO;
+                        for (c, pc) in p.iter().enumerate() {
+                            wy = f32x8::splat(m.tab[y * cc + c]).mul_add(*pc, wy);
+                        }
+                        let qy = ld(q, b.stride, y, j, lanes);
+                        let t = qy * wy;
+                        let ay = f32x8::splat(a.tab[y]);
+                        acc_a = ay.mul_add(qy, acc_a);
+                        acc_b = ay.mul_add(t, acc_b);
+                        acc_w += t;
+                    }
+                }
+                (None, None) => unreachable!("labels or class probabilities"),
+            }
+            j += LANES;
+        }
+        [lanes_sum_f64(acc_a), lanes_sum_f64(acc_b), lanes_sum_f64(acc_w)]
+    }
+}
+
+super::level_fn! {
+    /// The gradient of one block into `out`, recomputing the probabilities.
+    pub(crate) fn grad(b: &Block<'_>, gm: &Table<'_>, from_logits: bool, out: &StridedOut<'_>) {
+        grad_g::<false>(b, gm, from_logits, out)
+    }
+}
+
+super::level_fn! {
+    /// The gradient of one block from the probabilities [`stats`] left in `out` (logits only).
+    pub(crate) fn grad_cached(b: &Block<'_>, gm: &Table<'_>, out: &StridedOut<'_>) {
+        grad_g::<true>(b, gm, true, out)
+    }
+}
+
+super::level_fn! {
+    fn grad_g<const CACHED: bool>(b: &Block<'_>, gm: &Table<'_>, from_logits: bool, out: &StridedOut<'_>) {
+        let cc = b.classes;
+        // SAFETY: the C rows of this block are distinct ranges no other block touches.
+        let mut rows: Vec<&mut [f32]> = (0..cc).map(|c| unsafe { out.row(c) }).collect();
+        let mut p = vec![f32x8::ZERO; cc];
+        let mut g = vec![f32x8::ZERO; cc];
+        let mut q = vec![f32x8::ZERO; cc];
+        let mut j = 0;
+        while j < b.len {
+            let lanes = (b.len - j).min(LANES);
+            if CACHED {
+                for (pc, row) in p.iter_mut().zip(&rows) {
+                    *pc = if lanes == LANES { load(&row[j..]) } else { load_padded(&row[j..j + lanes], 0.0) };
+                }
+            } else {
+                probs_lanes(b.z, b.stride, b.classes, j, lanes, from_logits, &mut p);
+            }
+            match (b.labels, b.probs) {
+                (Some(l), _) => {
+                    let y = Labels8::new(l, j, lanes);
+                    for (c, gc) in g.iter_mut().enumerate() {
+                        *gc = pick(gm, &y, c);
+                    }
+                }
+                (None, Some(qs)) => {
+                    for (y, qy) in q.iter_mut().enumerate() {
+                        *qy = ld(qs, b.stride, y, j, lanes);
+                    }
+                    for (c, gc) in g.iter_mut().enumerate() {
+                        let mut s = f32x8::ZERO;
+                        for (y, qy) in q.iter().enumerate() {
+                            s = f32x8::splat(gm.tab[y * cc + c]).mul_add(*qy, s);
+                        }
+                        *gc = s;
+                    }
+                }
+                (None, None) => unreachable!("labels or class probabilities"),
+            }
+            if from_logits {
+                let mut dot = f32x8::ZERO;
+                for (pc, gc) in p.iter().zip(&g) {
+                    dot = pc.mul_add(*gc, dot);
+                }
+                for ((row, pc), gc) in rows.iter_mut().zip(&p).zip(&g) {
+                    st(row, j, lanes, pc.mul_neg_add(dot, *pc * *gc));
+                }
+            } else {
+                for (row, gc) in rows.iter_mut().zip(&g) {
+                    st(row, j, lanes, *gc);
+                }
+            }
+            j += LANES;
+        }
+    }
+}
