@@ -196,7 +196,7 @@ impl ClEngine {
             Targets::Dense(DenseTarget::from_target(&batch.target))
         };
         let keep: Vec<bool> = (0..c).map(|k| !(k == 0 && !self.include_background && c > 1)).collect();
-        let skel = Skel { grid: Grid::new(&layout.spatial), iters: self.iters, be };
+        let skel = Skel { grid: Grid::new(&layout.spatial), iters: self.iters, be, level };
         let x = contiguous(&batch.pred);
 
         let mut fresh = Workspace::default();
@@ -295,12 +295,12 @@ impl ClEngine {
                 });
             }
             let sg = sk.forward(g, &mut task.sk, false);
-            let (sgp, sgs) = sums(sk.be, &sg[own_sub.clone()], &pp[own_sub.clone()]);
+            let (sgp, sgs) = sums(sk.be, sk.level, &sg[own_sub.clone()], &pp[own_sub.clone()]);
             if let Some(w) = w.as_deref_mut() {
                 w[own].copy_from_slice(&sg[own_sub.clone()]);
             }
             let sp = sk.forward(pp, &mut task.sk, false);
-            let (spg, sps) = sums(sk.be, &sp[own_sub.clone()], &g[own_sub]);
+            let (spg, sps) = sums(sk.be, sk.level, &sp[own_sub.clone()], &g[own_sub]);
             for (x, v) in acc.iter_mut().zip([spg, sps, sgp, sgs]) {
                 *x += v;
             }

@@ -1,8 +1,8 @@
 //! Elementwise kernels of the skeleton, written once for `f32` and `f32x8` lanes, and the
 //! winners of a 3-window (torch's first extreme in scan order) as lane masks.
 
+use super::super::lanes::{f32x8, load, store, u32x8};
 use super::window::{op, opv};
-use segloss_core::simd::{f32x8, load, store};
 use std::ops::{Add, Mul, Neg, Sub};
 
 pub(super) trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Neg<Output = Self> {
@@ -13,6 +13,7 @@ pub(super) trait Lane: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Outp
     /// `x > 0 ? v : 0`.
     fn if_pos(self, v: Self) -> Self;
     /// `relu(x) = x > 0 ? x : 0`.
+    #[inline(always)]
     fn relu(self) -> Self {
         self.if_pos(self)
     }
@@ -167,7 +168,7 @@ impl Lane for f32x8 {
     }
     #[inline(always)]
     fn all(v: bool) -> f32x8 {
-        f32x8::from_bits(wide::u32x8::splat(if v { u32::MAX } else { 0 }))
+        f32x8::from_bits(u32x8::splat(if v { u32::MAX } else { 0 }))
     }
 }
 

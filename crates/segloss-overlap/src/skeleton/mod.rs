@@ -21,33 +21,14 @@
 //! Both backends compute the same operations in the same order (window passes select, never
 //! round; elementwise steps use no fused multiply-add), so they agree bit for bit; only the sums
 //! of [`sums`] accumulate differently (`f32` lanes per chunk vs `f64` per element).
+//!
+//! The passes themselves (`forward.rs`, `lanes.rs`, `reverse.rs`, `window.rs`, gathered by
+//! `level.rs`) are compiled once per SIMD level with the overlap kernels; a [`Skel`] runs them at
+//! its `level` (the baseline's copy for the scalar backend).
 
+use crate::kernels::{simd_avx2, simd_base};
 use segloss_core::kernel::Backend;
-use segloss_core::simd::{f32x8, lanes_sum_f64, load, LANES};
-
-/// Runs the lane kernel `f(j, args..)` over `0..n`: `f32x8` lanes with the SIMD backend, then
-/// (or only, with the scalar backend) one element at a time.
-macro_rules! each {
-    ($be:expr, $n:expr, $f:ident ( $($arg:expr),* $(,)? )) => {{
-        let n: usize = $n;
-        let mut j = 0usize;
-        if $be == Backend::Simd {
-            while j + LANES <= n {
-                $f::<f32x8>(j, $($arg),*);
-                j += LANES;
-            }
-        }
-        while j < n {
-            $f::<f32>(j, $($arg),*);
-            j += 1;
-        }
-    }};
-}
-
-mod forward;
-mod lanes;
-mod reverse;
-mod window;
+use segloss_core::simd::Level;
 
 /// The spatial shape of one plane: 2 or 3 axes (`dims[..nd]`, row-major).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +51,7 @@ impl Grid {
     }
 
     /// `(outer, len, inner)` of axis `a`: element `(o, i, j)` is at `(o * len + i) * inner + j`.
-    fn axis(&self, a: usize) -> (usize, usize, usize) {
+    pub(crate) fn axis(&self, a: usize) -> (usize, usize, usize) {
         let d = &self.dims[..self.nd];
         (d[..a].iter().product(), d[a], d[a + 1..].iter().product())
     }
@@ -80,23 +61,23 @@ impl Grid {
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     /// The erosion chain `I_0 .. I_{iters+1}` (two planes when nothing is recorded).
-    i: Vec<Vec<f32>>,
+    pub(crate) i: Vec<Vec<f32>>,
     /// The openings `O_k = dilate(I_{k+1})`.
-    o: Vec<Vec<f32>>,
+    pub(crate) o: Vec<Vec<f32>>,
     /// The skeletons `s_0 .. s_iters`.
-    s: Vec<Vec<f32>>,
+    pub(crate) s: Vec<Vec<f32>>,
     /// Temporaries of the window passes and of the reverse pass.
-    t: Vec<Vec<f32>>,
+    pub(crate) t: Vec<Vec<f32>>,
     /// The gradients of the reverse pass.
-    b: Vec<Vec<f32>>,
+    pub(crate) b: Vec<Vec<f32>>,
     /// Lines of the last axis: the reverse pass of a line (3), the 2D rings (3 forward, 11 reverse).
-    line: Vec<f32>,
+    pub(crate) line: Vec<f32>,
 }
 
 /// At least `count` planes of `len` elements in `v`. Their old values stay (the strips of a
 /// plane differ in length, and zeroing every plane at each change costs a sweep): every pass
 /// writes each element of a plane before it reads it.
-fn ensure(v: &mut Vec<Vec<f32>>, count: usize, len: usize) {
+pub(crate) fn ensure(v: &mut Vec<Vec<f32>>, count: usize, len: usize) {
     if v.len() < count {
         v.resize_with(count, Vec::new);
     }
@@ -106,7 +87,7 @@ fn ensure(v: &mut Vec<Vec<f32>>, count: usize, len: usize) {
 }
 
 /// Two distinct planes of `v`, the first mutable.
-fn pair_mut(v: &mut [Vec<f32>], a: usize, b: usize) -> (&mut [f32], &[f32]) {
+pub(crate) fn pair_mut(v: &mut [Vec<f32>], a: usize, b: usize) -> (&mut [f32], &[f32]) {
     assert_ne!(a, b);
     if a < b {
         let (x, y) = v.split_at_mut(b);
@@ -118,41 +99,23 @@ fn pair_mut(v: &mut [Vec<f32>], a: usize, b: usize) -> (&mut [f32], &[f32]) {
 }
 
 /// `sum a b` (and `sum a`) in `f64`: per element in `f64` (scalar backend), or `f32` lanes over
-/// chunks of 32 elements added in `f64` (SIMD backend).
-pub(crate) fn sums(be: Backend, a: &[f32], b: &[f32]) -> (f64, f64) {
-    let n = a.len();
-    let (mut sab, mut sa) = (0.0f64, 0.0f64);
-    let mut j = 0;
-    if be == Backend::Simd {
-        const CHUNK: usize = 4 * LANES;
-        while j + CHUNK <= n {
-            let (mut p, mut q) = (f32x8::ZERO, f32x8::ZERO);
-            for k in 0..4 {
-                let (x, y) = (load(&a[j + k * LANES..]), load(&b[j + k * LANES..]));
-                p += x * y;
-                q += x;
-            }
-            sab += lanes_sum_f64(p);
-            sa += lanes_sum_f64(q);
-            j += CHUNK;
-        }
-    }
-    for k in j..n {
-        sab += a[k] as f64 * b[k] as f64;
-        sa += a[k] as f64;
-    }
-    (sab, sa)
+/// chunks of 32 elements added in `f64` (SIMD backend, at `level`).
+pub(crate) fn sums(be: Backend, level: Level, a: &[f32], b: &[f32]) -> (f64, f64) {
+    let level = if be == Backend::Simd { level } else { Level::Baseline };
+    segloss_core::simd_dispatch!(level, skeleton::sums(be, a, b))
 }
 
 // ---------------------------------------------------------------------------------------------
 // the skeleton
 
-/// The soft skeleton of planes of one grid, with `iters` iterations, on a backend.
+/// The soft skeleton of planes of one grid, with `iters` iterations, on a backend (the SIMD one
+/// at a level).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Skel {
     pub(crate) grid: Grid,
     pub(crate) iters: usize,
     pub(crate) be: Backend,
+    pub(crate) level: Level,
 }
 
 impl Skel {
@@ -160,20 +123,22 @@ impl Skel {
     /// is kept (`iters + 2` erosions and `iters + 1` skeletons; in 3D also `iters + 1` openings);
     /// without, two erosions and one skeleton plane are reused.
     pub(crate) fn forward<'s>(&self, x: &[f32], sc: &'s mut Scratch, record: bool) -> &'s [f32] {
-        if self.grid.nd == 2 {
-            forward::forward_2d(self, x, sc, record)
-        } else {
-            forward::forward_nd(self, x, sc, record)
-        }
+        segloss_core::simd_dispatch!(self.run_level(), skeleton::forward(self, x, sc, record))
     }
 
     /// `gin = sum_y gs(y) d skel(x)(y) / d x` for the `x` of the last recorded [`Skel::forward`]
     /// (`gs` is overwritten), by torch's subgradient rules.
     pub(crate) fn backward(&self, sc: &mut Scratch, gs: &mut [f32], gin: &mut [f32]) {
-        if self.grid.nd == 2 {
-            reverse::backward_2d(self, sc, gs, gin)
+        segloss_core::simd_dispatch!(self.run_level(), skeleton::backward(self, sc, gs, gin))
+    }
+
+    /// The level whose copy of the passes runs: `level` for the SIMD backend, the baseline's for
+    /// the scalar one (whose element loops are the same in every copy).
+    fn run_level(&self) -> Level {
+        if self.be == Backend::Simd {
+            self.level
         } else {
-            reverse::backward_nd(self, sc, gs, gin)
+            Level::Baseline
         }
     }
 }
@@ -183,6 +148,7 @@ mod tests {
     use super::*;
     use segloss_core::kernel::Backend;
     use segloss_core::rng::Rng;
+    use segloss_core::simd::Level;
 
     /// Values with many ties (exact 0, 1 and a repeated 0.5) among distinct ones.
     fn plane(r: &mut Rng, n: usize) -> Vec<f32> {
@@ -196,7 +162,8 @@ mod tests {
             .collect()
     }
 
-    /// The fused 2D passes give the bits of the per-pass ones, every border case included.
+    /// The fused 2D passes give the bits of the per-pass ones, every border case included, at
+    /// every SIMD level this CPU runs.
     #[test]
     fn fused_2d_passes_match_the_per_pass_ones_bit_for_bit() {
         let mut r = Rng::new(11);
@@ -204,21 +171,19 @@ mod tests {
         for (rows, w) in [(1, 1), (1, 10), (6, 1), (2, 2), (3, 9), (7, 13), (9, 17), (16, 33), (5, 40)] {
             for iters in 0..4 {
                 for be in [Backend::Simd, Backend::Scalar] {
-                    let sk = Skel { grid: Grid::new(&[rows, w]), iters, be };
                     let x = plane(&mut r, rows * w);
                     let g0: Vec<f32> = (0..rows * w).map(|_| r.uniform(-1.0, 1.0)).collect();
-                    let (mut a, mut b) = (Scratch::default(), Scratch::default());
-                    for record in [false, true] {
-                        let fa = forward::forward_2d(&sk, &x, &mut a, record).to_vec();
-                        let fb = forward::forward_nd(&sk, &x, &mut b, record).to_vec();
-                        assert_eq!(bits(&fa), bits(&fb), "forward {rows}x{w} iters {iters} {be:?} record {record}");
+                    let levels: Vec<Level> = if be == Backend::Simd { Level::supported_levels().collect() } else { vec![Level::Baseline] };
+                    for level in levels {
+                        let sk = Skel { grid: Grid::new(&[rows, w]), iters, be, level };
+                        let out = segloss_core::simd_dispatch!(level, skeleton::fused_vs_per_pass(&sk, &x, &g0));
+                        for (k, (fa, fb)) in out[..2].iter().enumerate() {
+                            assert_eq!(bits(fa), bits(fb), "forward {rows}x{w} iters {iters} {be:?} {level:?} record {}", k == 1);
+                        }
+                        let (ia, ib) = &out[2];
+                        assert_eq!(bits(ia), bits(ib), "reverse {rows}x{w} iters {iters} {be:?} {level:?}");
+                        nonzero += ia.iter().filter(|&&v| v != 0.0).count();
                     }
-                    let (mut ga, mut gb) = (g0.clone(), g0.clone());
-                    let (mut ia, mut ib) = (vec![0.0; rows * w], vec![0.0; rows * w]);
-                    reverse::backward_2d(&sk, &mut a, &mut ga, &mut ia);
-                    reverse::backward_nd(&sk, &mut b, &mut gb, &mut ib);
-                    assert_eq!(bits(&ia), bits(&ib), "reverse {rows}x{w} iters {iters} {be:?}");
-                    nonzero += ia.iter().filter(|&&v| v != 0.0).count();
                 }
             }
         }
