@@ -92,8 +92,8 @@ impl Level {
     }
 
     /// The level from `SEGLOSS_SIMD` if it is set: `None` when it is not, an error (the value
-    /// named) when it is not a level this CPU runs. Programs that want to refuse a bad value
-    /// check this at start-up (the `segloss` CLI does); [`Level::current`] ignores it.
+    /// named) when it is not a level this CPU runs. A program that wants to refuse a bad value
+    /// checks this at start-up; [`Level::current`] ignores it (and takes the detected level).
     pub fn from_env() -> Option<Result<Level, String>> {
         std::env::var(LEVEL_VAR).ok().map(|v| Level::parse(&v))
     }
