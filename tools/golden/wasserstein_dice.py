@@ -3,7 +3,7 @@
 Run: /work/venv/py/bin/python tools/golden/wasserstein_dice.py
 
 Every case calls MONAI's own `GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode,
-smooth_nr, smooth_dr, reduction="mean")` in float64 on float32 inputs (logits; int64 labels), with
+smooth_nr, smooth_dr, reduction="mean" | "sum")` in float64 on float32 inputs (logits; int64 labels), with
 the value and the torch-autograd gradient with respect to the logits as computed. The spec of
 each case is the segloss spec that LOSSES.md says equals the call (`dist_matrix=uniform`, the
 default, is MONAI's `1 - eye(C)`; `weighting_mode="GDL"` is `weighting_mode=gdl`). MONAI computes
@@ -53,16 +53,16 @@ M5 = [[0.0, 1.0, 1.0, 2.0, 3.0],
 M2 = [[0.0, 0.7], [0.3, 0.0]]
 
 
-def run(pred, target, dist, mode, nr, dr):
+def run(pred, target, dist, mode, nr, dr, reduction="mean"):
     loss = GeneralizedWassersteinDiceLoss(dist_matrix=torch.tensor(dist, dtype=torch.float64), weighting_mode=mode,
-                                          smooth_nr=nr, smooth_dr=dr, reduction="mean")
+                                          smooth_nr=nr, smooth_dr=dr, reduction=reduction)
     x = torch.tensor(pred.astype(np.float64), requires_grad=True)
     v = loss(x, torch.tensor(target))
     v.backward()
     return float(v.item()), x.grad.numpy().astype(np.float64)
 
 
-def add(case_id, pred, target, dist=None, mode="default", nr=1e-5, dr=1e-5, smooth=None, note=None):
+def add(case_id, pred, target, dist=None, mode="default", nr=1e-5, dr=1e-5, smooth=None, note=None, reduction="mean"):
     c = pred.shape[1]
     keys = {}
     if dist is not None:
@@ -80,9 +80,11 @@ def add(case_id, pred, target, dist=None, mode="default", nr=1e-5, dr=1e-5, smoo
     elif (nr, dr) != (1e-5, 1e-5):
         keys["smooth_nr"] = nr
         keys["smooth_dr"] = dr
-    value, grad = run(pred, target, mat, mode, nr, dr)
+    if reduction != "mean":
+        keys["reduction"] = reduction
+    value, grad = run(pred, target, mat, mode, nr, dr, reduction)
     call = (f"GeneralizedWassersteinDiceLoss(dist_matrix={mat_text}, weighting_mode={mode!r}, smooth_nr={nr!r}, "
-            f"smooth_dr={dr!r}, reduction='mean')(pred, target)")
+            f"smooth_dr={dr!r}, reduction={reduction!r})(pred, target)")
     cases.append(fixture.case(case_id, fixture.spec("wasserstein_dice", keys), call,
                               {"pred": f32(pred), "target": target}, value=value, grad=grad,
                               extra={"note": note} if note else None))
@@ -110,6 +112,9 @@ add("one_axis_c3", logits((2, 3, 40)), labels((2, 40), 3), dist=M3)
 # more than one block of 1024 pixels per image, coherent labels (the SIMD path's broadcasts)
 add("multi_block_c3", logits((1, 3, 33, 34)), blobs(1, (33, 34), 3), dist=M3)
 add("multi_block_c3_gdl", logits((1, 3, 34, 33)), blobs(1, (34, 33), 3), dist=M3, mode="GDL")
+# reduction="sum": the sum of the image losses (drawn last: the cases above keep their inputs)
+add("sum_nonsym_c3", logits((3, 3, 6, 7)), labels((3, 6, 7), 3), dist=M3, reduction="sum")
+add("sum_uniform_c4_gdl", logits((4, 4, 5, 6)), blobs(4, (5, 6), 4), mode="GDL", reduction="sum")
 
 fixture.write(
     OUT,

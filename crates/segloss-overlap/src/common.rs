@@ -53,7 +53,7 @@ segloss_core::declare_keys! {
 
 /// `reduction` is `mean` or `sum`: the overlap family has no per-element map, so `none` is an
 /// error naming the key rather than a silent sum; its unreduced values are `Loss::per_image`.
-fn mean_or_sum(key: &str, r: &Reduction) -> Result<()> {
+pub(crate) fn mean_or_sum(key: &str, r: &Reduction) -> Result<()> {
     match r {
         Reduction::Mean | Reduction::Sum => Ok(()),
         Reduction::None => Err(LossError::config(

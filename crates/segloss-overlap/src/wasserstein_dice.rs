@@ -26,19 +26,19 @@
 //! Keys: `dist_matrix` (`uniform`, or a C x C matrix), `weighting_mode` (default, gdl),
 //! `smooth_nr`, `smooth_dr` (1e-5 each), `smooth` (sets both), `from_logits`. Multiclass only:
 //! integer labels with C >= 2 channels, C equal to the matrix size; no `weight`, no
-//! `ignore_index`, no `reduction`.
+//! `ignore_index`; `reduction` is `mean` (over the images) or `sum`.
 //!
 //! Anchor (equal): MONAI `GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode="default"|"GDL",
-//! smooth_nr, smooth_dr, reduction="mean")`.
+//! smooth_nr, smooth_dr, reduction="mean"|"sum")`.
 
-use crate::common::resolve_smoothing;
+use crate::common::{mean_or_sum, resolve_smoothing};
 use crate::wasserstein_kernels::{scalar, simd, Block, BLOCK_PIX};
 use segloss_core::declare::{checks, DistMatrix, KeyValue, WeightUse};
 use segloss_core::input::{contiguous, validate_range};
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend, StridedOut};
 use segloss_core::reduce::{n_blocks, par_for, tree_reduce, SharedMut};
 use segloss_core::simd::Level;
-use segloss_core::{resolve, Batch, Loss, LossError, Mode, Result, TargetLayout};
+use segloss_core::{resolve, Batch, Loss, LossError, Mode, Reduction, Result, TargetLayout};
 
 segloss_core::word_enum! {
     /// How `wasserstein_dice` weights the true positives of each class (`weighting_mode`).
@@ -63,8 +63,8 @@ segloss_core::declare_loss! {
         family: "segloss-overlap",
         modes: [Multiclass],
         weight: WeightUse::None,
-        formula: "mean over images of 1 - (2 TP + nr)/(Den + dr), W(x) = sum_c M[y,c] p_c(x), TP = sum_x a_y (1 - W)",
-        anchor: "MONAI `GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode, smooth_nr, smooth_dr, reduction=\"mean\")`",
+        formula: "mean (sum) over images of 1 - (2 TP + nr)/(Den + dr), W(x) = sum_c M[y,c] p_c(x), TP = sum_x a_y (1 - W)",
+        anchor: "MONAI `GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode, smooth_nr, smooth_dr, reduction=\"mean\"|\"sum\")`",
         aliases: [],
         keys: {
             /// uniform (0 on the diagonal, 1 elsewhere) or a C x C matrix [[...],...], row = true class, entries finite and >= 0, largest > 0; divided by its largest entry
@@ -77,6 +77,8 @@ segloss_core::declare_loss! {
             smooth_nr: f64 = 1e-5, check checks::nonneg, examples [0.0, 1.0];
             /// added to the denominator, >= 0
             smooth_dr: f64 = 1e-5, check checks::nonneg, examples [1.0];
+            /// mean: the mean of the image losses; sum: their sum (none: an error; unreduced values: Loss::per_image)
+            reduction: Reduction = Reduction::Mean, check mean_or_sum;
             /// false: pred holds probabilities (softmax skipped), used unclipped
             from_logits: bool = true;
         }
@@ -190,6 +192,11 @@ impl WassersteinDice {
             };
             f(&Block { z: &x[base..], stride: s, len, classes: cc, labels, probs }, base);
         };
+        // the divisor of the reduction: the image count (mean) or 1 (sum)
+        let div = match self.config.reduction {
+            Reduction::Sum => 1.0,
+            _ => n as f64,
+        };
         let mut total = 0.0;
         for img in 0..n {
             // the class weights a (f32 values, as MONAI computes them)
@@ -238,7 +245,7 @@ impl WassersteinDice {
             let (loss, dl_db, dl_ds) = self.image_loss(sums);
             total += loss;
             if let Some(g) = shared {
-                let k = upstream as f64 / n as f64;
+                let k = upstream as f64 / div;
                 let gm: Vec<f64> = (0..cc * cc).map(|i| k * (dl_ds + a[i / cc] * dl_db) * m[i]).collect();
                 let gm32: Vec<f32> = gm.iter().map(|&v| v as f32).collect();
                 let gt = simd::Table::new(&gm32, cc, cc);
@@ -254,7 +261,7 @@ impl WassersteinDice {
                 });
             }
         }
-        Ok(total / n as f64)
+        Ok(total / div)
     }
 }
 

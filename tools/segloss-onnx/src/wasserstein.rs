@@ -14,7 +14,7 @@ use crate::plan::TermExport;
 use crate::{ExportError, Result};
 use segloss::core::declare::DistMatrix;
 use segloss::overlap::{WassersteinDiceConfig, WeightingMode};
-use segloss::Mode;
+use segloss::{Mode, Reduction};
 
 /// The denominator `Den + dr` is clamped to at least this (as the native loss).
 const DEN_EPS: f32 = 1e-7;
@@ -105,6 +105,9 @@ impl TermExport for WassersteinDiceConfig {
         let q = g.div(&num, &den);
         let l = g.rsub(1.0, &q); // [N]
         let total = g.rsum(&l, None, false);
+        if self.reduction == Reduction::Sum {
+            return Ok(TermOut::scalar(total));
+        }
         let n = g.dim(&io.pred, 0);
         let n = g.cast_f(&n);
         let n = g.squeeze(&n, &[0]);

@@ -135,6 +135,7 @@ fn case_for(loss: &str, key: Option<&str>) -> Option<Case> {
                 Some("smooth_dr") => "smooth_dr=0.3",
                 Some("from_logits") => return c(&format!("{loss}:from_logits=false"), Multiclass, lab(None, true), 4),
                 Some("mode") => "mode=multiclass,weighting_mode=gdl,dist_matrix=[[0,1],[0.5,0]]",
+                Some("reduction") => "reduction=sum",
                 Some(_) => return None,
             };
             c(&format!("{loss}:{kv}"), Multiclass, lab(None, false), if kv.contains("[[0,1],") { 2 } else { 3 })
