@@ -157,3 +157,36 @@ fn golden_per_image_values_and_vjp() {
         }
     }
 }
+
+/// The registry says each loss's unreduced shape, and `per_image` gives that shape, for every
+/// loss at its defaults in each mode it accepts.
+#[test]
+fn the_registry_states_the_unreduced_shape() {
+    for decl in segloss::catalogue() {
+        assert_eq!(decl.unreduced(), "[N]", "{}", decl.name);
+        for &mode in decl.modes {
+            let ch = match (mode, decl.name) {
+                (Mode::Binary, _) => 1,
+                (Mode::Multiclass, "unified_focal") => 2,
+                _ => 3,
+            };
+            let p = Problem::generate(
+                &ProblemConfig::new(mode).shape(&[3, ch, 4, 5]).weight(match decl.weight {
+                    segloss::core::WeightUse::Required => segloss::testing::WeightKind::PerElement,
+                    _ => segloss::testing::WeightKind::None,
+                }),
+                3,
+            );
+            let pairs: Vec<(String, segloss::core::Value)> = decl
+                .keys()
+                .iter()
+                .filter(|k| k.default == "required")
+                .map(|k| (k.key.to_string(), segloss::core::Value::Num(2.0)))
+                .chain([("mode".to_string(), segloss::core::Value::Word(mode.name().into()))])
+                .collect();
+            let loss = decl.build_from(pairs).unwrap_or_else(|e| panic!("{} {mode}: {e}", decl.name));
+            let values = loss.per_image(&p.batch()).unwrap_or_else(|e| panic!("{} {mode}: {e}", decl.name));
+            assert_eq!(Some(values.shape().to_vec()), decl.unreduced_shape(p.pred.shape()), "{} {mode}", decl.name);
+        }
+    }
+}

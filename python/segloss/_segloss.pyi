@@ -47,7 +47,7 @@ class Loss:
     def __reduce__(self) -> Tuple[Any, Tuple[str, Optional[int], bool]]: ...
 
 def catalogue() -> Dict[str, Dict[str, Any]]:
-    """Every loss of the registry: name -> {family, config, modes, weight, formula, anchor, keys, aliases}."""
+    """Every loss of the registry: name -> {family, config, modes, weight, formula, anchor, unreduced, keys, aliases}."""
 
 def edt(mask: _Array, spacing: _Spacing = None, squared: bool = False, *, threads: Optional[int] = None) -> npt.NDArray[np.float32]:
     """Exact Euclidean distance transform (scipy.ndimage.distance_transform_edt(mask, sampling=spacing))."""

@@ -7,7 +7,7 @@ use segloss::core::WeightUse;
 /// Every loss of the registry, in catalogue order: a dict from each name to a dict with its
 /// `family` (crate), `config` (Rust type), `modes` (list), `weight` (`"none"`, `"optional"` or
 /// `"required"`: whether it takes the `weight` input), `formula`, `anchor` (the reference it
-/// equals), `keys` (a dict from each key to `{"default": text, "doc": text}`, in declaration
+/// equals), `unreduced` (the shape of `Loss.per_image`'s values, `"[N]"`), `keys` (a dict from each key to `{"default": text, "doc": text}`, in declaration
 /// order) and `aliases` (a dict from each old key name to its new one).
 #[pyfunction]
 pub fn catalogue(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
@@ -26,6 +26,7 @@ pub fn catalogue(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         e.set_item("weight", weight)?;
         e.set_item("formula", d.formula)?;
         e.set_item("anchor", d.anchor)?;
+        e.set_item("unreduced", d.unreduced())?;
         let keys = PyDict::new(py);
         for k in d.keys() {
             let kd = PyDict::new(py);

@@ -40,6 +40,7 @@ def test_catalogue_lists_the_registry():
         assert d["name"] == name and d["formula"] and d["anchor"], name
         assert d["modes"] and set(d["modes"]) <= {"binary", "multiclass", "multilabel"}, name
         assert d["weight"] in ("none", "optional", "required"), name
+        assert d["unreduced"] == "[N]", name  # the shape of Loss.per_image's values
         assert "mode" in d["keys"] and all({"default", "doc"} <= set(k) for k in d["keys"].values()), name
     assert cat["focal"]["keys"]["gamma"]["default"] == "2"
     # the module docstring carries every loss's formula and reference, from the registry

@@ -200,6 +200,20 @@ impl LossDecl {
         }
     }
 
+    /// The shape of the loss's unreduced values ([`Loss::per_image`]) in words: `[N]`, one value
+    /// per image (see [`LossDecl::unreduced_shape`]).
+    pub fn unreduced(&self) -> &'static str {
+        "[N]"
+    }
+
+    /// The shape of the loss's unreduced values ([`Loss::per_image`]) for `pred` of shape
+    /// `pred_shape`: `[N]`, one value per image, for every loss of the registry (a loss on
+    /// image `i` alone is defined whatever its rules; per-(image, class) values are not offered).
+    /// `None` when `pred_shape` has no batch axis.
+    pub fn unreduced_shape(&self, pred_shape: &[usize]) -> Option<Vec<usize>> {
+        pred_shape.first().map(|&n| vec![n])
+    }
+
     /// Replaces old key names by their keys (mapping their values); an old name given together
     /// with its new one is an error naming both.
     pub fn resolve_aliases(&self, pairs: Vec<(String, Value)>) -> Result<Vec<(String, Value)>> {
