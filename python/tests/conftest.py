@@ -30,20 +30,33 @@ def tensor(t: Dict[str, Any]) -> np.ndarray:
     return np.asarray(t["data"], dtype=DTYPES[t["dtype"]]).reshape(t["shape"])
 
 
-def load_cases() -> Tuple[List[Tuple[str, Dict[str, Any], Dict[str, Any]]], List[Tuple[str, Dict[str, Any]]]]:
-    """(loss cases, map cases): each loss case with its file's header; ids are `file:case`."""
-    losses, maps = [], []
+Cases = List[Tuple[str, Dict[str, Any], Dict[str, Any]]]
+
+
+def load_cases() -> Tuple[Cases, List[Tuple[str, Dict[str, Any]]], Cases, Cases]:
+    """(loss cases, map cases, relation cases, per-image cases), ids `file:case`, the loss,
+    relation and per-image cases each with its file's header. A loss case is an equality of the
+    value and gradient; a relation case (`extra.relation`, e.g. MONAI's focal sum with
+    `ignore_index`, a sum of per-image means) relates the value to per-image segloss values; a
+    per-image case (an `upstream` input) holds the per-image values (`expected.map`) and their
+    vector-Jacobian product (`expected.grad`)."""
+    losses, maps, relations, per_image = [], [], [], []
     for path in fixture_files():
         with open(path) as f:
             fx = json.load(f)
         rel = os.path.relpath(path, REPO)
         for case in fx["cases"]:
             case = dict(case, file=rel)
-            if set(case["inputs"]) <= {"pred", "target", "weight"}:
-                losses.append((f"{rel}:{case['name']}", case, fx))
+            cid = f"{rel}:{case['name']}"
+            if "relation" in case.get("extra", {}):
+                relations.append((cid, case, fx))
+            elif set(case["inputs"]) == {"pred", "target", "upstream"}:
+                per_image.append((cid, case, fx))
+            elif set(case["inputs"]) <= {"pred", "target", "weight"}:
+                losses.append((cid, case, fx))
             else:
-                maps.append((f"{rel}:{case['name']}", case))
-    return losses, maps
+                maps.append((cid, case))
+    return losses, maps, relations, per_image
 
 
 def split_spec(spec: str) -> Tuple[str, Dict[str, str]]:

@@ -16,7 +16,7 @@ import pytest
 import segloss
 from conftest import load_cases, split_spec, tensor
 
-LOSS_CASES, MAP_CASES = load_cases()
+LOSS_CASES, MAP_CASES, RELATION_CASES, PER_IMAGE_CASES = load_cases()
 
 VALUE_RTOL, VALUE_ATOL, GRAD_RTOL = 1e-5, 1e-7, 1e-4
 SPACING_ULPS = 2
@@ -35,6 +35,36 @@ def test_the_fixtures_are_found():
     assert "tests/fixtures/xent.json" in files
     assert "crates/segloss-distance/tests/fixtures/distance.json" in files
     assert len(LOSS_CASES) > 150 and len(MAP_CASES) >= 10
+    assert len(RELATION_CASES) >= 2 and len(PER_IMAGE_CASES) >= 7
+
+
+@pytest.mark.parametrize("case,fx", [(c, f) for _, c, f in RELATION_CASES], ids=[i for i, _, _ in RELATION_CASES])
+def test_relation_case(case, fx):
+    # per_image_mean: MONAI's focal `reduction="sum"` with `ignore_index` is the sum over the
+    # images of segloss's sum on each image divided by that image's kept elements (pixels)
+    assert case["extra"]["relation"] == "per_image_mean", case["name"]
+    where = f"{case['file']}: {case['name']} (spec {case['spec']!r})\n  python: {case['python']}"
+    loss = segloss.Loss(case["spec"])
+    pred, target = tensor(case["inputs"]["pred"]), tensor(case["inputs"]["target"])
+    ignore = float(split_spec(case["spec"])[1]["ignore_index"])
+    values = loss.per_image(pred, target)
+    kept = [(target[i] != ignore).sum() for i in range(target.shape[0])]
+    got = sum(v / k for v, k in zip(values, kept))
+    want = case["expected"]["value"]
+    assert abs(got - want) <= VALUE_RTOL * abs(want), f"{where}\n  per-image means {got!r}, reference {want!r}"
+
+
+@pytest.mark.parametrize("case,fx", [(c, f) for _, c, f in PER_IMAGE_CASES], ids=[i for i, _, _ in PER_IMAGE_CASES])
+def test_per_image_case(case, fx):
+    where = f"{case['file']}: {case['name']} (spec {case['spec']!r})\n  python: {case['python']}"
+    loss = segloss.Loss(case["spec"])
+    ins = {k: tensor(v) for k, v in case["inputs"].items()}
+    values, grad = loss.per_image_vjp(ins["pred"], ins["target"], ins["upstream"])
+    want = tensor(case["expected"]["map"]).astype(np.float64)
+    assert np.abs(values - want).max() <= VALUE_RTOL * np.abs(want).max(), f"{where}\n  values {values}, reference {want}"
+    ref = tensor(case["expected"]["grad"]).astype(np.float64)
+    err = np.abs(grad.astype(np.float64) - ref).max()
+    assert err <= GRAD_RTOL * np.abs(ref).max(), f"{where}\n  product max |diff| {err:e}"
 
 
 @pytest.mark.parametrize("case,fx", [(c, f) for _, c, f in LOSS_CASES], ids=[i for i, _, _ in LOSS_CASES])
