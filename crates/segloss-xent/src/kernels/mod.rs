@@ -8,7 +8,8 @@
 //! `w` or distance map `d`, and write `scale * d loss_i / d x_i` into `grad` when given. They
 //! return the sum of the per-element losses (`f64`) and whether a target was outside `[0, 1]`.
 //! Neutral element: an empty slice sums to 0 and writes nothing. Tail handling: the SIMD kernels
-//! pad the last partial vector with `x = 0, y = 0, w = 0`, mask its lanes out of the sum and
+//! pad the last partial vector with `x = 0.5` (finite, and inside (0, 1) for probabilities),
+//! `y = 0, w = 0`, mask its lanes out of the sum and
 //! store only the valid lanes, so padding never changes a result.
 
 use segloss_core::kernel::StridedOut;
