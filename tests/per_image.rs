@@ -22,7 +22,13 @@ fn build(spec: &str) -> Box<dyn Loss> {
 /// The documented cases where the mean of the per-image values is the batch's loss.
 #[test]
 fn the_mean_of_the_values_is_the_batch_loss_where_the_docs_say_so() {
-    let cases: [(&str, Mode); 11] = [
+    let cases: [(&str, Mode); 17] = [
+        ("generalized_dice", Mode::Multiclass),
+        ("jaccard", Mode::Multiclass),
+        ("cldice", Mode::Multiclass),
+        ("dice_cldice", Mode::Multiclass),
+        ("wasserstein_dice", Mode::Multiclass),
+        ("unified_focal", Mode::Binary),
         ("bce", Mode::Binary),
         ("focal", Mode::Binary),
         ("ce", Mode::Multiclass),
@@ -47,11 +53,18 @@ fn the_mean_of_the_values_is_the_batch_loss_where_the_docs_say_so() {
 }
 
 /// And where it is not: a batch-level rule (top-k over the batch, one Lovász problem over the
-/// batch) gives per-image values whose mean differs from the batch's loss.
+/// batch, the log cosh of the batch's mean, one coefficient over the batch) gives per-image
+/// values whose mean differs from the batch's loss.
 #[test]
 fn batch_level_rules_apply_to_each_image_alone() {
-    for (spec, mode) in [("topk_ce:k=10", Mode::Multiclass), ("lovasz_softmax:reduce=batch", Mode::Multiclass)] {
-        let p = problem(mode, &[4, 3, 9, 11], 22);
+    for (spec, mode) in [
+        ("topk_ce:k=10", Mode::Multiclass),
+        ("lovasz_softmax:reduce=batch", Mode::Multiclass),
+        ("log_cosh_dice", Mode::Multiclass),
+        ("mcc", Mode::Binary),
+    ] {
+        let ch = if mode == Mode::Binary { 1 } else { 3 };
+        let p = problem(mode, &[4, ch, 9, 11], 22);
         let loss = build(spec);
         let values = loss.per_image(&p.batch()).unwrap();
         let mean = values.iter().map(|&v| v as f64).sum::<f64>() / values.len() as f64;
@@ -64,7 +77,10 @@ fn batch_level_rules_apply_to_each_image_alone() {
                     segloss::core::OwnedTarget::I64(t) => {
                         segloss::core::OwnedTarget::I64(t.slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned())
                     }
-                    other => panic!("{spec}: labels expected, got {other:?}"),
+                    segloss::core::OwnedTarget::F32(t) => {
+                        segloss::core::OwnedTarget::F32(t.slice_axis(ndarray::Axis(0), (i..i + 1).into()).to_owned())
+                    }
+                    other => panic!("{spec}: labels or float targets expected, got {other:?}"),
                 },
                 weight: None,
                 probabilities: false,

@@ -46,6 +46,12 @@ def _numpy(x: Any, name: str, is_pred: bool = False) -> Any:
     return x.detach().resolve_conj().resolve_neg().numpy()
 
 
+def _inputs(pred: torch.Tensor, target: Any, weight: Optional[Any]) -> Tuple[Any, Any, Any]:
+    """pred, target and weight as the numpy views ``segloss.Loss`` takes."""
+    w = None if weight is None else _numpy(weight, "weight")
+    return _numpy(pred, "pred", is_pred=True), _numpy(target, "target"), w
+
+
 class SeglossFunction(torch.autograd.Function):
     """``SeglossFunction.apply(pred, target, weight, loss, threads)``: the value of the
     ``segloss.Loss`` ``loss`` as a 0-d tensor of pred's dtype; its backward is segloss's
@@ -60,9 +66,7 @@ class SeglossFunction(torch.autograd.Function):
         loss: "_segloss.Loss",
         threads: Optional[int],
     ) -> torch.Tensor:
-        p = _numpy(pred, "pred", is_pred=True)
-        t = _numpy(target, "target")
-        w = None if weight is None else _numpy(weight, "weight")
+        p, t, w = _inputs(pred, target, weight)
         if ctx.needs_input_grad[0]:
             value, grad = loss.value_and_grad(p, t, w, threads=threads)
             ctx.save_for_backward(torch.from_numpy(grad))
@@ -92,9 +96,7 @@ class SeglossPerImageFunction(torch.autograd.Function):
         loss: "_segloss.Loss",
         threads: Optional[int],
     ) -> torch.Tensor:
-        p = _numpy(pred, "pred", is_pred=True)
-        t = _numpy(target, "target")
-        w = None if weight is None else _numpy(weight, "weight")
+        p, t, w = _inputs(pred, target, weight)
         if ctx.needs_input_grad[0]:
             values, grad = loss.per_image_vjp(p, t, None, w, threads=threads)
             ctx.save_for_backward(torch.from_numpy(grad))

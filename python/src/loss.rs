@@ -44,8 +44,28 @@ pub struct Loss {
 }
 
 impl Loss {
+    /// Reads `pred`, the target and the weight (in place where their dtypes allow) and calls `f`
+    /// with the thread count, the batch, pred's shape and whether pred is float64.
+    fn with_batch<'py, R>(
+        &self,
+        pred: &Bound<'py, PyAny>,
+        target_obj: &Bound<'py, PyAny>,
+        weight: Option<&Bound<'py, PyAny>>,
+        threads: Option<usize>,
+        f: impl FnOnce(Option<usize>, Batch<'_>, &[usize], bool) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let threads = check_threads(threads)?.or(self.threads);
+        let (p, p64) = floats(pred, "pred", false)?;
+        let t = target(target_obj)?;
+        let w = weight.map(|w| floats(w, "weight", true)).transpose()?;
+        let mut batch = Batch::new(p.as_array(), t.view()).check_finite(self.check_finite);
+        if let Some((w, _)) = &w {
+            batch = batch.with_weight(w.as_array());
+        }
+        f(threads, batch, p.shape(), p64)
+    }
+
     /// The loss value, and the gradient as a numpy array when `grad`.
-    #[allow(clippy::too_many_arguments)]
     fn eval<'py>(
         &self,
         py: Python<'py>,
@@ -55,35 +75,19 @@ impl Loss {
         threads: Option<usize>,
         grad: bool,
     ) -> PyResult<(f64, Option<Bound<'py, PyAny>>)> {
-        let threads = check_threads(threads)?.or(self.threads);
-        let (p, p64) = floats(pred, "pred", false)?;
-        let t = target(target_obj)?;
-        let w = weight.map(|w| floats(w, "weight", true)).transpose()?;
-        let mut batch = Batch::new(p.as_array(), t.view()).check_finite(self.check_finite);
-        if let Some((w, _)) = &w {
-            batch = batch.with_weight(w.as_array());
-        }
         let loss = &self.loss;
-        if !grad {
-            let v = run(py, threads, || loss.forward(&batch))?;
-            return Ok((v as f64, None));
-        }
-        if p64 {
-            let (v, g) = run(py, threads, || loss.forward_backward(&batch).map(|(v, g)| (v, g.mapv(f64::from))))?;
-            return Ok((v as f64, Some(g.into_pyarray(py).into_any())));
-        }
-        let out = PyArrayDyn::<f32>::zeros(py, p.shape(), false);
-        let v = {
-            let mut rw = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("gradient buffer: {e}")))?;
-            let g = rw.as_array_mut();
-            run(py, threads, move || loss.forward_backward_into(&batch, g, 1.0))?
-        };
-        Ok((v as f64, Some(out.into_any())))
+        self.with_batch(pred, target_obj, weight, threads, |threads, batch, shape, p64| {
+            if !grad {
+                let v = run(py, threads, || loss.forward(&batch))?;
+                return Ok((v as f64, None));
+            }
+            let (v, g) = into_gradient(py, shape, p64, |g| run(py, threads, move || loss.forward_backward_into(&batch, g, 1.0)))?;
+            Ok((v as f64, Some(g)))
+        })
     }
 
     /// The per-image values (float64 `[N]`), and with `upstream` (one value per image, or all
     /// ones when `None`) their vector-Jacobian product as a numpy array of pred's shape and dtype.
-    #[allow(clippy::too_many_arguments)]
     fn eval_per_image<'py>(
         &self,
         py: Python<'py>,
@@ -93,48 +97,49 @@ impl Loss {
         threads: Option<usize>,
         upstream: Option<Option<&Bound<'py, PyAny>>>,
     ) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
-        let threads = check_threads(threads)?.or(self.threads);
-        let (p, p64) = floats(pred, "pred", false)?;
-        let t = target(target_obj)?;
-        let w = weight.map(|w| floats(w, "weight", true)).transpose()?;
-        let mut batch = Batch::new(p.as_array(), t.view()).check_finite(self.check_finite);
-        if let Some((w, _)) = &w {
-            batch = batch.with_weight(w.as_array());
-        }
         let loss = &self.loss;
-        let Some(upstream) = upstream else {
-            let v = run(py, threads, || loss.per_image(&batch))?;
-            return Ok((v.mapv(f64::from).into_pyarray(py).into_any(), None));
-        };
-        let n = p.shape().first().copied().unwrap_or(0);
-        let u: ndarray::Array1<f32> = match upstream {
-            None => ndarray::Array1::ones(n),
-            Some(u) => {
-                let (u, _) = floats(u, "upstream", true)?;
-                let u = u.as_array();
-                if u.ndim() != 1 {
-                    return Err(PyValueError::new_err(format!(
-                        "upstream: expected one value per image of pred, shape [{n}], got shape {:?}",
-                        u.shape()
-                    )));
+        self.with_batch(pred, target_obj, weight, threads, |threads, batch, shape, p64| {
+            let Some(upstream) = upstream else {
+                let v = run(py, threads, || loss.per_image(&batch))?;
+                return Ok((v.mapv(f64::from).into_pyarray(py).into_any(), None));
+            };
+            let n = shape.first().copied().unwrap_or(0);
+            let u: ndarray::Array1<f32> = match upstream {
+                None => ndarray::Array1::ones(n),
+                Some(u) => {
+                    let (u, _) = floats(u, "upstream", true)?;
+                    let u = u.as_array();
+                    if u.ndim() != 1 {
+                        return Err(PyValueError::new_err(format!(
+                            "upstream: expected one value per image of pred, shape [{n}], got shape {:?}",
+                            u.shape()
+                        )));
+                    }
+                    u.iter().copied().collect()
                 }
-                u.iter().copied().collect()
-            }
-        };
-        let out = PyArrayDyn::<f32>::zeros(py, p.shape(), false);
-        let v = {
-            let mut rw = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("gradient buffer: {e}")))?;
-            let g = rw.as_array_mut();
+            };
             let u = u.view();
-            run(py, threads, move || loss.per_image_backward_into(&batch, u, g))?
-        };
-        let values = v.mapv(f64::from).into_pyarray(py).into_any();
-        if p64 {
-            let g = out.readonly().as_array().mapv(f64::from).into_pyarray(py).into_any();
-            return Ok((values, Some(g)));
-        }
-        Ok((values, Some(out.into_any())))
+            let (v, g) = into_gradient(py, shape, p64, |g| run(py, threads, move || loss.per_image_backward_into(&batch, u, g)))?;
+            Ok((v.mapv(f64::from).into_pyarray(py).into_any(), Some(g)))
+        })
     }
+}
+
+/// Runs `f` on a new C-ordered float32 gradient buffer of `shape` and returns its result and the
+/// buffer as a numpy array, converted to float64 when `p64` (pred was float64).
+fn into_gradient<'py, T>(
+    py: Python<'py>,
+    shape: &[usize],
+    p64: bool,
+    f: impl FnOnce(ndarray::ArrayViewMutD<'_, f32>) -> PyResult<T>,
+) -> PyResult<(T, Bound<'py, PyAny>)> {
+    let out = PyArrayDyn::<f32>::zeros(py, shape, false);
+    let v = {
+        let mut rw = out.try_readwrite().map_err(|e| PyValueError::new_err(format!("gradient buffer: {e}")))?;
+        f(rw.as_array_mut())?
+    };
+    let g = if p64 { out.readonly().as_array().mapv(f64::from).into_pyarray(py).into_any() } else { out.into_any() };
+    Ok((v, g))
 }
 
 #[pymethods]

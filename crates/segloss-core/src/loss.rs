@@ -39,15 +39,7 @@ pub trait Loss: Send + Sync + fmt::Debug {
     /// The loss value; `upstream * d loss / d pred` is written into `grad` (pred's shape, any
     /// layout). With a standard-layout `grad` nothing proportional to the input is allocated.
     fn forward_backward_into(&self, batch: &Batch<'_>, mut grad: ArrayViewMutD<'_, f32>, upstream: f32) -> Result<f32> {
-        if grad.shape() != batch.pred.shape() {
-            return Err(LossError::ShapeMismatch {
-                what: "the gradient buffer must have pred's shape".into(),
-                left_name: "grad",
-                left: grad.shape().to_vec(),
-                right_name: "pred",
-                right: batch.pred.shape().to_vec(),
-            });
-        }
+        check_grad_shape(grad.shape(), batch)?;
         if let Some(g) = grad.as_slice_mut() {
             return self.eval_slice(batch, Some(g), upstream);
         }
@@ -92,15 +84,7 @@ pub trait Loss: Send + Sync + fmt::Debug {
                 right: batch.pred.shape().to_vec(),
             });
         }
-        if grad.shape() != batch.pred.shape() {
-            return Err(LossError::ShapeMismatch {
-                what: "the gradient buffer must have pred's shape".into(),
-                left_name: "grad",
-                left: grad.shape().to_vec(),
-                right_name: "pred",
-                right: batch.pred.shape().to_vec(),
-            });
-        }
+        check_grad_shape(grad.shape(), batch)?;
         let mut out = Array1::zeros(n);
         for (i, o) in out.iter_mut().enumerate() {
             let g = grad.slice_axis_mut(Axis(0), (i..i + 1).into());
@@ -115,6 +99,20 @@ pub trait Loss: Send + Sync + fmt::Debug {
         let v = self.per_image_backward_into(batch, upstream, grad.view_mut())?;
         Ok((v, grad))
     }
+}
+
+/// A gradient buffer must have pred's shape.
+fn check_grad_shape(grad: &[usize], batch: &Batch<'_>) -> Result<()> {
+    if grad != batch.pred.shape() {
+        return Err(LossError::ShapeMismatch {
+            what: "the gradient buffer must have pred's shape".into(),
+            left_name: "grad",
+            left: grad.to_vec(),
+            right_name: "pred",
+            right: batch.pred.shape().to_vec(),
+        });
+    }
+    Ok(())
 }
 
 /// `N`, pred's first axis, after checking that the target and the weight share it (an empty
