@@ -129,8 +129,11 @@ fn check_stability_passes_a_correct_loss_at_the_edges() {
 fn check_stability_catches_a_nan_at_p_equal_one_and_prints_a_shrunk_input() {
     let e = check_stability(&L1(Fault::NanAtOne), &StabilityConfig::new(probs(Mode::Binary))).unwrap_err();
     assert!(e.contains("not stable") && e.contains("minimal input"), "{e}");
-    // shrinking leaves a single image of a single pixel
-    assert!(e.contains("shape=[1, 1, 1, 1]"), "{e}");
+    // shrinking leaves a single image of one pixel, or of two where the draw's order stops it
+    // (the seed is random: a 2-pixel image whose other pixel cannot shrink without losing the
+    // failing one was seen in CI)
+    let shrunk = ["shape=[1, 1, 1, 1]", "shape=[1, 1, 2, 1]", "shape=[1, 1, 1, 2]"];
+    assert!(shrunk.iter().any(|s| e.contains(s)), "{e}");
 }
 
 #[test]
