@@ -131,7 +131,7 @@ impl Envelope {
 /// margin, at least `2 s^2`, is far above rounding). The line is therefore cut at these sites,
 /// which keep their value, and each run between them is transformed with the sites that bound
 /// it as its only outside sites.
-#[inline]
+#[inline(always)]
 pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
     let n = f.len();
     let s2 = s * s;
@@ -160,7 +160,7 @@ pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
 /// over the outputs has no branch and vectorizes, so below [`SHORT_RUN`] pixels it beats the
 /// envelope, whose pops and ranges are data-dependent branches. Each candidate is summed as the
 /// envelope sums it, so both give the same bits.
-#[inline]
+#[inline(always)]
 fn exhaustive_run(f: &[f64], s: f64, iota: &[f64], out_lo: usize, d: &mut [f64]) {
     d.fill(f64::INFINITY);
     let iota = &iota[..d.len()];
@@ -191,7 +191,7 @@ fn exhaustive_run(f: &[f64], s: f64, iota: &[f64], out_lo: usize, d: &mut [f64])
 /// `floor(zn / zd)`, taken from one division and corrected by the exact product test, so each
 /// parabola fills a contiguous range without a per-pixel branch. The value at `p` is summed as
 /// `f[v] + ((p - v) s)^2`, the order a brute force uses.
-#[inline]
+#[inline(always)]
 fn envelope_run(f: &[f64], s: f64, env: &mut Envelope, out_lo: usize, d: &mut [f64]) {
     let n = f.len();
     let s2 = s * s;

@@ -13,6 +13,12 @@
 //! pixel is `make_key(e, local << 1 | label)` (label 1 for a positive), so the local index must
 //! fit 31 bits: `segments * s.next_power_of_two() <= 2^31` ([`fits`]).
 //!
+//! Each problem runs at the process's SIMD level (`segloss_core::simd::Level::current`): the
+//! whole of it (key building, sort, walk) is one `#[inline(always)]` body compiled twice, as
+//! the build compiles it and with AVX2 and FMA enabled (`hinge_problem_avx2`,
+//! `softmax_problem_avx2`). The levels give the same bits: nothing here fuses a multiply with an
+//! add.
+//!
 //! Memory beyond the gradient: 16 bytes per sorted pixel of each problem in flight (the keys and
 //! the radix scratch). At most `min(threads, problems)` problems are in flight and together they
 //! cover at most every `pred` element once, so this stays within 16 bytes per element. Besides:
@@ -25,7 +31,7 @@ use crate::sort::{desc_bits_positive, key_payload, positive_error_of_bits, sort_
 use segloss_core::input::Labels;
 use segloss_core::kernel::Backend;
 use segloss_core::reduce::{par_for, tree_reduce, tree_sum, SharedMut};
-use segloss_core::simd::Level;
+use segloss_core::simd::{avx2_fma, Level};
 use segloss_core::{Batch, LossError, Result};
 
 /// Largest local pixel index of one problem (the local index takes 31 bits of the key).
@@ -47,7 +53,7 @@ pub const WALK_BLOCK: usize = 64;
 /// the whole block in one branch-free loop the compiler vectorizes, then the loss in four
 /// interleaved `f64` sums and the gradient writes (a fixed order: the result does not depend on
 /// the thread count).
-#[inline]
+#[inline(always)]
 pub fn walk_keys(keys: &[u64], g_total: u64, scale: f64, mut write: impl FnMut(usize, f32)) -> f64 {
     if g_total == 0 {
         // g = e_1: only the first pixel of the order has g = 1 (it is a negative: +scale)
@@ -176,6 +182,7 @@ impl Out<'_> {
 
 /// # Safety
 /// The segments `bases[i]..bases[i] + s` must not overlap any slice live in another thread.
+#[inline(always)]
 unsafe fn out_segs<'a>(out: Option<SharedMut<'a>>, bases: &[usize], s: usize) -> Option<Out<'a>> {
     // SAFETY: forwarded to the caller.
     out.map(|o| Out { segs: bases.iter().map(|&b| unsafe { o.slice(b, s) }).collect(), shift: local_shift(s) })
@@ -190,6 +197,54 @@ unsafe fn out_segs<'a>(out: Option<SharedMut<'a>>, bases: &[usize], s: usize) ->
 /// The problem's segments in `out` must be disjoint from every other problem's in flight.
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn hinge_problem<T: Copy, F: Fn(T) -> (bool, bool)>(
+    x: &[f32],
+    y: &[T],
+    classify: &F,
+    bases: &[usize],
+    s: usize,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
+    match Level::current() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here; the
+        // segments' guarantee is the caller's.
+        Level::Avx2 if avx2_fma() => unsafe { hinge_problem_avx2(x, y, classify, bases, s, out, scale, algo) },
+        // SAFETY: forwarded to the caller.
+        _ => unsafe { hinge_problem_body(x, y, classify, bases, s, out, scale, algo) },
+    }
+}
+
+/// [`hinge_problem_body`] compiled with AVX2 and FMA, where the key building, the radix passes and the
+/// walk's vectorized loops take 256-bit registers.
+///
+/// # Safety
+/// As [`hinge_problem`], and the CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn hinge_problem_avx2<T: Copy, F: Fn(T) -> (bool, bool)>(
+    x: &[f32],
+    y: &[T],
+    classify: &F,
+    bases: &[usize],
+    s: usize,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
+    // SAFETY: forwarded to the caller.
+    unsafe { hinge_problem_body(x, y, classify, bases, s, out, scale, algo) }
+}
+
+/// [`hinge_problem`]'s work, inlined into each level's copy.
+///
+/// # Safety
+/// As [`hinge_problem`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn hinge_problem_body<T: Copy, F: Fn(T) -> (bool, bool)>(
     x: &[f32],
     y: &[T],
     classify: &F,
@@ -263,6 +318,64 @@ pub(crate) unsafe fn softmax_problem(
     scale: f64,
     algo: SortAlgo,
 ) -> f64 {
+    match Level::current() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here; the
+        // segments' guarantee is the caller's.
+        Level::Avx2 if avx2_fma() => unsafe {
+            softmax_problem_avx2(p_src, p_in_out, labels, c, ignore, bases, label_bases, s, g_total, out, scale, algo)
+        },
+        // SAFETY: forwarded to the caller.
+        _ => unsafe { softmax_problem_body(p_src, p_in_out, labels, c, ignore, bases, label_bases, s, g_total, out, scale, algo) },
+    }
+}
+
+/// [`softmax_problem_body`] compiled with AVX2 and FMA, where the key building, the radix passes and the
+/// walk's vectorized loops take 256-bit registers.
+///
+/// # Safety
+/// As [`softmax_problem`], and the CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn softmax_problem_avx2(
+    p_src: &[f32],
+    p_in_out: bool,
+    labels: &Labels<'_>,
+    c: usize,
+    ignore: Option<i64>,
+    bases: &[usize],
+    label_bases: &[usize],
+    s: usize,
+    g_total: u64,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
+    // SAFETY: forwarded to the caller.
+    unsafe { softmax_problem_body(p_src, p_in_out, labels, c, ignore, bases, label_bases, s, g_total, out, scale, algo) }
+}
+
+/// [`softmax_problem`]'s work, inlined into each level's copy.
+///
+/// # Safety
+/// As [`softmax_problem`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn softmax_problem_body(
+    p_src: &[f32],
+    p_in_out: bool,
+    labels: &Labels<'_>,
+    c: usize,
+    ignore: Option<i64>,
+    bases: &[usize],
+    label_bases: &[usize],
+    s: usize,
+    g_total: u64,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
     // SAFETY: the caller guarantees the segments are this problem's alone.
     let mut o = unsafe { out_segs(out, bases, s) };
     let mut keys: Vec<u64> = Vec::with_capacity(bases.len() * s);
@@ -307,7 +420,7 @@ pub(crate) unsafe fn softmax_problem(
 /// Writes the keys of the valid pixels with a positive (or NaN) error `|1[l = c] - p|` into
 /// `spare[..*m]` (branch-free: one write per pixel, `*m` advanced for the kept ones).
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn softmax_keys<L: Label>(
     segs: &[&[f32]],
     labels: &[L],

@@ -140,6 +140,7 @@ pub fn radix_sort_hi32_digits<const BITS: u32>(keys: &mut [u64], scratch: &mut V
 }
 
 /// The radix passes; returns whether the sorted keys ended in `scratch` (same length as `keys`).
+#[inline(always)]
 fn radix_core<const BITS: u32>(keys: &mut [u64], scratch: &mut [u64]) -> bool {
     let n = keys.len();
     if n < 2 {
@@ -195,6 +196,7 @@ fn radix_core<const BITS: u32>(keys: &mut [u64], scratch: &mut [u64]) -> bool {
 
 /// [`sort_keys`] on owned buffers: when the radix passes end in `scratch`, the two vectors are
 /// swapped instead of copying the keys back.
+#[inline(always)]
 pub fn sort_keys_vec(keys: &mut Vec<u64>, scratch: &mut Vec<u64>, algo: SortAlgo) {
     match algo {
         SortAlgo::Unstable => unstable_sort(keys),

@@ -5,8 +5,8 @@
 //! once per level:
 //!
 //! - [`base`]: `wide`'s lanes as the build compiles them: SSE2 in a default x86_64 build (what a
-//!   user of the published crates gets), AVX2+FMA when the build enables them
-//!   (`-C target-cpu=x86-64-v3`, as this workspace's `.cargo/config.toml` does);
+//!   user of the published crates gets, and this workspace's build), AVX2+FMA when the build
+//!   enables them (`-C target-cpu=x86-64-v3`);
 //! - AVX2+FMA: the lanes of [`avx2_lanes!`](crate::avx2_lanes) (`core::arch` intrinsics on
 //!   256-bit registers), which each kernel crate expands privately and uses only in its
 //!   `#[target_feature(enable = "avx2,fma")]` copies of its kernels, run only where the CPU has

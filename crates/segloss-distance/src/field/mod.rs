@@ -20,6 +20,7 @@ use keys::{Channels, IncludeBackground, Spacing};
 use segloss_core::input::validate_range;
 use segloss_core::kernel::{check_grad_len, reject_weight, Backend, StridedOut};
 use segloss_core::reduce::{par_for, tree_sum, SharedMut};
+use segloss_core::simd::Level;
 use segloss_core::target::{DenseTarget, Labels};
 use segloss_core::{resolve, Batch, KeyValue, Layout, LossError, Mode, Result, TargetLayout};
 use std::borrow::Cow;
@@ -121,8 +122,26 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     r
 }
 
-/// `mask[j] = values[j] > 0.5` (strict), and the number of pixels set.
+/// `mask[j] = values[j] > cut` (strict), and the number of pixels set; at the process's SIMD
+/// level (the AVX2 copy packs 32 comparisons per step, SSE2 has no such packing).
 fn threshold(values: &[f32], cut: f32, mask: &mut [u8]) -> usize {
+    match Level::current() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
+        Level::Avx2 if segloss_core::simd::avx2_fma() => unsafe { threshold_avx2(values, cut, mask) },
+        _ => threshold_body(values, cut, mask),
+    }
+}
+
+/// [`threshold_body`] compiled with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn threshold_avx2(values: &[f32], cut: f32, mask: &mut [u8]) -> usize {
+    threshold_body(values, cut, mask)
+}
+
+#[inline(always)]
+fn threshold_body(values: &[f32], cut: f32, mask: &mut [u8]) -> usize {
     let mut n = 0;
     for (m, &v) in mask.iter_mut().zip(values) {
         let on = v > cut;
@@ -145,13 +164,7 @@ fn map_of(mask: &[u8], set: usize, spatial: &[usize], spacing: &[f64], finish: F
 
 /// `phi`: the distance to the mask outside it, `1 - ` the distance to the outside inside it.
 fn phi_of(mask: &[u8], set: usize, spatial: &[usize], spacing: &[f64], ts: &mut TwoSided, out: &mut [f32]) {
-    if map_of(mask, set, spatial, spacing, Finish::Distance, ts, out) {
-        for (o, &m) in out.iter_mut().zip(mask) {
-            if m != 0 {
-                *o = 1.0 - *o;
-            }
-        }
-    }
+    map_of(mask, set, spatial, spacing, Finish::Phi, ts, out);
 }
 
 impl Field {

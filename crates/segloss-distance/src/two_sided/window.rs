@@ -19,8 +19,6 @@
 //! of [`super::short_run`] and of the envelope, so the methods give the same bits wherever the
 //! minimum is reached by one site (always at unit spacing, where every value is an integer).
 
-use wide::f64x4;
-
 /// The widest window: offsets `|p - q| <= K_MAX`.
 const K_MAX: usize = 6;
 
@@ -80,15 +78,47 @@ fn settled(k: usize, s: f64) -> f64 {
 /// Lanes of one vector of the window.
 const L: usize = 4;
 
-#[inline(always)]
-fn load(v: &[f64], at: usize) -> f64x4 {
-    f64x4::new(*v[at..].first_chunk::<L>().expect("padded"))
+/// One vector of the window: four `f64` lanes as a plain array, whose lane-by-lane loops the
+/// compiler turns into one 256-bit instruction each in the AVX2 copy of the transform (see
+/// [`super::two_sided`]) and into two 128-bit ones in the SSE2 copy. (`wide::f64x4` is two
+/// 128-bit halves in a build without AVX whatever the function's target features.)
+#[derive(Clone, Copy)]
+struct F4([f64; L]);
+
+impl F4 {
+    #[inline(always)]
+    fn splat(v: f64) -> F4 {
+        F4([v; L])
+    }
+
+    #[inline(always)]
+    fn load(v: &[f64], at: usize) -> F4 {
+        F4(*v[at..].first_chunk::<L>().expect("padded"))
+    }
+
+    #[inline(always)]
+    fn add(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+
+    /// The lane-wise minimum (no NaN reaches the window: its values are `>= 0` or `+inf`).
+    #[inline(always)]
+    fn min(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| if self.0[i] < o.0[i] { self.0[i] } else { o.0[i] }))
+    }
+
+    /// `a` where `self > 0`, `b` elsewhere, lane by lane.
+    #[inline(always)]
+    fn positive_select(self, a: F4, b: F4) -> F4 {
+        F4(std::array::from_fn(|i| if self.0[i] > 0.0 { a.0[i] } else { b.0[i] }))
+    }
 }
 
 /// The window method on one line: `f` signed squared distances in, signed squared distances
 /// out in `d` (the same signs); false (with `d` unspecified) if the line needs more offsets than
 /// the budget allows. The window's width comes from the line before ([`Window::record_runs`],
 /// [`Window::record_window`]).
+#[inline(always)]
 pub(crate) fn window_line(f: &[f64], s: f64, w: &mut Window, d: &mut [f64]) -> bool {
     const K: usize = K_MAX;
     let n = f.len();
@@ -110,25 +140,24 @@ pub(crate) fn window_line(f: &[f64], s: f64, w: &mut Window, d: &mut [f64]) -> b
         t * t
     });
     let done = settled(kw, s);
-    let zero = f64x4::ZERO;
     let mut budget = EXTRA_PER_PIXEL * n;
     let mut max = 0.0f64;
     for p0 in (0..n).step_by(L) {
-        let (ap, bp) = (load(a, K + p0), load(b, K + p0));
-        let inside = ap.simd_gt(zero);
+        let (ap, bp) = (F4::load(a, K + p0), F4::load(b, K + p0));
         // offset 0: the pixel's own column
-        let mut o = ap + bp;
+        let mut o = ap.add(bp);
         for (k, &tt) in tts.iter().enumerate().take(kw + 1) {
             if k == 0 {
                 continue;
             }
-            let tt = f64x4::splat(tt);
+            let tt = F4::splat(tt);
             for at in [K + p0 - k, K + p0 + k] {
-                let c = inside.select(load(a, at), load(b, at)) + tt;
-                o = c.fast_min(o);
+                // the pixel is inside where ap > 0 (then its sites are a, else b)
+                let c = ap.positive_select(F4::load(a, at), F4::load(b, at)).add(tt);
+                o = c.min(o);
             }
         }
-        let mut out = o.to_array();
+        let mut out = o.0;
         let lanes = L.min(n - p0);
         for (j, best) in out.iter_mut().enumerate().take(lanes) {
             if *best > done {

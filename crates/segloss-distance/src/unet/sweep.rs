@@ -11,6 +11,7 @@
 
 use super::{Params, BAND_ROWS};
 use rayon::prelude::*;
+use segloss_core::simd::{avx2_fma, Level};
 
 /// Columns swept together: the unit of the stopping test of [`sweep`].
 pub(super) const SEGMENT: usize = 64;
@@ -122,6 +123,7 @@ fn row_pass<D: Sq>(ids: &[u32], d1: &mut [D], lab: &mut [u32], d2: &mut [D]) {
 }
 
 /// Offers a source row segment at squared offset `t2` to a state segment.
+#[inline(always)]
 fn offer_row<D: Sq>(b1: &mut [D], la: &mut [u32], b2: &mut [D], s1: &[D], sl: &[u32], s2: &[D], t2: D) {
     let n = b1.len();
     let (la, b2, s1, sl, s2) = (&mut la[..n], &mut b2[..n], &s1[..n], &sl[..n], &s2[..n]);
@@ -164,6 +166,7 @@ fn least_table<D: Sq>(d1: &[D], w: usize, seg: usize) -> Vec<D> {
 }
 
 /// The largest `b2` of the open pixels (`b2 > t2` and `b1 <= qm`), 0 if none.
+#[inline(always)]
 fn open_max<D: Sq>(b1: &[D], b2: &[D], t2: D, qm: D) -> D {
     let b2 = &b2[..b1.len()];
     let mut acc = D::ZERO;
@@ -183,9 +186,54 @@ fn open_max<D: Sq>(b1: &[D], b2: &[D], t2: D, qm: D) -> D {
 /// `2t < R` or `b1 < (R - t)^2` (see [`super::unet_weights_from_instances`]). The sweep ends when no pixel of the
 /// segment is open, or at the cutoff `t^2 > r2`, and skips a source row whose least `d1 + t^2`
 /// is above the cutoff or not below the largest `b2` of an open pixel: it cannot change any.
+///
+/// Runs at the process's SIMD level: [`sweep_body`] (with [`offer_row`] and [`open_max`]
+/// inlined into it) compiled as the build compiles it, or with AVX2 and FMA ([`sweep_avx2`]),
+/// where the offers' `u32`/`u64` minima take 256-bit registers. Both give the same values (integer
+/// arithmetic).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn sweep<D: Sq>(
+    src: &Src<D>,
+    row: impl Fn(usize) -> usize,
+    p0: usize,
+    m: usize,
+    xs: (usize, usize),
+    b1: &mut [D],
+    la: &mut [u32],
+    b2: &mut [D],
+    reach: &Reach<D>,
+) {
+    match Level::current() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
+        Level::Avx2 if avx2_fma() => unsafe { sweep_avx2(src, row, p0, m, xs, b1, la, b2, reach) },
+        _ => sweep_body(src, row, p0, m, xs, b1, la, b2, reach),
+    }
+}
+
+/// [`sweep_body`] compiled with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn sweep_avx2<D: Sq>(
+    src: &Src<D>,
+    row: impl Fn(usize) -> usize,
+    p0: usize,
+    m: usize,
+    xs: (usize, usize),
+    b1: &mut [D],
+    la: &mut [u32],
+    b2: &mut [D],
+    reach: &Reach<D>,
+) {
+    sweep_body(src, row, p0, m, xs, b1, la, b2, reach)
+}
+
+/// [`sweep`]'s work, inlined into each level's copy.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sweep_body<D: Sq>(
     src: &Src<D>,
     row: impl Fn(usize) -> usize,
     p0: usize,
