@@ -21,7 +21,10 @@
 //!
 //! Memory beyond the gradient: 16 bytes per sorted pixel of each problem in flight (the keys and
 //! the radix scratch). At most `min(threads, problems)` problems are in flight and together they
-//! cover at most every `pred` element once, so this stays within 16 bytes per element. Besides:
+//! cover at most every `pred` element once, so this stays within 16 bytes per element. Each
+//! thread keeps its two buffers for its next problem when they hold at most [`KEEP_KEYS`] keys
+//! each (at most 16 MiB per thread, kept after the call), so that a batch of problems does not
+//! pay fresh pages and a zero-filled scratch for each one. Besides:
 //! `lovasz_softmax` packs `i32`/`i64` labels of fewer than 255 classes into one byte per pixel,
 //! and from logits without a gradient buffer it keeps the probabilities (4 bytes per element; with
 //! a gradient buffer they live in it).
@@ -33,6 +36,7 @@ use segloss_core::kernel::Backend;
 use segloss_core::reduce::{par_for, tree_reduce, tree_sum, SharedMut};
 use segloss_core::simd::{avx2_fma, Level};
 use segloss_core::{Batch, LossError, Result};
+use std::cell::Cell;
 
 /// Largest local pixel index of one problem (the local index takes 31 bits of the key).
 pub const MAX_PROBLEM: usize = (1 << 31) - 1;
@@ -254,7 +258,7 @@ unsafe fn hinge_problem_body<T: Copy, F: Fn(T) -> (bool, bool)>(
     scale: f64,
     algo: SortAlgo,
 ) -> f64 {
-    let mut keys: Vec<u64> = Vec::with_capacity(bases.len() * s);
+    let (mut keys, mut scratch) = take_buffers(bases.len() * s);
     let mut g_total = 0u64;
     let mut m = 0usize;
     let shift = local_shift(s);
@@ -282,17 +286,17 @@ unsafe fn hinge_problem_body<T: Copy, F: Fn(T) -> (bool, bool)>(
     }
     // SAFETY: the first m elements were written above (m <= capacity: one write per pixel).
     unsafe { keys.set_len(m) };
-    let mut scratch = Vec::new();
     sort_keys_vec(&mut keys, &mut scratch, algo);
-    drop(scratch);
     // SAFETY: the caller guarantees the segments are this problem's alone.
-    match unsafe { out_segs(out, bases, s) } {
+    let total = match unsafe { out_segs(out, bases, s) } {
         None => walk_keys(&keys, g_total, 0.0, |_, _| {}),
         Some(mut o) => {
             o.zero();
             walk_keys(&keys, g_total, scale, |l, v| o.put(l, v))
         }
-    }
+    };
+    keep_buffers(keys, scratch);
+    total
 }
 
 /// One softmax problem: class `c`, pixels at the `p` segments `bases` (each `s` long, class `c`'s
@@ -378,7 +382,7 @@ unsafe fn softmax_problem_body(
 ) -> f64 {
     // SAFETY: the caller guarantees the segments are this problem's alone.
     let mut o = unsafe { out_segs(out, bases, s) };
-    let mut keys: Vec<u64> = Vec::with_capacity(bases.len() * s);
+    let (mut keys, mut scratch) = take_buffers(bases.len() * s);
     let mut m = 0usize;
     {
         let segs: Vec<&[f32]> = match (&o, p_in_out) {
@@ -394,10 +398,8 @@ unsafe fn softmax_problem_body(
     }
     // SAFETY: the first m elements were written by softmax_keys.
     unsafe { keys.set_len(m) };
-    let mut scratch = Vec::new();
     sort_keys_vec(&mut keys, &mut scratch, algo);
-    drop(scratch);
-    match &mut o {
+    let total = match &mut o {
         None => walk_keys(&keys, g_total, 0.0, |_, _| {}),
         Some(o) => {
             o.zero();
@@ -414,7 +416,9 @@ unsafe fn softmax_problem_body(
                 })
             }
         }
-    }
+    };
+    keep_buffers(keys, scratch);
+    total
 }
 
 /// Writes the keys of the valid pixels with a positive (or NaN) error `|1[l = c] - p|` into
@@ -456,6 +460,34 @@ fn softmax_keys<L: Label>(
 
 /// Pixels per chunk of the key builders.
 const KEY_CHUNK: usize = 256;
+
+/// Largest buffer (in keys) a thread keeps for its next problem: `2^20` keys, 8 MiB (the keys
+/// and the scratch of one problem of a 1024 x 1024 image).
+pub const KEEP_KEYS: usize = 1 << 20;
+
+thread_local! {
+    /// This thread's key buffer and radix scratch, between problems.
+    static BUFFERS: Cell<(Vec<u64>, Vec<u64>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// This thread's buffers (taken out while a problem uses them): the keys emptied with room for
+/// `n`, the scratch as it was left (the sort overwrites what it uses).
+#[inline(always)]
+fn take_buffers(n: usize) -> (Vec<u64>, Vec<u64>) {
+    let (mut keys, scratch) = BUFFERS.with(|c| c.take());
+    keys.clear();
+    keys.reserve(n);
+    (keys, scratch)
+}
+
+/// Gives the buffers back to this thread, unless one is larger than [`KEEP_KEYS`] (then both are
+/// freed).
+#[inline(always)]
+fn keep_buffers(keys: Vec<u64>, scratch: Vec<u64>) {
+    if keys.capacity() <= KEEP_KEYS && scratch.capacity() <= KEEP_KEYS {
+        BUFFERS.with(|c| c.set((keys, scratch)));
+    }
+}
 
 /// Phase 2 of the key builders: appends the kept keys of a chunk at `spare[m..]`, returns the new
 /// length. Every key is written and only kept ones advance the position, so the loop carries one
