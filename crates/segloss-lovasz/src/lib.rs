@@ -56,6 +56,7 @@ pub mod jaccard;
 pub mod kernels;
 pub mod lovasz_hinge;
 pub mod lovasz_softmax;
+mod problem;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod reference;

@@ -3,6 +3,7 @@
 //! implementation on the family's [`driver`].
 
 use crate::driver::{self, check_problem, REJECT_WEIGHT};
+use crate::problem;
 use crate::sort::SortAlgo;
 use segloss_core::declare::{per_image_alias, Alias, WeightUse};
 use segloss_core::error::{fmt_shape, unravel};
@@ -142,7 +143,7 @@ impl HingeRun<'_, '_> {
             // problem p: image-channel pair p (reduce=image), or channel p over the batch
             let bases: Vec<usize> = if self.per_image { vec![p * s] } else { (0..n).map(|m| (m * c + p) * s).collect() };
             // SAFETY: problem p owns its segments (distinct images/channels).
-            unsafe { driver::hinge_problem(self.x, y, &classify, &bases, s, self.out, scale, self.algo) * self.w }
+            unsafe { problem::hinge_problem(self.x, y, &classify, &bases, s, self.out, scale, self.algo) * self.w }
         })
     }
 }

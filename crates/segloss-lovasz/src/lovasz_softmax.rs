@@ -3,6 +3,7 @@
 //! implementation on the family's [`driver`] and softmax [`kernels`](crate::kernels).
 
 use crate::driver::{self, check_problem, REJECT_WEIGHT};
+use crate::problem::{softmax_problem, SoftmaxProblem};
 use crate::sort::SortAlgo;
 use segloss_core::declare::{per_image_alias, Alias, WeightUse};
 use segloss_core::error::fmt_shape;
@@ -185,9 +186,20 @@ impl Loss for LovaszSoftmax {
             }
             let scale = upstream as f64 * pr.weight;
             // SAFETY: problem i owns class pr.class of its images; problems are disjoint.
-            let l = unsafe {
-                driver::softmax_problem(p_src, p_in_out, &labels, pr.class, ig, &pr.bases, &pr.label_bases, s, pr.g_total, out, scale, algo)
+            let problem = SoftmaxProblem {
+                p_src,
+                p_in_out,
+                labels: &labels,
+                c: pr.class,
+                ignore: ig,
+                bases: &pr.bases,
+                label_bases: &pr.label_bases,
+                s,
+                g_total: pr.g_total,
+                scale,
+                algo,
             };
+            let l = unsafe { softmax_problem(&problem, out) };
             l * pr.weight
         });
         if let (Some(o), true) = (out, from_logits) {

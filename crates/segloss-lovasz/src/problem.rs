@@ -1,0 +1,398 @@
+//! One sorting problem of the Lovász losses, from its pixels to its loss and gradient: the keys
+//! of the pixels with a positive (or NaN) error, their sort, and the walk (see [`crate::driver`]
+//! for how a batch is cut into problems).
+//!
+//! Each problem runs at the process's SIMD level (`segloss_core::simd::Level::current`): the
+//! whole of it (key building, sort, walk) is one `#[inline(always)]` body compiled twice, as
+//! the build compiles it and with AVX2 and FMA enabled (`hinge_problem_avx2`,
+//! `softmax_problem_avx2`). The levels give the same bits: nothing here fuses a multiply with an
+//! add.
+//!
+//! Memory beyond the gradient: 16 bytes per sorted pixel of each problem in flight (the keys and
+//! the radix scratch). At most `min(threads, problems)` problems are in flight and together they
+//! cover at most every `pred` element once, so this stays within 16 bytes per element. Each
+//! thread keeps its two buffers for its next problem when they hold at most [`KEEP_KEYS`] keys
+//! each (at most 16 MiB per thread, kept after the call), so that a batch of problems does not
+//! pay fresh pages and a zero-filled scratch for each one. Besides:
+//! `lovasz_softmax` packs `i32`/`i64` labels of fewer than 255 classes into one byte per pixel,
+//! and from logits without a gradient buffer it keeps the probabilities (4 bytes per element; with
+//! a gradient buffer they live in it).
+
+use crate::driver::{local_shift, walk_keys, Label};
+use crate::sort::{desc_bits_positive, sort_keys_vec, SortAlgo};
+use segloss_core::input::Labels;
+use segloss_core::reduce::SharedMut;
+use segloss_core::simd::{avx2_fma, Level};
+use std::cell::Cell;
+
+/// Writes into the problem's gradient segments (`None`: no gradient).
+struct Out<'a> {
+    segs: Vec<&'a mut [f32]>,
+    shift: u32,
+}
+
+impl Out<'_> {
+    fn zero(&mut self) {
+        self.segs.iter_mut().for_each(|s| s.fill(0.0));
+    }
+
+    #[inline(always)]
+    fn put(&mut self, local: usize, v: f32) {
+        if self.segs.len() == 1 {
+            self.segs[0][local] = v;
+        } else {
+            self.segs[local >> self.shift][local & ((1 << self.shift) - 1)] = v;
+        }
+    }
+}
+
+/// # Safety
+/// The segments `bases[i]..bases[i] + s` must not overlap any slice live in another thread.
+#[inline(always)]
+unsafe fn out_segs<'a>(out: Option<SharedMut<'a>>, bases: &[usize], s: usize) -> Option<Out<'a>> {
+    // SAFETY: forwarded to the caller.
+    out.map(|o| Out { segs: bases.iter().map(|&b| unsafe { o.slice(b, s) }).collect(), shift: local_shift(s) })
+}
+
+/// One hinge problem: logits `x` at the segments `bases` (each `s` long) with targets `y` (same
+/// indexing as `x`); `classify(y) = (valid, positive)` (targets validated beforehand). Returns the
+/// loss `sum relu(e_sorted) g`; writes `scale * d loss / d x` into `out` (all of the problem's
+/// elements) when given.
+///
+/// # Safety
+/// The problem's segments in `out` must be disjoint from every other problem's in flight.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn hinge_problem<T: Copy, F: Fn(T) -> (bool, bool)>(
+    x: &[f32],
+    y: &[T],
+    classify: &F,
+    bases: &[usize],
+    s: usize,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
+    match Level::current() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here; the
+        // segments' guarantee is the caller's.
+        Level::Avx2 if avx2_fma() => unsafe { hinge_problem_avx2(x, y, classify, bases, s, out, scale, algo) },
+        // SAFETY: forwarded to the caller.
+        _ => unsafe { hinge_problem_body(x, y, classify, bases, s, out, scale, algo) },
+    }
+}
+
+/// [`hinge_problem_body`] compiled with AVX2 and FMA, where the key building, the radix passes and the
+/// walk's vectorized loops take 256-bit registers.
+///
+/// # Safety
+/// As [`hinge_problem`], and the CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn hinge_problem_avx2<T: Copy, F: Fn(T) -> (bool, bool)>(
+    x: &[f32],
+    y: &[T],
+    classify: &F,
+    bases: &[usize],
+    s: usize,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
+    // SAFETY: forwarded to the caller.
+    unsafe { hinge_problem_body(x, y, classify, bases, s, out, scale, algo) }
+}
+
+/// [`hinge_problem`]'s work, inlined into each level's copy.
+///
+/// # Safety
+/// As [`hinge_problem`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn hinge_problem_body<T: Copy, F: Fn(T) -> (bool, bool)>(
+    x: &[f32],
+    y: &[T],
+    classify: &F,
+    bases: &[usize],
+    s: usize,
+    out: Option<SharedMut<'_>>,
+    scale: f64,
+    algo: SortAlgo,
+) -> f64 {
+    let (mut keys, mut scratch) = take_buffers(bases.len() * s);
+    let mut g_total = 0u64;
+    let mut m = 0usize;
+    let shift = local_shift(s);
+    {
+        let spare = keys.spare_capacity_mut();
+        let mut kbuf = [0u64; KEY_CHUNK];
+        let mut keep = [0u8; KEY_CHUNK];
+        for (si, &b) in bases.iter().enumerate() {
+            let seg = si << shift;
+            for (ci, (xc, yc)) in x[b..b + s].chunks(KEY_CHUNK).zip(y[b..b + s].chunks(KEY_CHUNK)).enumerate() {
+                let j0 = seg | (ci * KEY_CHUNK);
+                // phase 1, independent per pixel: the key and whether it is kept
+                for (k, ((&xv, &yv), (kb, kp))) in xc.iter().zip(yc).zip(kbuf.iter_mut().zip(keep.iter_mut())).enumerate() {
+                    let (valid, pos) = classify(yv);
+                    g_total += pos as u64;
+                    // e = 1 - x (2y - 1): the sign of x flipped for a positive, without a branch
+                    let e = 1.0 + f32::from_bits(xv.to_bits() ^ ((pos as u32) << 31));
+                    *kp = (valid & ((e > 0.0) | e.is_nan())) as u8;
+                    let payload = (((j0 + k) << 1) | pos as usize) as u32;
+                    *kb = ((desc_bits_positive(e) as u64) << 32) | payload as u64;
+                }
+                m = compact(&kbuf[..xc.len()], &keep[..xc.len()], spare, m);
+            }
+        }
+    }
+    // SAFETY: the first m elements were written above (m <= capacity: one write per pixel).
+    unsafe { keys.set_len(m) };
+    sort_keys_vec(&mut keys, &mut scratch, algo);
+    // SAFETY: the caller guarantees the segments are this problem's alone.
+    let total = match unsafe { out_segs(out, bases, s) } {
+        None => walk_keys(&keys, g_total, 0.0, |_, _| {}),
+        Some(mut o) => {
+            o.zero();
+            walk_keys(&keys, g_total, scale, |l, v| o.put(l, v))
+        }
+    };
+    keep_buffers(keys, scratch);
+    total
+}
+
+/// One softmax problem: class `c`, pixels at the `p` segments `bases` (each `s` long, class `c`'s
+/// probabilities) whose labels start at `label_bases`. The probabilities are read from `p_src`, or
+/// from the gradient buffer itself when `p_in_out` (they are all read before anything is
+/// written). `g_total` is the number of valid pixels labelled `c`.
+pub(crate) struct SoftmaxProblem<'a> {
+    pub p_src: &'a [f32],
+    pub p_in_out: bool,
+    pub labels: &'a Labels<'a>,
+    pub c: usize,
+    pub ignore: Option<i64>,
+    pub bases: &'a [usize],
+    pub label_bases: &'a [usize],
+    pub s: usize,
+    pub g_total: u64,
+    pub scale: f64,
+    pub algo: SortAlgo,
+}
+
+/// Solves `pr`: returns `sum e_sorted g`; writes `scale * d loss / d p_c` into `out` (all of the
+/// problem's elements) when given.
+///
+/// # Safety
+/// As [`hinge_problem`].
+pub(crate) unsafe fn softmax_problem(pr: &SoftmaxProblem<'_>, out: Option<SharedMut<'_>>) -> f64 {
+    match Level::current() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here; the
+        // segments' guarantee is the caller's.
+        Level::Avx2 if avx2_fma() => unsafe { softmax_problem_avx2(pr, out) },
+        // SAFETY: forwarded to the caller.
+        _ => unsafe { softmax_problem_body(pr, out) },
+    }
+}
+
+/// [`softmax_problem_body`] compiled with AVX2 and FMA, where the key building, the radix passes and the
+/// walk's vectorized loops take 256-bit registers.
+///
+/// # Safety
+/// As [`softmax_problem`], and the CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_problem_avx2(pr: &SoftmaxProblem<'_>, out: Option<SharedMut<'_>>) -> f64 {
+    // SAFETY: forwarded to the caller.
+    unsafe { softmax_problem_body(pr, out) }
+}
+
+/// [`softmax_problem`]'s work, inlined into each level's copy.
+///
+/// # Safety
+/// As [`softmax_problem`].
+#[inline(always)]
+unsafe fn softmax_problem_body(pr: &SoftmaxProblem<'_>, out: Option<SharedMut<'_>>) -> f64 {
+    let &SoftmaxProblem { p_src, p_in_out, labels, c, ignore, bases, label_bases, s, g_total, scale, algo } = pr;
+    // SAFETY: the caller guarantees the segments are this problem's alone.
+    let mut o = unsafe { out_segs(out, bases, s) };
+    let (mut keys, mut scratch) = take_buffers(bases.len() * s);
+    let mut m = 0usize;
+    {
+        let segs: Vec<&[f32]> = match (&o, p_in_out) {
+            (Some(o), true) => o.segs.iter().map(|v| &**v).collect(),
+            _ => bases.iter().map(|&b| &p_src[b..b + s]).collect(),
+        };
+        let spare = keys.spare_capacity_mut();
+        match labels {
+            Labels::U8(l) => softmax_keys(&segs, l, label_bases, s, c, ignore, spare, &mut m),
+            Labels::I32(l) => softmax_keys(&segs, l, label_bases, s, c, ignore, spare, &mut m),
+            Labels::I64(l) => softmax_keys(&segs, l, label_bases, s, c, ignore, spare, &mut m),
+        }
+    }
+    // SAFETY: the first m elements were written by softmax_keys.
+    unsafe { keys.set_len(m) };
+    sort_keys_vec(&mut keys, &mut scratch, algo);
+    let total = match &mut o {
+        None => walk_keys(&keys, g_total, 0.0, |_, _| {}),
+        Some(o) => {
+            o.zero();
+            if p_in_out {
+                walk_keys(&keys, g_total, scale, |l, v| o.put(l, v))
+            } else {
+                // d|y - p|/dp = sign(p - y): -(2y - 1) for p in [0, 1], flipped for unclipped
+                // probabilities outside it (p > 1 on a positive, p < 0 on a negative)
+                walk_keys(&keys, g_total, scale, |l, v| {
+                    let shift = local_shift(s);
+                    let pv = p_src[bases[l >> shift] + (l & ((1 << shift) - 1))];
+                    let v = if (pv > 1.0 && v < 0.0) || (pv < 0.0 && v > 0.0) { -v } else { v };
+                    o.put(l, v)
+                })
+            }
+        }
+    };
+    keep_buffers(keys, scratch);
+    total
+}
+
+/// Writes the keys of the valid pixels with a positive (or NaN) error `|1[l = c] - p|` into
+/// `spare[..*m]` (branch-free: one write per pixel, `*m` advanced for the kept ones).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn softmax_keys<L: Label>(
+    segs: &[&[f32]],
+    labels: &[L],
+    label_bases: &[usize],
+    s: usize,
+    c: usize,
+    ignore: Option<i64>,
+    spare: &mut [std::mem::MaybeUninit<u64>],
+    m: &mut usize,
+) {
+    let cl = c as i64;
+    let (has_ig, ig) = (ignore.is_some(), ignore.unwrap_or(0));
+    let shift = local_shift(s);
+    let mut kbuf = [0u64; KEY_CHUNK];
+    let mut keep = [0u8; KEY_CHUNK];
+    for (si, (ps, &lb)) in segs.iter().zip(label_bases).enumerate() {
+        let seg = si << shift;
+        for (ci, (pc, lc)) in ps.chunks(KEY_CHUNK).zip(labels[lb..lb + s].chunks(KEY_CHUNK)).enumerate() {
+            let j0 = seg | (ci * KEY_CHUNK);
+            for (k, ((&pv, &l), (kb, kp))) in pc.iter().zip(lc).zip(kbuf.iter_mut().zip(keep.iter_mut())).enumerate() {
+                let l = l.as_i64();
+                let valid = !(has_ig & (l == ig));
+                let fg = l == cl;
+                let e = ((fg as u8 as f32) - pv).abs();
+                *kp = (valid & ((e > 0.0) | e.is_nan())) as u8;
+                let payload = (((j0 + k) << 1) | fg as usize) as u32;
+                *kb = ((desc_bits_positive(e) as u64) << 32) | payload as u64;
+            }
+            *m = compact(&kbuf[..pc.len()], &keep[..pc.len()], spare, *m);
+        }
+    }
+}
+
+/// Pixels per chunk of the key builders.
+const KEY_CHUNK: usize = 256;
+
+/// Largest buffer (in keys) a thread keeps for its next problem: `2^20` keys, 8 MiB (the keys
+/// and the scratch of one problem of a 1024 x 1024 image).
+pub(crate) const KEEP_KEYS: usize = 1 << 20;
+
+thread_local! {
+    /// This thread's key buffer and radix scratch, between problems.
+    static BUFFERS: Cell<(Vec<u64>, Vec<u64>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// This thread's buffers (taken out while a problem uses them): the keys emptied with room for
+/// `n`, the scratch as it was left (the sort overwrites what it uses).
+#[inline(always)]
+fn take_buffers(n: usize) -> (Vec<u64>, Vec<u64>) {
+    let (mut keys, scratch) = BUFFERS.with(|c| c.take());
+    keys.clear();
+    keys.reserve(n);
+    (keys, scratch)
+}
+
+/// Gives the buffers back to this thread, unless one is larger than [`KEEP_KEYS`] (then both are
+/// freed).
+#[inline(always)]
+fn keep_buffers(keys: Vec<u64>, scratch: Vec<u64>) {
+    if keys.capacity() <= KEEP_KEYS && scratch.capacity() <= KEEP_KEYS {
+        BUFFERS.with(|c| c.set((keys, scratch)));
+    }
+}
+
+/// Phase 2 of the key builders: appends the kept keys of a chunk at `spare[m..]`, returns the new
+/// length. Every key is written and only kept ones advance the position, so the loop carries one
+/// integer addition (the keep flags were computed independently per pixel in phase 1).
+#[inline(always)]
+fn compact(keys: &[u64], keep: &[u8], spare: &mut [std::mem::MaybeUninit<u64>], mut m: usize) -> usize {
+    for (&k, &f) in keys.iter().zip(keep) {
+        spare[m].write(k);
+        m += f as usize;
+    }
+    m
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use segloss_core::rng::Rng;
+    use std::borrow::Cow;
+
+    /// The two copies of a problem give the same bits (loss and every gradient element), as the
+    /// module documentation states; ties and repeated values included, so the sort's order
+    /// matters. Skipped (passes) on a CPU without AVX2 and FMA.
+    #[test]
+    fn levels_give_the_same_bits() {
+        if !avx2_fma() {
+            return;
+        }
+        let mut r = Rng::new(11);
+        for (n, s) in [(1usize, 1000usize), (3, 700), (2, 70_000)] {
+            let len = n * s;
+            // logits with repeats (ties), labels 0/1
+            let x: Vec<f32> = (0..len).map(|_| (r.uniform(-3.0, 3.0) * 4.0).round() / 4.0).collect();
+            let y: Vec<f32> = (0..len).map(|_| (r.next_f32() < 0.3) as u8 as f32).collect();
+            let bases: Vec<usize> = (0..n).map(|i| i * s).collect();
+            let classify = |v: f32| (true, v == 1.0);
+            let (mut g0, mut g1) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            // SAFETY: one problem owns the whole buffer; the CPU has AVX2 and FMA (checked above).
+            let (l0, l1) = unsafe {
+                (
+                    hinge_problem_body(&x, &y, &classify, &bases, s, Some(SharedMut::new(&mut g0)), 0.37, SortAlgo::Radix),
+                    hinge_problem_avx2(&x, &y, &classify, &bases, s, Some(SharedMut::new(&mut g1)), 0.37, SortAlgo::Radix),
+                )
+            };
+            assert_eq!(l0.to_bits(), l1.to_bits(), "hinge loss, n {n} s {s}");
+            assert!(g0.iter().zip(&g1).all(|(a, b)| a.to_bits() == b.to_bits()), "hinge gradient, n {n} s {s}");
+
+            // softmax: class 1 of 3 over probabilities with repeats, labels 0..3
+            let p: Vec<f32> = (0..len).map(|_| (r.next_f32() * 16.0).round() / 16.0).collect();
+            let lab: Vec<u8> = (0..len).map(|_| (r.next_u64() % 3) as u8).collect();
+            let g_total = lab.iter().filter(|&&l| l == 1).count() as u64;
+            let labels = Labels::U8(Cow::Borrowed(&lab));
+            let pr = SoftmaxProblem {
+                p_src: &p,
+                p_in_out: false,
+                labels: &labels,
+                c: 1,
+                ignore: None,
+                bases: &bases,
+                label_bases: &bases,
+                s,
+                g_total,
+                scale: 0.37,
+                algo: SortAlgo::Radix,
+            };
+            let (mut g0, mut g1) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            // SAFETY: as above.
+            let (l0, l1) = unsafe {
+                (softmax_problem_body(&pr, Some(SharedMut::new(&mut g0))), softmax_problem_avx2(&pr, Some(SharedMut::new(&mut g1))))
+            };
+            assert_eq!(l0.to_bits(), l1.to_bits(), "softmax loss, n {n} s {s}");
+            assert!(g0.iter().zip(&g1).all(|(a, b)| a.to_bits() == b.to_bits()), "softmax gradient, n {n} s {s}");
+        }
+    }
+}
