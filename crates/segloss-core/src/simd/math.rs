@@ -32,16 +32,23 @@ macro_rules! simd_math {
         const LN2_HI: f32 = 0.693_359_4;
         const LN2_LO: f32 = -2.121_944_4e-4;
 
+        /// `1.5 * 2^23`: for `|v| < 2^22`, `v + SHIFTER` is `SHIFTER + round(v)` exactly (ties to
+        /// even), so its bits hold the nearest integer in the low mantissa bits.
+        const SHIFTER: f32 = 12_582_912.0;
+
         /// `2^k` for integer `k` in `[-126, 127]`, built from the exponent bits.
         #[inline(always)]
         fn pow2i(k: i32x8) -> f32x8 {
             f32x8::from_bits(((k + i32x8::splat(127)) << 23u32).cast_unsigned())
         }
 
-        /// Cody-Waite range reduction `x = k ln 2 + r` and the Cephes polynomial: `(k, e^r)`.
+        /// Cody-Waite range reduction `x = k ln 2 + r` (for `x` in `[-104, 89]`, not NaN) and the
+        /// Cephes polynomial: `(t, e^r)` with `t = SHIFTER + k` (see [`SHIFTER`]). The nearest
+        /// integer comes from two additions, with no rounding instruction or integer conversion.
         #[inline(always)]
         fn exp_reduced(xc: f32x8) -> (f32x8, f32x8) {
-            let kf = (xc * f32x8::splat(LOG2E)).round();
+            let t = xc * f32x8::splat(LOG2E) + f32x8::splat(SHIFTER);
+            let kf = t - f32x8::splat(SHIFTER);
             let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
             let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
             let mut p = f32x8::splat(1.987_569_1e-4);
@@ -51,17 +58,24 @@ macro_rules! simd_math {
             p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
             p = p.mul_add(r, f32x8::splat(0.5));
             let y = p.mul_add(r * r, r) + f32x8::ONE;
-            (kf, y)
+            (t, y)
+        }
+
+        /// The integer `k` of `t = SHIFTER + k` (see [`exp_reduced`]).
+        #[inline(always)]
+        fn shifted_int(t: f32x8) -> i32x8 {
+            t.to_bits().cast_signed() - i32x8::splat(0x4b40_0000)
         }
 
         /// `e^x` per lane (max error 2 ulp on normal results).
         #[inline(always)]
         #[allow(dead_code)]
         $vis fn exp(x: f32x8) -> f32x8 {
-            let xc = x.max(f32x8::splat(-104.0)).min(f32x8::splat(89.0));
-            let (kf, y) = exp_reduced(xc);
+            // (`fast_max`/`fast_min` give the bound for a NaN `x`, whose result is replaced below)
+            let xc = x.fast_max(f32x8::splat(-104.0)).fast_min(f32x8::splat(89.0));
+            let (t, y) = exp_reduced(xc);
             // Scale by 2^k in two steps so that k down to -150 gives correct subnormals / zero.
-            let k = kf.round_int();
+            let k = shifted_int(t);
             let k1 = k >> 1u32;
             let k2 = k - k1;
             let y = y * pow2i(k1) * pow2i(k2);
@@ -75,10 +89,12 @@ macro_rules! simd_math {
         #[allow(dead_code)]
         $vis fn exp_nonpos(x: f32x8) -> f32x8 {
             const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE)
-            let xc = x.max(f32x8::splat(LO));
-            let (kf, y) = exp_reduced(xc);
-            // k >= -126 here, so 2^k is one normal power of two (the result may still round below it)
-            let y = y * pow2i(kf.round_int());
+            let xc = x.fast_max(f32x8::splat(LO));
+            let (t, y) = exp_reduced(xc);
+            // k >= -126 here, so 2^k is one normal power of two (the result may still round below
+            // it): its bits are `(k + 127) << 23`, and `t`'s bits are `0x4b40_0000 + k`, whose
+            // high bits the shift drops
+            let y = y * f32x8::from_bits((t.to_bits() + u32x8::splat(127)) << 23u32);
             let y = x.simd_lt(f32x8::splat(LO)).select(f32x8::ZERO, y);
             x.is_nan().select(x, y)
         }
@@ -169,7 +185,8 @@ macro_rules! simd_math {
         #[allow(dead_code)]
         $vis fn softplus(x: f32x8) -> f32x8 {
             let e = exp_nonpos(-x.abs());
-            let r = x.max(f32x8::ZERO) + ln_1p_unit(e);
+            // (`fast_max`: a NaN `x` is replaced below)
+            let r = x.fast_max(f32x8::ZERO) + ln_1p_unit(e);
             x.is_nan().select(x, r)
         }
 
@@ -180,7 +197,7 @@ macro_rules! simd_math {
             let e = exp_nonpos(-x.abs());
             let s = f32x8::ONE / (f32x8::ONE + e);
             let sig = x.simd_ge(f32x8::ZERO).select(s, e * s);
-            let sp = (-x).max(f32x8::ZERO) + ln_1p_unit(e);
+            let sp = (-x).fast_max(f32x8::ZERO) + ln_1p_unit(e);
             (sig, x.is_nan().select(x, sp))
         }
 

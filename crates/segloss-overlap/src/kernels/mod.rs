@@ -282,6 +282,49 @@ mod tests {
     dense_case!(simd_cached_dense_matches_scalar, dense_stats_then_cache, dense_grad_via_cache);
     softmax_case!(simd_cached_softmax_matches_scalar, softmax_stats_then_cache, softmax_grad_via_cache);
 
+    /// The cached softmax pair (class-major, by sub-blocks of 256 pixels) gives the statistics of
+    /// the pixel-major `softmax_stats` and the gradient of the pixel-major `softmax_grad`, bit for
+    /// bit, on blocks that cross the sub-block and `FLUSH` boundaries (lengths around 256 and
+    /// 1024, up to 2100), with and without extras, labels with ignored pixels and soft targets.
+    #[test]
+    fn cached_softmax_equals_pixel_major_bits() {
+        let kps = params().into_iter().filter(|k| k.from_logits && k.ignore.is_none());
+        for (level, kp) in Level::supported_levels().flat_map(|l| kps.clone().map(move |k| (l, k))) {
+            for (classes, len) in [(3usize, 255usize), (2, 256), (4, 263), (5, 1024), (3, 1031), (7, 2100)] {
+                let stride = len + 5;
+                // logits over [-40, 40], so that some exponentials underflow
+                let z: Vec<f32> = (0..classes * stride).map(|i| val(i, 6) * 80.0 - 40.0).collect();
+                let labels: Vec<i32> = (0..len).map(|j| if j % 9 == 4 { -1 } else { (val(j, 7) * classes as f32) as i32 }).collect();
+                let probs: Vec<f32> = (0..classes * stride).map(|i| val(i, 8)).collect();
+                for soft in [false, true] {
+                    let b = SoftBlock {
+                        z: &z,
+                        stride,
+                        len,
+                        classes,
+                        labels: (!soft).then_some(&labels[..]),
+                        probs: soft.then_some(&probs[..]),
+                    };
+                    let what = format!("{level:?} {kp:?} C={classes} len={len} soft={soft}");
+                    let (mut s1, mut s2) = (vec![Stats::default(); classes], vec![Stats::default(); classes]);
+                    let mut g1 = vec![f32::NAN; classes * stride];
+                    let bad1 =
+                        simd::softmax_stats_cached(level, &b, &kp, &mut s1, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
+                    let bad2 = simd::softmax_stats(level, &b, &kp, &mut s2);
+                    assert_eq!(bad1, bad2, "{what}");
+                    assert_eq!(format!("{s1:?}"), format!("{s2:?}"), "{what}: statistics");
+                    let coefs: Vec<Coef> = (0..classes).map(|k| coef(&kp, k)).collect();
+                    simd::softmax_grad_cached(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
+                    let mut g2 = vec![f32::NAN; classes * stride];
+                    simd::softmax_grad(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
+                    for (i, (a, c)) in g1.iter().zip(&g2).enumerate() {
+                        assert!(a.to_bits() == c.to_bits() || (a.is_nan() && c.is_nan()), "{what}: gradient element {i}: {a} vs {c}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn empty_segment_is_the_neutral_element() {
         for (level, kp) in Level::supported_levels().flat_map(|l| params().into_iter().map(move |k| (l, k))) {

@@ -30,8 +30,9 @@ fn sig_parts(x: f32x8) -> (f32x8, f32x8, f32x8, f32x8) {
     let p = pos.select(s, es);
     let q = pos.select(es, s);
     let l1p = m::ln_1p_unit(e);
-    let sp_neg = (-x).max(f32x8::ZERO) + l1p;
-    let sp_pos = x.max(f32x8::ZERO) + l1p;
+    // `fast_max` against a constant gives `max`'s lanes (a NaN `x` gives 0, and NaN through `l1p`)
+    let sp_neg = (-x).fast_max(f32x8::ZERO) + l1p;
+    let sp_pos = x.fast_max(f32x8::ZERO) + l1p;
     (p, q, sp_neg, sp_pos)
 }
 
@@ -238,7 +239,7 @@ super::level_fn! {
         let eps = f32x8::splat(PROB_EPS);
         let hi = f32x8::splat(1.0 - PROB_EPS);
         run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, a| {
-            let pc = x.max(eps).min(hi);
+            let pc = x.fast_max(eps).fast_min(hi); // a NaN `x` gives `eps`, as `max` does
             let inside = x.simd_ge(eps) & x.simd_le(hi);
             let qc = f32x8::ONE - pc;
             let q = if distance { qv + m::exp(-(a * a)) } else { qv };
@@ -305,7 +306,7 @@ super::level_fn! {
         let eps = f32x8::splat(PROB_EPS);
         let hi = f32x8::splat(1.0 - PROB_EPS);
         run(x, y, aux, p.smoothing, scale, grad, terms, |x, y, w| {
-            let p = x.max(eps).min(hi);
+            let p = x.fast_max(eps).fast_min(hi); // a NaN `x` gives `eps`, as `max` does
             let inside = x.simd_ge(eps) & x.simd_le(hi);
             let q = f32x8::ONE - p;
             let (lp, lq) = (m::ln(p), m::ln(q));
@@ -423,44 +424,61 @@ super::level_fn! {
                 wpix[v] = row_vec(&w[j0..j0 + len], v, 0.0);
             }
         }
-        // pass 1: max over classes
+        // pass 1: max over classes (`fast_max` with the row first: a NaN logit keeps the max, as
+        // `max` does)
         let mut mx = [f32x8::splat(f32::NEG_INFINITY); SUBV];
         for c in 0..cc {
             let row = zrow(c);
             for v in 0..nv {
-                mx[v] = mx[v].max(row_vec(row, v, 0.0));
+                mx[v] = row_vec(row, v, 0.0).fast_max(mx[v]);
             }
         }
-        // pass 2: sums of exp, the true class's logit, exp, weight, and the other classes' sum
+        // pass 2: sums of exp (and of the other classes' exp, or of the soft targets); each exp is
+        // kept in the gradient row, which pass 3 overwrites, so that pass 3 reads it back instead
+        // of computing it again
         let mut sum = [f32x8::ZERO; SUBV];
         let mut others = [f32x8::ZERO; SUBV];
-        let mut zt = [f32x8::ZERO; SUBV];
-        let mut et = [f32x8::ZERO; SUBV];
-        let mut wt = [f32x8::ZERO; SUBV];
         let mut wy = [f32x8::ZERO; SUBV];
         for c in 0..cc {
             let row = zrow(c);
             let cf = f32x8::splat(c as f32);
             let wc = f32x8::splat(p.w(c));
-            match prow(c) {
-                Some(pr) => {
-                    for v in 0..nv {
-                        sum[v] += m::exp_nonpos(row_vec(row, v, 0.0) - mx[v]);
-                        wy[v] += row_vec(pr, v, 0.0).mul_add(keep, s_over_c) * wc;
+            // SAFETY: this block owns these positions; the row is used in this iteration only.
+            let mut keep_e = grad.map(|o| unsafe { &mut o.row(c)[j0..j0 + len] });
+            for v in 0..nv {
+                let e = m::exp_nonpos(row_vec(row, v, 0.0) - mx[v]);
+                sum[v] += e;
+                match prow(c) {
+                    Some(pr) => wy[v] += row_vec(pr, v, 0.0).mul_add(keep, s_over_c) * wc,
+                    None => others[v] += tf[v].simd_eq(cf).select(f32x8::ZERO, e),
+                }
+                if let Some(k) = keep_e.as_deref_mut() {
+                    store(&mut k[v * LANES..], e);
+                }
+            }
+        }
+        // the true class's logit, exp and weight, read at each pixel's label (0 where the label is
+        // not a class)
+        let mut zt = [f32x8::ZERO; SUBV];
+        let mut et = [f32x8::ZERO; SUBV];
+        let mut wt = [f32x8::ZERO; SUBV];
+        if let Some(l) = b.labels {
+            for v in 0..nv {
+                let (mut za, mut wa, mut ia) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
+                for k in 0..(len - v * LANES).min(LANES) {
+                    let j = j0 + v * LANES + k;
+                    if let Ok(t) = usize::try_from(l[j]) {
+                        if t < cc {
+                            za[k] = b.z[t * b.stride + j];
+                            wa[k] = p.w(t);
+                            ia[k] = f32::from_bits(u32::MAX);
+                        }
                     }
                 }
-                None => {
-                    for v in 0..nv {
-                        let z = row_vec(row, v, 0.0);
-                        let e = m::exp_nonpos(z - mx[v]);
-                        sum[v] += e;
-                        let is_t = tf[v].simd_eq(cf);
-                        others[v] += is_t.select(f32x8::ZERO, e);
-                        zt[v] = is_t.select(z, zt[v]);
-                        et[v] = is_t.select(e, et[v]);
-                        wt[v] = is_t.select(wc, wt[v]);
-                    }
-                }
+                let is_class = f32x8::new(ia);
+                zt[v] = f32x8::new(za);
+                wt[v] = f32x8::new(wa);
+                et[v] = is_class.select(m::exp_nonpos(zt[v] - mx[v]), f32x8::ZERO);
             }
         }
         // per pixel: loss (labels part) and the gradient coefficient
@@ -502,6 +520,18 @@ super::level_fn! {
             for v in 0..nv {
                 gscale[v] = scale_v * wpix[v];
             }
+            // cross-entropy with labels, no smoothing: the gradient is `e a - delta b` with one
+            // rounding, `a = D / sum * scale * w`, `b = D * scale * w` per pixel
+            let plain_ce = F == 0 && s == 0.0 && b.probs.is_none();
+            let (mut ga, mut gb) = ([f32x8::ZERO; SUBV], [f32x8::ZERO; SUBV]);
+            if plain_ce {
+                for v in 0..nv {
+                    gb[v] = dcoef[v] * gscale[v];
+                    ga[v] = gb[v] * inv_s[v];
+                }
+            }
+            // the logits are read again only for the terms that need them
+            let read_z = b.probs.is_some() || (F == 0 && s != 0.0);
             for c in 0..cc {
                 let row = zrow(c);
                 let pr = prow(c);
@@ -510,8 +540,20 @@ super::level_fn! {
                 // SAFETY: this block owns these positions; the row is used in this iteration only.
                 let mut out = grad.map(|o| unsafe { &mut o.row(c)[j0..j0 + len] });
                 for v in 0..nv {
-                    let z = row_vec(row, v, 0.0);
-                    let sig = m::exp_nonpos(z - mx[v]) * inv_s[v];
+                    let e = match out.as_deref() {
+                        // pass 2's exp
+                        Some(o) => row_vec(o, v, 0.0),
+                        None => m::exp_nonpos(row_vec(row, v, 0.0) - mx[v]),
+                    };
+                    if plain_ce {
+                        let delta = tf[v].simd_eq(cf) & gb[v];
+                        if let Some(o) = out.as_deref_mut() {
+                            store(&mut o[v * LANES..], valid[v].select(e.mul_sub(ga[v], delta), f32x8::ZERO));
+                        }
+                        continue;
+                    }
+                    let z = if read_z { row_vec(row, v, 0.0) } else { f32x8::ZERO };
+                    let sig = e * inv_s[v];
                     let g = if let Some(pr) = pr {
                         let y = row_vec(pr, v, 0.0).mul_add(keep, s_over_c);
                         loss[v] += wc * y * (lse[v] - z);
@@ -521,8 +563,11 @@ super::level_fn! {
                         if F == 0 {
                             if s != 0.0 {
                                 loss[v] += s_over_c * wc * (lse[v] - z);
+                                dcoef[v] * (sig - delta) + s_over_c * w_sum.mul_sub(sig, wc)
+                            } else {
+                                // (the smoothing term is exactly 0)
+                                dcoef[v] * (sig - delta)
                             }
-                            dcoef[v] * (sig - delta) + s_over_c * w_sum.mul_sub(sig, wc)
                         } else {
                             dcoef[v] * (delta - sig)
                         }
