@@ -22,7 +22,7 @@ use crate::driver::{local_shift, walk_keys, Label};
 use crate::sort::{desc_bits_positive, sort_keys_vec, SortAlgo};
 use segloss_core::input::Labels;
 use segloss_core::reduce::SharedMut;
-use segloss_core::simd::{avx2_fma, Level};
+use segloss_core::simd::Level;
 use std::cell::Cell;
 
 /// Writes into the problem's gradient segments (`None`: no gradient).
@@ -76,7 +76,7 @@ pub(crate) unsafe fn hinge_problem<T: Copy, F: Fn(T) -> (bool, bool)>(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here; the
         // segments' guarantee is the caller's.
-        Level::Avx2 if avx2_fma() => unsafe { hinge_problem_avx2(x, y, classify, bases, s, out, scale, algo) },
+        l if l.runs_avx2() => unsafe { hinge_problem_avx2(x, y, classify, bases, s, out, scale, algo) },
         // SAFETY: forwarded to the caller.
         _ => unsafe { hinge_problem_body(x, y, classify, bases, s, out, scale, algo) },
     }
@@ -189,7 +189,7 @@ pub(crate) unsafe fn softmax_problem(pr: &SoftmaxProblem<'_>, out: Option<Shared
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here; the
         // segments' guarantee is the caller's.
-        Level::Avx2 if avx2_fma() => unsafe { softmax_problem_avx2(pr, out) },
+        l if l.runs_avx2() => unsafe { softmax_problem_avx2(pr, out) },
         // SAFETY: forwarded to the caller.
         _ => unsafe { softmax_problem_body(pr, out) },
     }
@@ -346,7 +346,7 @@ mod tests {
     /// matters. Skipped (passes) on a CPU without AVX2 and FMA.
     #[test]
     fn levels_give_the_same_bits() {
-        if !avx2_fma() {
+        if !segloss_core::simd::avx2_fma() {
             return;
         }
         let mut r = Rng::new(11);

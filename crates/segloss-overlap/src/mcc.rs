@@ -172,7 +172,7 @@ pub(crate) mod kernels {
         //! 8 elements per `f32x8` (`mcc_simd.rs`, compiled once per level with the overlap
         //! kernels): each call runs the copy compiled for `level`, or the baseline's where this
         //! CPU cannot run that level.
-        use crate::kernels::{simd_avx2, simd_base};
+        use crate::kernels::{simd_avx2, simd_avx512, simd_base};
         use segloss_core::simd::Level;
 
         /// The gradient of one block of elements into `out` at `level`.

@@ -200,7 +200,7 @@ pub mod simd {
     //! compiled once per level with the overlap kernels): each call runs the copy compiled for
     //! `level`, or the baseline's where this CPU cannot run that level.
     use super::{Block, Coefs, Params, Sums};
-    use crate::kernels::{simd_avx2, simd_base};
+    use crate::kernels::{simd_avx2, simd_avx512, simd_base};
     use segloss_core::kernel::StridedOut;
     use segloss_core::simd::Level;
 

@@ -311,3 +311,56 @@ fn pinned_gradient_cancellation_is_compared_absolutely() {
     compare_elementwise(&[4.5657597], &[0.19841883], &[2.7194765]);
     compare_elementwise(&[0.22828798], &[0.19841883], &[2.7194765]);
 }
+
+/// The AVX-512 level compiles the AVX2 level's lanes and operations with more registers: the same
+/// bits, sums and every gradient element, for every elementwise and softmax configuration (README,
+/// "SIMD: run-time dispatch"). Skipped (passes) on a CPU without AVX-512.
+#[test]
+fn avx512_level_gives_the_avx2_bits() {
+    if !Level::Avx512.supported() {
+        return;
+    }
+    let mut r = Rng::new(5);
+    let n = 1003;
+    let x: Vec<f32> = (0..n).map(|_| (r.next_f32() - 0.5) * 30.0).collect();
+    let pr: Vec<f32> = (0..n).map(|_| r.next_f32()).collect();
+    let y: Vec<f32> = (0..n).map(|_| if r.next_f32() < 0.5 { (r.next_f32() < 0.3) as u8 as f32 } else { r.next_f32() }).collect();
+    let w: Vec<f32> = (0..n).map(|_| r.next_f32() * 3.0).collect();
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(u, v)| u.to_bits() == v.to_bits() || (u.is_nan() && v.is_nan()));
+    for (p, distance) in all_params() {
+        let xs = if p.from_logits { &x } else { &pr };
+        let aux = if distance { Aux::Distance(&w) } else { Aux::Weight(&w) };
+        let run = |level| {
+            let mut g = vec![f32::NAN; n];
+            let (s, bad) = simd::elementwise(level, xs, &y, aux, &p, 0.7, Some(&mut g));
+            (s.to_bits(), bad, g)
+        };
+        let (a, b) = (run(Level::Avx2), run(Level::Avx512));
+        assert!(a.0 == b.0 && a.1 == b.1 && same(&a.2, &b.2), "{p:?}: the levels differ");
+    }
+    let (cc, len) = (5usize, 1300usize);
+    let z: Vec<f32> = (0..cc * len).map(|_| (r.next_f32() - 0.5) * 16.0).collect();
+    let labels: Vec<i32> = (0..len).map(|_| if r.next_f32() < 0.1 { -1 } else { (r.next_f32() * cc as f32) as i32 % cc as i32 }).collect();
+    let probs: Vec<f32> = (0..cc * len).map(|_| r.next_f32() / cc as f32).collect();
+    let pw: Vec<f32> = (0..len).map(|_| r.next_f32() * 2.0).collect();
+    for (gamma, smoothing, soft) in
+        [(None, 0.0, false), (None, 0.15, false), (None, 0.1, true), (Some(2.0), 0.0, false), (Some(0.7), 0.0, false)]
+    {
+        let p = SoftmaxParams { classes: cc, class_weights: &[], smoothing, focal_gamma: gamma };
+        let block = SoftmaxBlock {
+            z: &z,
+            stride: len,
+            len,
+            labels: (!soft).then_some(labels.as_slice()),
+            probs: soft.then_some(probs.as_slice()),
+            weight: Some(&pw),
+        };
+        let run = |level| {
+            let mut g = vec![f32::NAN; cc * len];
+            let s = simd::softmax(level, &block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g), 0, len, len)));
+            (s.to_bits(), g)
+        };
+        let (a, b) = (run(Level::Avx2), run(Level::Avx512));
+        assert!(a.0 == b.0 && same(&a.1, &b.1), "softmax {gamma:?} s={smoothing} soft={soft}: the levels differ");
+    }
+}

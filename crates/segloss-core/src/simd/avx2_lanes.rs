@@ -437,3 +437,24 @@ macro_rules! avx2_lanes {
         pub(crate) const AVX2: bool = true;
     };
 }
+
+/// Expands the preamble of a kernel crate's module for one run-time level into that module: the
+/// AVX2 lanes and the elementary functions on them as the private module `lanes`
+/// ([`avx2_lanes!`](crate::avx2_lanes), [`simd_math!`](crate::simd_math)), and the macro
+/// `level_fn!`, which declares each item given to it with `#[target_feature(enable =
+/// $features)]`. Call it as `simd_level!($, "avx2,fma")` (the `$` lets it write `level_fn!`'s
+/// own pattern); the module then declares its bodies (`#[path = ...] mod body;`).
+#[macro_export]
+macro_rules! simd_level {
+    ($d:tt, $features:literal) => {
+        mod lanes {
+            $crate::avx2_lanes!();
+            $crate::simd_math!(pub(crate));
+        }
+
+        macro_rules! level_fn {
+            ($d($d i:item)*) => { $d( #[target_feature(enable = $features)] $d i )* };
+        }
+        use level_fn;
+    };
+}

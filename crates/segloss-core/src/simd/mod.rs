@@ -1,4 +1,4 @@
-//! SIMD lanes at two levels, and the choice between them at run time.
+//! SIMD lanes at three levels, and the choice between them at run time.
 //!
 //! The kernels of the family crates are written once, on `f32x8` lanes and the functions of the
 //! `math` module (exp, ln, ln_1p, sigmoid, softplus with measured error bounds), and compiled
@@ -10,13 +10,18 @@
 //! - AVX2+FMA: the lanes of [`avx2_lanes!`](crate::avx2_lanes) (`core::arch` intrinsics on
 //!   256-bit registers), which each kernel crate expands privately and uses only in its
 //!   `#[target_feature(enable = "avx2,fma")]` copies of its kernels, run only where the CPU has
-//!   both features.
+//!   both features;
+//! - AVX-512: the same 256-bit lanes and kernels compiled once more with
+//!   [`AVX512_FEATURES`] enabled as well, which gives the compiler 32 vector registers (16 with
+//!   AVX2: the longer kernels spill) and mask registers for compares and blends. The lanes stay
+//!   8 wide: the operations, and so the results, are the AVX2 level's.
 //!
-//! [`Level::current`] picks the level once per process: AVX2+FMA where the CPU has it (x86_64
-//! only) and the build does not already compile the baseline with it, the baseline otherwise;
-//! the environment variable `SEGLOSS_SIMD` (`baseline`, alias `sse2`, or `avx2`) forces one, for
-//! tests and comparisons. The kernels give the same bits for any number of threads at one level;
-//! across levels they differ by rounding only (the AVX2 level fuses `mul_add`).
+//! [`Level::current`] picks the level once per process: the highest one the CPU runs (x86_64
+//! only; AVX2+FMA is skipped when the build already compiles the baseline with it); the
+//! environment variable `SEGLOSS_SIMD` (`baseline`, alias `sse2`, `avx2` or `avx512`) forces
+//! one, for tests and comparisons. The kernels give the same bits for any number of threads at
+//! one level; across levels they differ by rounding only (the AVX2 and AVX-512 levels fuse
+//! `mul_add`).
 //!
 //! The re-exports at the top of this module are the baseline's, for code that does not dispatch.
 
@@ -41,20 +46,27 @@ pub enum Level {
     Baseline,
     /// AVX2 and FMA, selected at run time.
     Avx2,
+    /// The AVX2 level's kernels compiled with [`AVX512_FEATURES`] as well, selected at run time.
+    Avx512,
 }
 
 /// The environment variable that forces a level.
 pub const LEVEL_VAR: &str = "SEGLOSS_SIMD";
 
+/// The target features of the AVX-512 level's copies (with AVX2 and FMA), as the kernel crates'
+/// `#[target_feature(enable = ...)]` attributes spell them.
+pub const AVX512_FEATURES: &str = "avx512f,avx512vl,avx512bw,avx512dq";
+
 impl Level {
     /// Every level, the baseline first.
-    pub const ALL: [Level; 2] = [Level::Baseline, Level::Avx2];
+    pub const ALL: [Level; 3] = [Level::Baseline, Level::Avx2, Level::Avx512];
 
     /// Its name, as `SEGLOSS_SIMD` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Level::Baseline => "baseline",
             Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
         }
     }
 
@@ -63,30 +75,38 @@ impl Level {
         match self {
             Level::Baseline => true,
             Level::Avx2 => avx2_fma(),
+            Level::Avx512 => avx512(),
         }
     }
 
-    /// The level chosen without `SEGLOSS_SIMD`: AVX2+FMA where the CPU has it, unless the build
-    /// already compiles the baseline with both (then the two are the same instructions, and the
-    /// baseline is `wide`'s own implementation).
+    /// The level chosen without `SEGLOSS_SIMD`: AVX-512 where the CPU has it; otherwise AVX2+FMA
+    /// where the CPU has it, unless the build already compiles the baseline with both (then the
+    /// two are the same instructions, and the baseline is `wide`'s own implementation).
     pub fn detected() -> Level {
-        if cfg!(all(target_feature = "avx2", target_feature = "fma")) || !avx2_fma() {
+        if avx512() {
+            Level::Avx512
+        } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) || !avx2_fma() {
             Level::Baseline
         } else {
             Level::Avx2
         }
     }
 
-    /// Parses a `SEGLOSS_SIMD` value: `baseline` (or `sse2`), or `avx2`. A level this CPU cannot
-    /// run is an error too.
+    /// Parses a `SEGLOSS_SIMD` value: `baseline` (or `sse2`), `avx2` or `avx512`. A level this
+    /// CPU cannot run is an error too.
     pub fn parse(value: &str) -> Result<Level, String> {
         let level = match value.trim().to_ascii_lowercase().as_str() {
             "baseline" | "sse2" => Level::Baseline,
             "avx2" => Level::Avx2,
-            _ => return Err(format!("{LEVEL_VAR}={value:?}: expected baseline (or sse2) or avx2")),
+            "avx512" => Level::Avx512,
+            _ => return Err(format!("{LEVEL_VAR}={value:?}: expected baseline (or sse2), avx2 or avx512")),
         };
         if !level.supported() {
-            return Err(format!("{LEVEL_VAR}={value:?}: this CPU has no {} (it needs AVX2 and FMA)", level.name()));
+            let needs = match level {
+                Level::Avx512 => "AVX2, FMA and AVX-512 F, VL, BW and DQ",
+                _ => "AVX2 and FMA",
+            };
+            return Err(format!("{LEVEL_VAR}={value:?}: this CPU has no {} (it needs {needs})", level.name()));
         }
         Ok(level)
     }
@@ -108,6 +128,14 @@ impl Level {
             _ => Level::detected(),
         })
     }
+
+    /// Whether code with an AVX2 copy but no AVX-512 copy of its own (the distance transforms,
+    /// the Lovász problems) runs that copy at this level: at the AVX2 and AVX-512 levels, where
+    /// the CPU has AVX2 and FMA.
+    #[inline]
+    pub fn runs_avx2(self) -> bool {
+        matches!(self, Level::Avx2 | Level::Avx512) && avx2_fma()
+    }
 }
 
 impl Level {
@@ -117,11 +145,12 @@ impl Level {
     }
 }
 
-/// Calls `$f($args)` of a kernel crate's SIMD kernels at `$level`: `simd_avx2::body::$f` where
-/// the level is `Avx2` and the CPU has AVX2 and FMA, `simd_base::body::$f` otherwise. The two
-/// modules are the kernel body compiled per level, declared next to the call (see this module's
-/// documentation). A crate whose level modules hold several bodies names the body:
-/// `simd_dispatch!(level, $body::$f($args))` calls `simd_avx2::$body::$f` or
+/// Calls `$f($args)` of a kernel crate's SIMD kernels at `$level`: `simd_avx512::body::$f` where
+/// the level is `Avx512` and the CPU has it, `simd_avx2::body::$f` where the level is `Avx2` and
+/// the CPU has AVX2 and FMA, `simd_base::body::$f` otherwise. The three modules are the kernel
+/// body compiled per level, declared next to the call (see this module's documentation). A crate
+/// whose level modules hold several bodies names the body: `simd_dispatch!(level,
+/// $body::$f($args))` calls `simd_avx512::$body::$f`, `simd_avx2::$body::$f` or
 /// `simd_base::$body::$f`.
 #[macro_export]
 macro_rules! simd_dispatch {
@@ -130,6 +159,8 @@ macro_rules! simd_dispatch {
     };
     ($level:expr, $m:ident::$f:ident($($a:expr),* $(,)?)) => {
         match $level {
+            // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
+            $crate::simd::Level::Avx512 if $crate::simd::avx512() => unsafe { simd_avx512::$m::$f($($a),*) },
             // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
             $crate::simd::Level::Avx2 if $crate::simd::avx2_fma() => unsafe { simd_avx2::$m::$f($($a),*) },
             _ => simd_base::$m::$f($($a),*),
@@ -143,6 +174,24 @@ pub fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the CPU has what the AVX-512 level's copies are compiled for: AVX2, FMA and
+/// [`AVX512_FEATURES`] (cached by `std` after the first call).
+#[inline]
+pub fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

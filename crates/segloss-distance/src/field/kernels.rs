@@ -21,17 +21,15 @@ use segloss_core::simd::Level;
 
 #[path = "simd_avx2.rs"]
 mod simd_avx2;
+#[path = "simd_avx512.rs"]
+mod simd_avx512;
 #[path = "simd_base.rs"]
 mod simd_base;
 
 /// Runs `$f($args)` of the SIMD kernels at the process's level ([`Level::current`]).
 macro_rules! simd {
     ($f:ident($($a:expr),* $(,)?)) => {
-        match Level::current() {
-            // SAFETY: `current` gives `Avx2` only where the CPU has AVX2 and FMA.
-            Level::Avx2 => unsafe { simd_avx2::body::$f($($a),*) },
-            Level::Baseline => simd_base::body::$f($($a),*),
-        }
+        segloss_core::simd_dispatch!(Level::current(), body::$f($($a),*))
     };
 }
 

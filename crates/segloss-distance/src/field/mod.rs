@@ -128,7 +128,7 @@ fn threshold(values: &[f32], cut: f32, mask: &mut [u8]) -> usize {
     match Level::current() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        Level::Avx2 if segloss_core::simd::avx2_fma() => unsafe { threshold_avx2(values, cut, mask) },
+        l if l.runs_avx2() => unsafe { threshold_avx2(values, cut, mask) },
         _ => threshold_body(values, cut, mask),
     }
 }

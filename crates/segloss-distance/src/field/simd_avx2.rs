@@ -2,15 +2,7 @@
 //! compiled with AVX2 and FMA enabled, on this crate's private instance of the AVX2 lanes
 //! (`segloss_core::avx2_lanes!`), which only these functions use.
 
-mod lanes {
-    segloss_core::avx2_lanes!();
-    segloss_core::simd_math!(pub(crate));
-}
-
-macro_rules! level_fn {
-    ($($i:item)*) => { $( #[target_feature(enable = "avx2,fma")] $i )* };
-}
-use level_fn;
+segloss_core::simd_level!($, "avx2,fma");
 
 // the body compiled once per level: the other level file loads it too
 #[allow(clippy::duplicate_mod)]

@@ -20,7 +20,7 @@
 mod window;
 
 use crate::engine::{count_to_sq, fh_line, Envelope, G_INF};
-use segloss_core::simd::{avx2_fma, Level};
+use segloss_core::simd::Level;
 use window::{window_line, Window};
 
 /// Columns gathered together in the axis-1 pass of a 3D volume.
@@ -156,8 +156,11 @@ pub(crate) fn two_sided_at(
 ) {
     match level {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
+        Level::Avx512 if segloss_core::simd::avx512() => unsafe { two_sided_avx512(mask, shape, spacing, finish, ws, out) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        Level::Avx2 if avx2_fma() => unsafe { two_sided_avx2(mask, shape, spacing, finish, ws, out) },
+        l if l.runs_avx2() => unsafe { two_sided_avx2(mask, shape, spacing, finish, ws, out) },
         _ => two_sided_body(mask, shape, spacing, finish, ws, out),
     }
 }
@@ -166,6 +169,14 @@ pub(crate) fn two_sided_at(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn two_sided_avx2(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) {
+    two_sided_body(mask, shape, spacing, finish, ws, out)
+}
+
+/// [`two_sided_body`] compiled with AVX2, FMA and the AVX-512 level's features
+/// (`segloss_core::simd::AVX512_FEATURES`): the AVX2 copy's operations with 32 registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
+fn two_sided_avx512(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) {
     two_sided_body(mask, shape, spacing, finish, ws, out)
 }
 

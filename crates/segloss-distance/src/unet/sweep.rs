@@ -11,7 +11,7 @@
 
 use super::{Params, BAND_ROWS};
 use rayon::prelude::*;
-use segloss_core::simd::{avx2_fma, Level};
+use segloss_core::simd::Level;
 
 /// Columns swept together: the unit of the stopping test of [`sweep`].
 pub(super) const SEGMENT: usize = 64;
@@ -207,7 +207,7 @@ fn sweep<D: Sq>(
     match Level::current() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        Level::Avx2 if avx2_fma() => unsafe { sweep_avx2(src, row, p0, m, xs, b1, la, b2, reach) },
+        l if l.runs_avx2() => unsafe { sweep_avx2(src, row, p0, m, xs, b1, la, b2, reach) },
         _ => sweep_body(src, row, p0, m, xs, b1, la, b2, reach),
     }
 }

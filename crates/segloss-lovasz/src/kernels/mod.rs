@@ -17,4 +17,5 @@
 pub mod scalar;
 pub mod simd;
 mod simd_avx2;
+mod simd_avx512;
 mod simd_base;

@@ -2,7 +2,7 @@
 //! compiled for `level` (`segloss_core::simd::Level`), or the baseline's where this CPU cannot
 //! run that level.
 
-use super::{simd_avx2, simd_base};
+use super::{simd_avx2, simd_avx512, simd_base};
 use segloss_core::simd::Level;
 
 /// Pixels per chunk of the kernels (a multiple of the lane count): the `C * CHUNK` exponentials

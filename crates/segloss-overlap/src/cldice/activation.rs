@@ -1,6 +1,6 @@
 //! The activation of clDice's prediction and its Jacobian.
 
-use crate::kernels::{simd_avx2, simd_base};
+use crate::kernels::{simd_avx2, simd_avx512, simd_base};
 use segloss_core::kernel::Backend;
 use segloss_core::simd::Level;
 

@@ -25,6 +25,7 @@
 pub mod scalar;
 pub mod simd;
 pub(crate) mod simd_avx2;
+pub(crate) mod simd_avx512;
 pub(crate) mod simd_base;
 
 /// Sufficient statistics of one (image, channel) row, in `f64`.
@@ -321,6 +322,54 @@ mod tests {
                         assert!(a.to_bits() == c.to_bits() || (a.is_nan() && c.is_nan()), "{what}: gradient element {i}: {a} vs {c}");
                     }
                 }
+            }
+        }
+    }
+
+    /// The AVX-512 level gives the AVX2 level's bits (the same lanes and operations, compiled with
+    /// more registers): dense and softmax statistics and gradients, cached and not, for every
+    /// parameter combination. Skipped (passes) on a CPU without AVX-512.
+    #[test]
+    fn avx512_level_gives_the_avx2_bits() {
+        if !Level::Avx512.supported() {
+            return;
+        }
+        let bits = |g: &[f32]| g.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for kp in params() {
+            let n = 1030;
+            let x: Vec<f32> = (0..n).map(|i| if kp.from_logits { val(i, 11) * 24.0 - 12.0 } else { val(i, 11) }).collect();
+            let y: Vec<f32> = (0..n).map(|i| if kp.ignore.is_some() && i % 7 == 3 { 255.0 } else { val(i, 12) }).collect();
+            let dense = |level| {
+                let (s, bad) = simd::dense_stats(level, &x, &y, &kp);
+                let mut g = vec![f32::NAN; n];
+                simd::dense_grad(level, &x, &y, &kp, &coef(&kp, 0), &mut g);
+                let mut gc = vec![f32::NAN; n];
+                dense_grad_via_cache(level, &x, &y, &kp, &coef(&kp, 0), &mut gc);
+                (format!("{s:?}"), bad, bits(&g), bits(&gc))
+            };
+            assert!(dense(Level::Avx2) == dense(Level::Avx512), "dense {kp:?}: the levels differ");
+            if kp.ignore.is_some() {
+                continue;
+            }
+            let (classes, len) = (4usize, 1100usize);
+            let stride = len + 3;
+            let z: Vec<f32> = (0..classes * stride).map(|i| if kp.from_logits { val(i, 13) * 16.0 - 8.0 } else { val(i, 13) }).collect();
+            let labels: Vec<i32> = (0..len).map(|j| if j % 5 == 2 { -1 } else { (val(j, 14) * classes as f32) as i32 }).collect();
+            let probs: Vec<f32> = (0..classes * stride).map(|i| val(i, 15)).collect();
+            for soft in [false, true] {
+                let b =
+                    SoftBlock { z: &z, stride, len, classes, labels: (!soft).then_some(&labels[..]), probs: soft.then_some(&probs[..]) };
+                let coefs: Vec<Coef> = (0..classes).map(|k| coef(&kp, k)).collect();
+                let softmax = |level| {
+                    let mut st = vec![Stats::default(); classes];
+                    let bad = softmax_stats_then_cache(level, &b, &kp, &mut st);
+                    let mut g = vec![f32::NAN; classes * stride];
+                    softmax_grad_via_cache(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g), 0, stride, len));
+                    let mut g2 = vec![f32::NAN; classes * stride];
+                    simd::softmax_grad(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
+                    (format!("{st:?}"), bad, bits(&g), bits(&g2))
+                };
+                assert!(softmax(Level::Avx2) == softmax(Level::Avx512), "softmax {kp:?} soft={soft}: the levels differ");
             }
         }
     }

@@ -10,7 +10,7 @@
 //! `f64`. Every exponential has an argument `<= 0` (`-|x|` for the sigmoid, `z - max` for the
 //! softmax) and goes through `segloss_core::simd`'s `exp_nonpos`.
 
-use super::{simd_avx2, simd_base, Coef, KParams, SoftBlock, Stats};
+use super::{simd_avx2, simd_avx512, simd_base, Coef, KParams, SoftBlock, Stats};
 use segloss_core::kernel::StridedOut;
 use segloss_core::simd::Level;
 

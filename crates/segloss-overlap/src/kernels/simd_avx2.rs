@@ -4,15 +4,7 @@
 //! `simd_body.rs`), `unified_focal`, `mcc`, `wasserstein`,
 //! `activation` (clDice's) and `skeleton` (the skeleton's passes).
 
-mod lanes {
-    segloss_core::avx2_lanes!();
-    segloss_core::simd_math!(pub(crate));
-}
-
-macro_rules! level_fn {
-    ($($i:item)*) => { $( #[target_feature(enable = "avx2,fma")] $i )* };
-}
-use level_fn;
+segloss_core::simd_level!($, "avx2,fma");
 
 // the body compiled once per level: the other level file loads it too
 #[allow(clippy::duplicate_mod)]

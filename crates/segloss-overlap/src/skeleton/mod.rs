@@ -26,7 +26,7 @@
 //! `level.rs`) are compiled once per SIMD level with the overlap kernels; a [`Skel`] runs them at
 //! its `level` (the baseline's copy for the scalar backend).
 
-use crate::kernels::{simd_avx2, simd_base};
+use crate::kernels::{simd_avx2, simd_avx512, simd_base};
 use segloss_core::kernel::Backend;
 use segloss_core::simd::Level;
 

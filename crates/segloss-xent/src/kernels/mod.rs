@@ -19,6 +19,7 @@ use segloss_core::kernel::StridedOut;
 pub mod scalar;
 pub mod simd;
 mod simd_avx2;
+mod simd_avx512;
 mod simd_base;
 
 /// The elementwise losses of the family.

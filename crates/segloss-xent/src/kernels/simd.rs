@@ -5,7 +5,7 @@
 //!
 //! Sums accumulate in `f32x8` lanes over at most 1024 elements, then in `f64`.
 
-use super::{simd_avx2, simd_base, Aux, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};
+use super::{simd_avx2, simd_avx512, simd_base, Aux, ElemParams, SoftmaxBlock, SoftmaxParams, StridedOut};
 use segloss_core::simd::Level;
 
 /// Elementwise kernel at `level` (see [`super::scalar::elementwise`]).
