@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads `cargo test --no-run --message-format=json` on stdin and prints, for every test binary of
 the kernel crates (unit tests and integration tests), its package directory and its path, one
-tab-separated pair per line. .ci/run runs them again at SEGLOSS_SIMD=baseline without a rebuild
+tab-separated pair per line. .ci/run runs them again at the lower SIMD levels without a rebuild
 (`cargo test -p ...` on a subset of the workspace would resolve other features and rebuild)."""
 import json
 import os

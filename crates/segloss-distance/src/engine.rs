@@ -327,13 +327,43 @@ fn envelope_run(f: &[f64], s: f64, env: &mut Envelope, out_lo: usize, d: &mut [f
     }
 }
 
-/// The output element of a squared distance: itself or its square root, as `f32` bits.
+/// What the last axis writes for each squared distance `d`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Output {
+    /// `d` as `f32`.
+    Squared,
+    /// `sqrt(d)` in `f64`, rounded to `f32`.
+    Root,
+    /// `sqrt(d as f32)`: the same bits as [`Output::Root`] when every finite `d` is an integer
+    /// below 2^24 (unit spacing on an image whose diagonal is shorter than 4096 pixels): `d as
+    /// f32` is then exact, and both are the correctly rounded root (an `f64` root rounded to
+    /// `f32` is, since 53 >= 2 * 24 + 2). Eight lanes per `sqrtps` instead of four per `sqrtpd`.
+    RootF32,
+}
+
+impl Output {
+    fn of(squared: bool, shape: &[usize], spacing: &[f64]) -> Output {
+        // the largest squared distance with unit spacing: the squared diagonal
+        let diag2: f64 = shape.iter().map(|&n| ((n - 1) as f64).powi(2)).sum();
+        if squared {
+            Output::Squared
+        } else if spacing.iter().all(|&s| s == 1.0) && diag2 < 16_777_216.0 {
+            Output::RootF32
+        } else {
+            Output::Root
+        }
+    }
+}
+
+/// Writes the output elements of the squared distances `d` into `row` (as `f32` bits), one loop
+/// per [`Output`].
 #[inline(always)]
-fn finish(d: f64, squared: bool) -> u32 {
-    if squared {
-        (d as f32).to_bits()
-    } else {
-        (d.sqrt() as f32).to_bits()
+fn write_row(row: &mut [u32], d: &[f64], out: Output) {
+    let pairs = row.iter_mut().zip(d);
+    match out {
+        Output::Squared => pairs.for_each(|(o, &dv)| *o = (dv as f32).to_bits()),
+        Output::Root => pairs.for_each(|(o, &dv)| *o = (dv.sqrt() as f32).to_bits()),
+        Output::RootF32 => pairs.for_each(|(o, &dv)| *o = (dv as f32).sqrt().to_bits()),
     }
 }
 
@@ -352,19 +382,19 @@ fn squared_edt_at<T: MaskValue>(level: Level, mask: &[T], shape: &[usize], spaci
     // both; `store` is the only access to `out` while it lives.
     let store: &mut [u32] = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u32>(), out.len()) };
     match *shape {
-        [h, w] => edt2(level, mask, h, w, spacing[0], spacing[1], store, squared),
-        [d, h, w] => edt3(level, mask, d, h, w, [spacing[0], spacing[1], spacing[2]], store, squared),
+        [h, w] => edt2(level, mask, h, w, spacing[0], spacing[1], store, Output::of(squared, shape, spacing)),
+        [d, h, w] => edt3(level, mask, d, h, w, [spacing[0], spacing[1], spacing[2]], store, Output::of(squared, shape, spacing)),
         _ => unreachable!("rank checked by the caller"),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn edt2<T: MaskValue>(level: Level, mask: &[T], h: usize, w: usize, s0: f64, s1: f64, store: &mut [u32], squared: bool) {
+fn edt2<T: MaskValue>(level: Level, mask: &[T], h: usize, w: usize, s0: f64, s1: f64, store: &mut [u32], out: Output) {
     count_pass(level, mask, h, w, store);
     let rows = (TASK_PIXELS / w).max(1);
     let task = |chunk: &mut [u32], sc: &mut (Vec<f64>, Vec<f64>, Envelope)| {
         let (f, d, env) = sc;
-        rows2(level, chunk, w, s0, s1, f, d, env, squared);
+        rows2(level, chunk, w, s0, s1, f, d, env, out);
     };
     let init = || (vec![0.0f64; w], vec![0.0f64; w], Envelope::new(w));
     if h * w <= TASK_PIXELS {
@@ -377,15 +407,15 @@ fn edt2<T: MaskValue>(level: Level, mask: &[T], h: usize, w: usize, s0: f64, s1:
 
 /// The axis-1 pass of [`edt2`] over whole rows of `chunk` (`w` pixels each), at `level`.
 #[allow(clippy::too_many_arguments)]
-fn rows2(level: Level, chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, squared: bool) {
+fn rows2(level: Level, chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
-        Level::Avx512 if segloss_core::simd::avx512() => unsafe { rows2_avx512(chunk, w, s0, s1, f, d, env, squared) },
+        Level::Avx512 if segloss_core::simd::avx512() => unsafe { rows2_avx512(chunk, w, s0, s1, f, d, env, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        l if l.runs_avx2() => unsafe { rows2_avx2(chunk, w, s0, s1, f, d, env, squared) },
-        _ => rows2_body(chunk, w, s0, s1, f, d, env, squared),
+        l if l.runs_avx2() => unsafe { rows2_avx2(chunk, w, s0, s1, f, d, env, out) },
+        _ => rows2_body(chunk, w, s0, s1, f, d, env, out),
     }
 }
 
@@ -397,8 +427,8 @@ fn rows2(level: Level, chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn rows2_avx2(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, squared: bool) {
-    rows2_body(chunk, w, s0, s1, f, d, env, squared)
+unsafe fn rows2_avx2(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
+    rows2_body(chunk, w, s0, s1, f, d, env, out)
 }
 
 /// [`rows2_body`] compiled with AVX2, FMA and the AVX-512 level's features
@@ -409,30 +439,28 @@ unsafe fn rows2_avx2(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn rows2_avx512(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, squared: bool) {
-    rows2_body(chunk, w, s0, s1, f, d, env, squared)
+unsafe fn rows2_avx512(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
+    rows2_body(chunk, w, s0, s1, f, d, env, out)
 }
 
 /// [`rows2`]'s work, inlined into each level's copy.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rows2_body(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, squared: bool) {
+fn rows2_body(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
     for row in chunk.chunks_mut(w) {
         for (fj, &gj) in f.iter_mut().zip(row.iter()) {
             *fj = count_to_sq(gj, s0);
         }
         fh_line(f, s1, env, d);
-        for (o, &dv) in row.iter_mut().zip(d.iter()) {
-            *o = finish(dv, squared);
-        }
+        write_row(row, d, out);
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn edt3<T: MaskValue>(level: Level, mask: &[T], d: usize, h: usize, w: usize, s: [f64; 3], store: &mut [u32], squared: bool) {
+fn edt3<T: MaskValue>(level: Level, mask: &[T], d: usize, h: usize, w: usize, s: [f64; 3], store: &mut [u32], out: Output) {
     let plane = h * w;
     count_pass(level, mask, d, plane, store);
-    let task = |slice: &mut [u32], sc: &mut Scratch3| slice3(level, slice, h, w, s, sc, squared);
+    let task = |slice: &mut [u32], sc: &mut Scratch3| slice3(level, slice, h, w, s, sc, out);
     let init = || (vec![0.0f64; plane], vec![0.0f64; COLS * h], vec![0.0f64; (COLS * h).max(w)], Envelope::new(h.max(w)));
     if d * plane <= TASK_PIXELS {
         let mut sc = init();
@@ -447,15 +475,15 @@ fn edt3<T: MaskValue>(level: Level, mask: &[T], d: usize, h: usize, w: usize, s:
 type Scratch3 = (Vec<f64>, Vec<f64>, Vec<f64>, Envelope);
 
 /// Axes 1 and 2 of one slice (`h` rows of `w`) of [`edt3`], at `level`.
-fn slice3(level: Level, slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, squared: bool) {
+fn slice3(level: Level, slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
     match level {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
-        Level::Avx512 if segloss_core::simd::avx512() => unsafe { slice3_avx512(slice, h, w, s, sc, squared) },
+        Level::Avx512 if segloss_core::simd::avx512() => unsafe { slice3_avx512(slice, h, w, s, sc, out) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        l if l.runs_avx2() => unsafe { slice3_avx2(slice, h, w, s, sc, squared) },
-        _ => slice3_body(slice, h, w, s, sc, squared),
+        l if l.runs_avx2() => unsafe { slice3_avx2(slice, h, w, s, sc, out) },
+        _ => slice3_body(slice, h, w, s, sc, out),
     }
 }
 
@@ -465,8 +493,8 @@ fn slice3(level: Level, slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: 
 /// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn slice3_avx2(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, squared: bool) {
-    slice3_body(slice, h, w, s, sc, squared)
+unsafe fn slice3_avx2(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
+    slice3_body(slice, h, w, s, sc, out)
 }
 
 /// [`slice3_body`] compiled with AVX2, FMA and the AVX-512 level's features.
@@ -475,13 +503,13 @@ unsafe fn slice3_avx2(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &m
 /// The CPU must have those features.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
-unsafe fn slice3_avx512(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, squared: bool) {
-    slice3_body(slice, h, w, s, sc, squared)
+unsafe fn slice3_avx512(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
+    slice3_body(slice, h, w, s, sc, out)
 }
 
 /// [`slice3`]'s work, inlined into each level's copy.
 #[inline(always)]
-fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, squared: bool) {
+fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
     {
         let (buf, cols, dl, env) = sc;
         // Axis 1: columns of the slice, COLS at a time: a blocked transpose into `cols` (row
@@ -506,9 +534,7 @@ fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scra
         // Axis 2: rows, written to the output.
         for (i, orow) in slice.chunks_mut(w).enumerate() {
             fh_line(&buf[i * w..(i + 1) * w], s[2], env, &mut dl[..w]);
-            for (o, &dv) in orow.iter_mut().zip(dl[..w].iter()) {
-                *o = finish(dv, squared);
-            }
+            write_row(orow, &dl[..w], out);
         }
     }
 }
@@ -557,6 +583,48 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// [`Output::RootF32`]'s claim: below 2^24, the `f32` root of every integer is the `f64`
+    /// root rounded to `f32`, bit for bit (and both keep `+inf`).
+    #[test]
+    fn f32_root_of_small_integers_is_the_f64_root() {
+        for d in 0..(1u32 << 24) {
+            let v = d as f64;
+            assert_eq!((v as f32).sqrt().to_bits(), (v.sqrt() as f32).to_bits(), "d = {d}");
+        }
+        assert_eq!((f64::INFINITY as f32).sqrt(), f32::INFINITY);
+    }
+
+    /// The unsquared transform is the `f64` root of the squared one, rounded to `f32`, whichever
+    /// [`Output`] the shape and spacing select (the `f32` root on small unit-spacing images, the
+    /// `f64` one on a long one and with spacing).
+    #[test]
+    fn root_is_the_root_of_the_squared_transform() {
+        let mut r = segloss_core::rng::Rng::new(9);
+        for (shape, spacing) in [
+            (vec![300usize, 257], vec![1.0, 1.0]),
+            (vec![3, 4200], vec![1.0, 1.0]),
+            (vec![40, 50], vec![0.5, 1.3]),
+            (vec![9, 41, 67], vec![1.0, 1.0, 1.0]),
+        ] {
+            let n: usize = shape.iter().product();
+            let mask: Vec<u8> = (0..n).map(|_| (r.next_f32() >= 0.01) as u8).collect();
+            let (mut sq, mut root) = (vec![0.0f32; n], vec![0.0f32; n]);
+            squared_edt(&mask, &shape, &spacing, &mut sq, true);
+            squared_edt(&mask, &shape, &spacing, &mut root, false);
+            let want = Output::of(false, &shape, &spacing);
+            for (i, (&a, &b)) in root.iter().zip(&sq).enumerate() {
+                // (with spacing the squared output is rounded to f32: compare within an ulp)
+                let exact = ((b as f64).sqrt() as f32).to_bits();
+                let ok = if want == Output::RootF32 { a.to_bits() == exact } else { a.to_bits().abs_diff(exact) <= 1 };
+                assert!(ok, "{shape:?} {spacing:?} ({want:?}) element {i}: {a} vs sqrt({b})");
+            }
+        }
+        assert_eq!(Output::of(false, &[300, 257], &[1.0, 1.0]), Output::RootF32);
+        assert_eq!(Output::of(false, &[3, 4200], &[1.0, 1.0]), Output::Root);
+        assert_eq!(Output::of(false, &[40, 50], &[0.5, 1.3]), Output::Root);
+        assert_eq!(Output::of(true, &[40, 50], &[1.0, 1.0]), Output::Squared);
     }
 
     /// Every level this CPU runs gives the baseline's bits (the module documentation's claim),
