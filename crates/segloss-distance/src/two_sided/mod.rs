@@ -333,39 +333,44 @@ fn runs(f: &[f64], s: f64, runf: &mut [f64], rund: &mut [f64], env: &mut Envelop
 }
 
 /// [`line`] on the run `a..b` by exhaustive search over its sites and the 0-sites just outside
-/// it, one site at a time over every output (a branch-free loop that vectorizes); every
-/// candidate is summed as `f[q] + ((p - q) s)^2`, the order of [`fh_line`], so both give the
-/// same bits.
+/// it: eight outputs at a time keep their minimum in registers over every site (branch-free, and
+/// no partial minimum stored and read back per site); every candidate is summed as
+/// `f[q] + ((p - q) s)^2`, the order of [`fh_line`], and the sites are visited in a fixed order
+/// with a strict comparison, so both give the same bits.
 #[inline(always)]
 fn short_run(f: &[f64], s: f64, a: usize, b: usize, inside: bool, d: &mut [f64]) {
     let n = f.len();
     let out = &mut d[a..b];
-    let len = out.len();
     // positions relative to a: outputs 0..len, sites -1 (left), 0..len, len (right)
-    let mut iota = [0.0f64; SHORT];
-    for (i, v) in iota.iter_mut().enumerate() {
-        *v = i as f64;
-    }
-    let iota = &iota[..len];
-    out.fill(f64::INFINITY);
-    let site = |q: f64, fq: f64, out: &mut [f64]| {
-        for (o, &p) in out.iter_mut().zip(iota) {
-            let t = (p - q) * s;
-            let c = fq + t * t;
-            *o = if c < *o { c } else { *o };
+    let lenf = out.len() as f64;
+    for (c, o) in out.chunks_mut(8).enumerate() {
+        let pos: [f64; 8] = std::array::from_fn(|k| (c * 8 + k) as f64);
+        let mut acc = [f64::INFINITY; 8];
+        let mut site = |q: f64, fq: f64| {
+            acc = std::array::from_fn(|k| {
+                let t = (pos[k] - q) * s;
+                let v = fq + t * t;
+                if v < acc[k] {
+                    v
+                } else {
+                    acc[k]
+                }
+            });
+        };
+        if a > 0 {
+            site(-1.0, 0.0);
         }
-    };
-    if a > 0 {
-        site(-1.0, 0.0, out);
-    }
-    if b < n {
-        site(len as f64, 0.0, out);
-    }
-    for (q, &v) in f[a..b].iter().enumerate() {
-        site(q as f64, v.abs(), out);
-    }
-    if !inside {
-        out.iter_mut().for_each(|o| *o = -*o);
+        if b < n {
+            site(lenf, 0.0);
+        }
+        let mut q = 0.0f64;
+        for &v in &f[a..b] {
+            site(q, v.abs());
+            q += 1.0;
+        }
+        for (oi, &m) in o.iter_mut().zip(&acc) {
+            *oi = if inside { m } else { -m };
+        }
     }
 }
 
