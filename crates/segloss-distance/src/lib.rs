@@ -40,6 +40,7 @@ mod engine;
 mod field;
 pub mod hausdorff_dt;
 mod label;
+mod line;
 mod two_sided;
 mod unet;
 mod values;

@@ -19,7 +19,8 @@
 
 mod window;
 
-use crate::engine::{count_to_sq, fh_line, Envelope, G_INF};
+use crate::engine::{count_to_sq, G_INF};
+use crate::line::{fh_line, Envelope};
 use segloss_core::simd::Level;
 use window::{window_line, Window};
 

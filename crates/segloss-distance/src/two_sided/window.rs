@@ -217,7 +217,7 @@ fn extend(f: &[f64], s: f64, p: usize, k0: usize, mut best: f64, budget: &mut us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Envelope;
+    use crate::line::Envelope;
     use proptest::prelude::*;
 
     /// Lines of signed squared distances as the first axis leaves them: `+-(g s0)^2` with `g >= 1`

@@ -1,0 +1,275 @@
+//! One line of the Felzenszwalb-Huttenlocher transform ([`fh_line`]): the lower envelope of the
+//! parabolas rooted at a line of squared distances, cut at the sites that are final, with an
+//! exhaustive search for short runs. Shared by the one-sided EDT ([`crate::engine`]) and the
+//! two-sided transform of the distance losses ([`crate::two_sided`]); every function is
+//! `#[inline(always)]`, so that each caller's level copy compiles it for its own level.
+
+/// Runs of at most this many pixels are transformed by exhaustive search ([`exhaustive_run`]).
+const SHORT_RUN: usize = 64;
+
+/// Scratch of the lower envelope for lines up to `n` long: per parabola of the envelope, its
+/// root `q` and value `f[q]` (as `f64`), `h = f[q] + s^2 q^2`, and the left end `zn / zd` of the
+/// interval where it is the minimum.
+pub(crate) struct Envelope {
+    q: Vec<f64>,
+    fq: Vec<f64>,
+    h: Vec<f64>,
+    zn: Vec<f64>,
+    zd: Vec<f64>,
+}
+
+impl Envelope {
+    /// Grows the scratch to lines of up to `n` pixels (no allocation when it is large enough).
+    pub(crate) fn ensure(&mut self, n: usize) {
+        if self.q.len() < n {
+            *self = Envelope::new(n);
+        }
+    }
+
+    pub(crate) fn new(n: usize) -> Self {
+        Envelope { q: vec![0.0; n], fq: vec![0.0; n], h: vec![0.0; n], zn: vec![0.0; n], zd: vec![0.0; n] }
+    }
+}
+
+/// One line of the Felzenszwalb-Huttenlocher transform: `d[p] = min_q f[q] + ((p - q) s)^2`
+/// for every `p`, `+inf` where every `f[q]` is `+inf`.
+///
+/// A site with `f[q] <= s^2` (a zero pixel, or a pixel whose nearest zero on the earlier axes is
+/// within one step of this axis) is final and a barrier. Final: every other site gives
+/// `f[q'] + ((q - q') s)^2 >= s^2 >= f[q]` (also after rounding, which is monotonic). Barrier:
+/// for `p` on one side of `q`, a site `q'` beyond it has `|p - q'| >= |p - q| + 1`, so
+/// `f[q'] + ((p - q') s)^2 >= ((p - q) s)^2 + (2 |p - q| + 1) s^2 > f[q] + ((p - q) s)^2` (the
+/// margin, at least `2 s^2`, is far above rounding). The line is therefore cut at these sites,
+/// which keep their value, and each run between them is transformed with the sites that bound
+/// it as its only outside sites.
+#[inline(always)]
+pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
+    let n = f.len();
+    let s2 = s * s;
+    let mut i = 0;
+    while i < n {
+        if f[i] <= s2 {
+            d[i] = f[i];
+            i += 1;
+            continue;
+        }
+        let a = i;
+        while i < n && f[i] > s2 {
+            i += 1;
+        }
+        let lo = a.saturating_sub(1);
+        let hi = (i + 1).min(n);
+        if i - a <= SHORT_RUN {
+            exhaustive_run(&f[lo..hi], s, a - lo, &mut d[a..i]);
+        } else {
+            envelope_run(&f[lo..hi], s, env, a - lo, &mut d[a..i]);
+        }
+    }
+}
+
+/// `d[i] = min_q f[q] + ((out_lo + i - q) s)^2` by exhaustive search, for short runs: below
+/// [`SHORT_RUN`] pixels it beats the envelope, whose pops and ranges are data-dependent branches.
+/// Eight outputs at a time keep their minimum in registers over every site (no branch, and no
+/// store of a partial minimum that the next site reads back: that masked store and reload had
+/// taken a quarter of the EDT's time). The sites are visited in order and a candidate replaces
+/// the minimum only when smaller, and each candidate is summed as the envelope sums it, so both
+/// give the same bits.
+#[inline(always)]
+fn exhaustive_run(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
+    let x_lo = out_lo as i64 as f64;
+    for (c, o) in d.chunks_mut(8).enumerate() {
+        // the outputs' offsets from the run's start, as exact f64 integers
+        let pos: [f64; 8] = std::array::from_fn(|k| (c * 8 + k) as f64);
+        let mut acc = [f64::INFINITY; 8];
+        let mut x0 = x_lo;
+        for &fq in f {
+            if fq != f64::INFINITY {
+                acc = std::array::from_fn(|k| {
+                    let t = (x0 + pos[k]) * s;
+                    let v = fq + t * t;
+                    if v < acc[k] {
+                        v
+                    } else {
+                        acc[k]
+                    }
+                });
+            }
+            x0 -= 1.0;
+        }
+        o.copy_from_slice(&acc[..o.len()]);
+    }
+}
+
+/// The lower envelope of the parabolas rooted at the finite `f[q]`, evaluated at
+/// `out_lo..out_lo + d.len()` into `d`.
+///
+/// The envelope keeps parabolas `0..k`; parabola `j` is the minimum on `[z[j], z[j + 1]]`,
+/// `z[j] = zn[j] / zd[j]` with `zd[j] > 0` (`z[0] = -inf`). The intersection of the parabolas
+/// rooted at `q > v` is `((f[q] + s^2 q^2) - (f[v] + s^2 v^2)) / (2 s^2 (q - v))`, kept as that
+/// fraction and compared by cross-multiplication. With unit spacing and integer `f`, numerators
+/// and denominators are integers and every product is an integer below 2^53 (for lines up to
+/// 2^16 pixels), so every comparison is exact (see [`crate::edt`]).
+///
+/// Parabola `j` serves the pixels `p` with `p zd[j + 1] <= zn[j + 1]`: the last one is
+/// `floor(zn / zd)`, taken from one division and corrected by the exact product test, so each
+/// parabola fills a contiguous range without a per-pixel branch. The value at `p` is summed as
+/// `f[v] + ((p - v) s)^2`, the order a brute force uses.
+#[inline(always)]
+fn envelope_run(f: &[f64], s: f64, env: &mut Envelope, out_lo: usize, d: &mut [f64]) {
+    let n = f.len();
+    let s2 = s * s;
+    let two_s2 = 2.0 * s2;
+    let (rq, rf, h, zn, zd) = (&mut env.q[..n], &mut env.fq[..n], &mut env.h[..n], &mut env.zn[..n], &mut env.zd[..n]);
+    // Positions are carried as f64 counters (exact integers): `usize as f64` is a multi-instruction
+    // sequence on x86-64 without AVX-512. The top of the envelope lives in locals (`t*`), the
+    // parabolas below it in the arrays, so the common case (no pop) reads no memory just written.
+    let mut k = 0usize;
+    let (mut tq, mut tf, mut th, mut tzn, mut tzd) = (0.0f64, 0.0f64, 0.0f64, f64::NEG_INFINITY, 1.0f64);
+    let mut qf = -1.0f64;
+    for &fq in f.iter() {
+        qf += 1.0;
+        if fq == f64::INFINITY {
+            continue;
+        }
+        let hq = fq + s2 * (qf * qf);
+        if k == 0 {
+            (tq, tf, th, tzn, tzd) = (qf, fq, hq, f64::NEG_INFINITY, 1.0);
+            k = 1;
+            continue;
+        }
+        let (num, den) = loop {
+            let num = hq - th;
+            let den = two_s2 * (qf - tq);
+            if k > 1 && num * tzd <= tzn * den {
+                k -= 1;
+                let b = k - 1;
+                (tq, tf, th, tzn, tzd) = (rq[b], rf[b], h[b], zn[b], zd[b]);
+            } else {
+                break (num, den);
+            }
+        };
+        let b = k - 1;
+        (rq[b], rf[b], h[b], zn[b], zd[b]) = (tq, tf, th, tzn, tzd);
+        (tq, tf, th, tzn, tzd) = (qf, fq, hq, num, den);
+        k += 1;
+    }
+    if k > 0 {
+        let b = k - 1;
+        (rq[b], rf[b], h[b], zn[b], zd[b]) = (tq, tf, th, tzn, tzd);
+    }
+    if k == 0 {
+        d.fill(f64::INFINITY);
+        return;
+    }
+    // Output positions out_lo..end, as f64 counters too.
+    let len = d.len();
+    let end = (out_lo + len) as i64 as f64;
+    let mut p = 0usize; // next output index into d
+    let mut pf = out_lo as i64 as f64; // its position
+    for j in 0..k {
+        let stop = if j + 1 == k {
+            len
+        } else {
+            let (num, den) = (zn[j + 1], zd[j + 1]);
+            let mut e = (num / den).floor();
+            if e * den > num {
+                e -= 1.0;
+            } else if (e + 1.0) * den <= num {
+                e += 1.0;
+            }
+            // Parabola j serves positions pf..=e (possibly none).
+            if e < pf {
+                continue;
+            }
+            if e >= end - 1.0 {
+                len
+            } else {
+                p + (e - pf) as usize + 1
+            }
+        };
+        let (qv, fv) = (rq[j], rf[j]);
+        let mut x = pf - qv;
+        for o in d[p..stop].iter_mut() {
+            let t = x * s;
+            *o = fv + t * t;
+            x += 1.0;
+        }
+        pf += (stop - p) as f64;
+        p = stop;
+        if p >= len {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// With spacing, the envelope may settle a near tie on the other site: the two sums differ by
+    /// a few units in the last place of the f64.
+    const SPACING_REL: f64 = 1e-13;
+
+    /// A line of squared distances as the passes see them: zeros, +inf (no zero on the earlier
+    /// axes) and integers (unit spacing) or arbitrary values (spacing), long enough to take the
+    /// envelope path.
+    fn line() -> impl Strategy<Value = Vec<f64>> {
+        prop::collection::vec(
+            prop_oneof![
+                1 => Just(0.0f64),
+                1 => Just(f64::INFINITY),
+                6 => (0u32..2000).prop_map(|v| v as f64),
+                2 => (0u32..40).prop_map(|v| (v * v) as f64),
+            ],
+            1..400,
+        )
+    }
+
+    fn check(f: &[f64], s: f64) -> Result<(), TestCaseError> {
+        let n = f.len();
+        let mut env = Envelope::new(n);
+        let mut by_envelope = vec![0.0; n];
+        let mut by_search = vec![0.0; n];
+        envelope_run(f, s, &mut env, 0, &mut by_envelope);
+        exhaustive_run(f, s, 0, &mut by_search);
+        let mut by_line = vec![0.0; n];
+        fh_line(f, s, &mut env, &mut by_line);
+        for p in 0..n {
+            let (a, b, c) = (by_envelope[p], by_search[p], by_line[p]);
+            if s == 1.0 {
+                prop_assert_eq!(a.to_bits(), b.to_bits(), "envelope at {}", p);
+                prop_assert_eq!(c.to_bits(), b.to_bits(), "fh_line at {}", p);
+            } else {
+                prop_assert!(a == b || (a - b).abs() <= SPACING_REL * b, "envelope at {}: {} vs {}", p, a, b);
+                prop_assert!(c == b || (c - b).abs() <= SPACING_REL * b, "fh_line at {}: {} vs {}", p, c, b);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The envelope (long runs) and the exhaustive search (short runs) agree on whole lines of
+        /// any length, and so does the line driver that cuts at barriers and picks between them.
+        #[test]
+        fn envelope_equals_exhaustive_search(f in line()) {
+            check(&f, 1.0)?;
+        }
+
+        #[test]
+        fn envelope_equals_exhaustive_search_with_spacing(f in line(), s in 0.1f64..7.0) {
+            check(&f, s)?;
+        }
+    }
+
+    #[test]
+    fn all_infinite_line_stays_infinite() {
+        let f = vec![f64::INFINITY; 100];
+        let mut env = Envelope::new(100);
+        let mut d = vec![0.0; 100];
+        fh_line(&f, 1.0, &mut env, &mut d);
+        assert!(d.iter().all(|&v| v == f64::INFINITY));
+    }
+}
