@@ -445,10 +445,11 @@ super::level_fn! {
             let wc = f32x8::splat(p.w(c));
             // SAFETY: this block owns these positions; the row is used in this iteration only.
             let mut keep_e = grad.map(|o| unsafe { &mut o.row(c)[j0..j0 + len] });
+            let pr = prow(c);
             for v in 0..nv {
                 let e = m::exp_nonpos(row_vec(row, v, 0.0) - mx[v]);
                 sum[v] += e;
-                match prow(c) {
+                match pr {
                     Some(pr) => wy[v] += row_vec(pr, v, 0.0).mul_add(keep, s_over_c) * wc,
                     None => others[v] += tf[v].simd_eq(cf).select(f32x8::ZERO, e),
                 }
