@@ -26,8 +26,10 @@ fn ld(src: &[f32], j: usize, lanes: usize) -> f32x8 {
 
 /// For the chunk `j0..j0 + len`: `e[c * VECS + v] = exp(z_c - m)` and returns `1 / sum_c e` per
 /// vector `v` (padding lanes hold logit 0).
+/// `len` is `CHUNK` when `FULL` (every chunk but the last), which gives the loops constant bounds.
 #[inline(always)]
-fn chunk_exps(z: &[&[f32]], j0: usize, len: usize, e: &mut [f32x8], inv: &mut [f32x8; VECS]) {
+fn chunk_exps<const FULL: bool>(z: &[&[f32]], j0: usize, len: usize, e: &mut [f32x8], inv: &mut [f32x8; VECS]) {
+    let len = if FULL { CHUNK } else { len };
     let nv = len.div_ceil(LANES);
     let mut m = [f32x8::splat(f32::NEG_INFINITY); VECS];
     for zc in z {
@@ -62,15 +64,26 @@ super::level_fn! {
         let mut j0 = 0;
         while j0 < len {
             let cl = (len - j0).min(CHUNK);
-            chunk_exps(z, j0, cl, &mut e, &mut inv);
-            for (c, pc) in p.iter_mut().enumerate() {
-                for v in 0..cl.div_ceil(LANES) {
-                    let j = j0 + v * LANES;
-                    let lanes = (cl - v * LANES).min(LANES);
-                    store(&mut pc[j..j + lanes], e[c * VECS + v] * inv[v]);
-                }
+            if cl == CHUNK {
+                softmax_chunk::<true>(z, p, j0, cl, &mut e, &mut inv);
+            } else {
+                softmax_chunk::<false>(z, p, j0, cl, &mut e, &mut inv);
             }
             j0 += cl;
+        }
+    }
+}
+
+/// One chunk of [`softmax`]: `cl` pixels at `j0` (`CHUNK` of them when `FULL`).
+#[inline(always)]
+fn softmax_chunk<const FULL: bool>(z: &[&[f32]], p: &mut [&mut [f32]], j0: usize, cl: usize, e: &mut [f32x8], inv: &mut [f32x8; VECS]) {
+    let cl = if FULL { CHUNK } else { cl };
+    chunk_exps::<FULL>(z, j0, cl, e, inv);
+    for (c, pc) in p.iter_mut().enumerate() {
+        for v in 0..cl.div_ceil(LANES) {
+            let j = j0 + v * LANES;
+            let lanes = (cl - v * LANES).min(LANES);
+            store(&mut pc[j..j + lanes], e[c * VECS + v] * inv[v]);
         }
     }
 }
@@ -84,26 +97,37 @@ super::level_fn! {
         let mut j0 = 0;
         while j0 < len {
             let cl = (len - j0).min(CHUNK);
-            let nv = cl.div_ceil(LANES);
-            chunk_exps(z, j0, cl, &mut e, &mut inv);
-            let mut dot = [f32x8::ZERO; VECS];
-            for (c, gc) in g.iter().enumerate() {
-                for v in 0..nv {
-                    let j = v * LANES;
-                    let p = e[c * VECS + v] * inv[v];
-                    e[c * VECS + v] = p;
-                    dot[v] = p.mul_add(ld(gc, j0 + j, (cl - j).min(LANES)), dot[v]);
-                }
-            }
-            for (c, gc) in g.iter_mut().enumerate() {
-                for v in 0..nv {
-                    let j = v * LANES;
-                    let lanes = (cl - j).min(LANES);
-                    let r = e[c * VECS + v] * (ld(gc, j0 + j, lanes) - dot[v]);
-                    store(&mut gc[j0 + j..j0 + j + lanes], r);
-                }
+            if cl == CHUNK {
+                backward_chunk::<true>(z, g, j0, cl, &mut e, &mut inv);
+            } else {
+                backward_chunk::<false>(z, g, j0, cl, &mut e, &mut inv);
             }
             j0 += cl;
+        }
+    }
+}
+
+/// One chunk of [`softmax_backward`]: `cl` pixels at `j0` (`CHUNK` of them when `FULL`).
+#[inline(always)]
+fn backward_chunk<const FULL: bool>(z: &[&[f32]], g: &mut [&mut [f32]], j0: usize, cl: usize, e: &mut [f32x8], inv: &mut [f32x8; VECS]) {
+    let cl = if FULL { CHUNK } else { cl };
+    let nv = cl.div_ceil(LANES);
+    chunk_exps::<FULL>(z, j0, cl, e, inv);
+    let mut dot = [f32x8::ZERO; VECS];
+    for (c, gc) in g.iter().enumerate() {
+        for v in 0..nv {
+            let j = v * LANES;
+            let p = e[c * VECS + v] * inv[v];
+            e[c * VECS + v] = p;
+            dot[v] = p.mul_add(ld(gc, j0 + j, (cl - j).min(LANES)), dot[v]);
+        }
+    }
+    for (c, gc) in g.iter_mut().enumerate() {
+        for v in 0..nv {
+            let j = v * LANES;
+            let lanes = (cl - j).min(LANES);
+            let r = e[c * VECS + v] * (ld(gc, j0 + j, lanes) - dot[v]);
+            store(&mut gc[j0 + j..j0 + j + lanes], r);
         }
     }
 }

@@ -25,6 +25,10 @@ use crate::kernels::{Coef, KParams, SoftBlock, Stats};
 use segloss_core::kernel::StridedOut;
 use segloss_core::simd::LANES;
 
+// the class-major pair behind `softmax_stats_cached` / `softmax_grad_cached`, compiled with this body
+#[path = "simd_softmax_cm.rs"]
+mod softmax_cm;
+
 /// Elements (or pixels) accumulated in `f32` lanes before the lanes are added into `f64`.
 pub(crate) const FLUSH: usize = 1024;
 
@@ -422,9 +426,9 @@ super::level_fn! {
     pub(crate) fn softmax_stats_cached(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats], cache: &StridedOut<'_>) -> bool {
         assert!(kp.from_logits, "the cache holds softmax probabilities");
         if softmax_extras(kp) {
-            softmax_stats_cm::<true>(b, kp, out, cache)
+            softmax_cm::softmax_stats_cm::<true>(b, kp, out, cache)
         } else {
-            softmax_stats_cm::<false>(b, kp, out, cache)
+            softmax_cm::softmax_stats_cm::<false>(b, kp, out, cache)
         }
     }
 }
@@ -531,156 +535,9 @@ super::level_fn! {
     /// (read, then overwritten): `dz_c = p_c (a_c - sum_k p_k a_k)`, 0 at ignored pixels.
     pub(crate) fn softmax_grad_cached(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
         if softmax_extras(kp) {
-            softmax_grad_cached_g::<true>(b, kp, coefs, out)
+            softmax_cm::softmax_grad_cached_g::<true>(b, kp, coefs, out)
         } else {
-            softmax_grad_cached_g::<false>(b, kp, coefs, out)
-        }
-    }
-}
-
-/// Pixels of one sub-block of the class-major kernels: their per-pixel state lives on the stack,
-/// and each class row of the sub-block is streamed whole (the rows of a block are far apart, so
-/// a pixel-major loop touches C distant cache lines for every 8 pixels).
-const SUB: usize = 256;
-const SUBV: usize = SUB / LANES;
-const _: () = assert!(FLUSH.is_multiple_of(SUB), "flushes fall on sub-block ends");
-
-/// The labels (as `f32` lanes) and lane masks of the vectors of a sub-block of `len` pixels at `j0`.
-#[inline(always)]
-fn sub_labels(b: &SoftBlock<'_, f32>, j0: usize, len: usize, tf: &mut [f32x8; SUBV], valid: &mut [f32x8; SUBV]) {
-    for v in 0..len.div_ceil(LANES) {
-        let lanes = (len - v * LANES).min(LANES);
-        match b.labels {
-            Some(l) => {
-                tf[v] = label_lanes(l, j0 + v * LANES, lanes);
-                valid[v] = tf[v].simd_ge(f32x8::ZERO);
-            }
-            None => valid[v] = first_lanes(lanes),
-        }
-    }
-}
-
-/// Vector `v` of a sub-block row (padded with 0).
-#[inline(always)]
-fn row_ld(row: &[f32], v: usize, len: usize) -> f32x8 {
-    let at = v * LANES;
-    if at + LANES <= len {
-        load(&row[at..])
-    } else {
-        load_padded(&row[at..len], 0.0)
-    }
-}
-
-super::level_fn! {
-    /// [`softmax_stats_g`] for logits with the cache, class-major (the same values, bit for bit):
-    /// per sub-block of up to [`SUB`] pixels, one pass over the class rows for the max, one for
-    /// the exponentials (kept in the cache rows) and their sum, and one that writes the
-    /// probabilities over them and adds each class's statistics in lane accumulators.
-    fn softmax_stats_cm<const X: bool>(b: &SoftBlock<'_, f32>, kp: &KParams, out: &mut [Stats], cache: &StridedOut<'_>) -> bool {
-        let cc = b.classes;
-        let mut bad = f32x8::ZERO;
-        let (mut tf, mut valid) = ([f32x8::ZERO; SUBV], [f32x8::ZERO; SUBV]);
-        let (mut mx, mut inv) = ([f32x8::ZERO; SUBV], [f32x8::ZERO; SUBV]);
-        let mut accs = vec![Acc::ZERO; cc];
-        let mut j0 = 0;
-        while j0 < b.len {
-            let len = SUB.min(b.len - j0);
-            let nv = len.div_ceil(LANES);
-            let lanes = |v: usize| (len - v * LANES).min(LANES);
-            // the lane sums go to `f64` every FLUSH pixels, as in the pixel-major kernel
-            let flush = (j0 + len).is_multiple_of(FLUSH) || j0 + len == b.len;
-            sub_labels(b, j0, len, &mut tf, &mut valid);
-            for v in 0..nv {
-                mx[v] = ld(b.z, b.stride, 0, j0 + v * LANES, lanes(v));
-            }
-            for c in 1..cc {
-                for v in 0..nv {
-                    // (`probs_lanes`' order: a NaN logit becomes the max)
-                    mx[v] = mx[v].fast_max(ld(b.z, b.stride, c, j0 + v * LANES, lanes(v)));
-                }
-            }
-            inv[..nv].fill(f32x8::ZERO);
-            for c in 0..cc {
-                // SAFETY: the C rows of this block are distinct ranges no other block touches; one
-                // row is live at a time.
-                let row = unsafe { &mut cache.row(c)[j0..j0 + len] };
-                for v in 0..nv {
-                    let e = exp_nonpos(ld(b.z, b.stride, c, j0 + v * LANES, lanes(v)) - mx[v]);
-                    inv[v] += e;
-                    store_lanes(row, v * LANES, lanes(v), e);
-                }
-            }
-            for v in 0..nv {
-                inv[v] = f32x8::ONE / inv[v];
-            }
-            for (c, (stats, acc_c)) in out.iter_mut().zip(accs.iter_mut()).enumerate().take(cc) {
-                // SAFETY: as above.
-                let row = unsafe { &mut cache.row(c)[j0..j0 + len] };
-                let cf = f32x8::splat(c as f32);
-                let mut acc = *acc_c;
-                for v in 0..nv {
-                    let p = row_ld(row, v, len) * inv[v];
-                    store_lanes(row, v * LANES, lanes(v), p);
-                    let pc = valid[v].select(p, f32x8::ZERO);
-                    let g = match b.probs {
-                        Some(pr) => {
-                            let g = ld(pr, b.stride, c, j0 + v * LANES, lanes(v));
-                            bad |= valid[v] & !(g.simd_ge(f32x8::ZERO) & g.simd_le(f32x8::ONE));
-                            g
-                        }
-                        None => tf[v].simd_eq(cf) & f32x8::ONE,
-                    };
-                    acc.add::<X>(pc, g, valid[v], kp);
-                }
-                if flush {
-                    acc.flush_into(stats, X);
-                }
-                *acc_c = acc;
-            }
-            j0 += len;
-        }
-        bad.any()
-    }
-}
-
-super::level_fn! {
-    /// [`softmax_grad_cached`], class-major by sub-blocks of [`SUB`] pixels: one pass over the
-    /// class rows for `sum_k p_k a_k`, one that writes `p_c a_c - p_c sum_k p_k a_k` (the values
-    /// of the pixel-major form, bit for bit).
-    fn softmax_grad_cached_g<const X: bool>(b: &SoftBlock<'_, f32>, kp: &KParams, coefs: &[Coef], out: &StridedOut<'_>) {
-        let cc = b.classes;
-        let cv: Vec<CoefV> = coefs.iter().map(CoefV::of).collect();
-        let (mut tf, mut valid) = ([f32x8::ZERO; SUBV], [f32x8::ZERO; SUBV]);
-        let mut dot = [f32x8::ZERO; SUBV];
-        let mut j0 = 0;
-        while j0 < b.len {
-            let len = SUB.min(b.len - j0);
-            let nv = len.div_ceil(LANES);
-            sub_labels(b, j0, len, &mut tf, &mut valid);
-            let g_of = |c: usize, v: usize| match b.probs {
-                Some(pr) => ld(pr, b.stride, c, j0 + v * LANES, (len - v * LANES).min(LANES)),
-                None => tf[v].simd_eq(f32x8::splat(c as f32)) & f32x8::ONE,
-            };
-            dot[..nv].fill(f32x8::ZERO);
-            for c in 0..cc {
-                // SAFETY: the C rows of this block are distinct ranges no other block touches; one
-                // row is live at a time.
-                let row = unsafe { &out.row(c)[j0..j0 + len] };
-                for v in 0..nv {
-                    let pc = row_ld(row, v, len);
-                    dot[v] = pc.mul_add(cv[c].dl_dp::<X>(pc, g_of(c, v), kp), dot[v]);
-                }
-            }
-            for c in 0..cc {
-                // SAFETY: as above.
-                let row = unsafe { &mut out.row(c)[j0..j0 + len] };
-                for v in 0..nv {
-                    let pc = row_ld(row, v, len);
-                    let pa = pc * cv[c].dl_dp::<X>(pc, g_of(c, v), kp);
-                    store_lanes(row, v * LANES, (len - v * LANES).min(LANES), valid[v].select(pc.mul_neg_add(dot[v], pa), f32x8::ZERO));
-                }
-            }
-            j0 += len;
+            softmax_cm::softmax_grad_cached_g::<false>(b, kp, coefs, out)
         }
     }
 }
