@@ -377,7 +377,13 @@ super::level_fn! {
         let mut j0 = 0;
         while j0 < b.len {
             let len = SUB.min(b.len - j0);
-            total += softmax_sub::<F>(b, j0, len, p, scale, grad, terms.as_deref_mut().map(|t| &mut t[j0..j0 + len]));
+            let t = terms.as_deref_mut().map(|t| &mut t[j0..j0 + len]);
+            // full sub-blocks get the loops with constant bounds
+            total += if len == SUB {
+                softmax_sub::<F, true>(b, j0, len, p, scale, grad, t)
+            } else {
+                softmax_sub::<F, false>(b, j0, len, p, scale, grad, t)
+            };
             j0 += len;
         }
         total
@@ -385,7 +391,8 @@ super::level_fn! {
 }
 
 super::level_fn! {
-    fn softmax_sub<const F: u8>(
+    /// `len` pixels at `j0`; `SUB` of them when `FULL`.
+    fn softmax_sub<const F: u8, const FULL: bool>(
         b: &SoftmaxBlock<'_>,
         j0: usize,
         len: usize,
@@ -394,6 +401,7 @@ super::level_fn! {
         grad: Option<&StridedOut<'_>>,
         mut terms: Option<&mut [f32]>,
     ) -> f64 {
+        let len = if FULL { SUB } else { len };
         let cc = p.classes;
         let nv = len.div_ceil(LANES);
         let s = p.smoothing;
