@@ -2,7 +2,8 @@
 //! `softmax_grad_cached` of the parent body), compiled with it once per level: per sub-block of
 //! [`SUB`] pixels, each class row is streamed whole instead of touching the `C` rows of a block
 //! for every 8 pixels. Full sub-blocks (every one but a block's last) run the loops with constant
-//! bounds (`FULL`), which measured 4.2 -> 3.3 ms on W2 `dice` (2 threads).
+//! bounds (`FULL`). On W2 `dice` (2 threads, AVX-512 level) both measured: constant bounds 4.2 ->
+//! 3.4 ms at 256 pixels per sub-block, then 128 pixels 3.5 -> 3.2 ms (64: 3.8 ms).
 
 use super::super::lanes::{exp_nonpos, f32x8, first_lanes, load, load_padded};
 use super::{label_lanes, ld, store_lanes, Acc, CoefV, FLUSH};
@@ -12,8 +13,9 @@ use segloss_core::simd::LANES;
 
 /// Pixels of one sub-block of the class-major kernels: their per-pixel state lives on the stack,
 /// and each class row of the sub-block is streamed whole (the rows of a block are far apart, so
-/// a pixel-major loop touches C distant cache lines for every 8 pixels).
-const SUB: usize = 256;
+/// a pixel-major loop touches C distant cache lines for every 8 pixels). 128 pixels keep a
+/// sub-block's logits and cache rows (`C` rows of 512 bytes each) within L1 for `C` up to about 40.
+const SUB: usize = 128;
 const SUBV: usize = SUB / LANES;
 const _: () = assert!(FLUSH.is_multiple_of(SUB), "flushes fall on sub-block ends");
 
