@@ -15,17 +15,20 @@
 //!   the payload order inside a tie.
 //! - [`unstable_sort`]: `slice::sort_unstable` on the whole `u64` (pattern-defeating quicksort).
 //!
-//! Measured with `cargo bench --bench lovasz` (criterion medians, release, x86-64-v3, keys of
-//! uniformly random errors, on the project's 2-core machine; load average about 2 from other jobs,
-//! and in brackets a run at load average 4.5):
+//! Measured with `cargo bench --bench lovasz` (criterion medians, release, keys of uniformly
+//! random errors, on the project's 2-core machine): first with the workspace built for x86-64-v3
+//! at load average about 2 (in brackets a run at load 4.5), then in the default build on
+//! 2026-11-28 (git c59da30, nothing else running; these calls are outside the Lovász problems' AVX2 copies,
+//! so they run the build's own code):
 //!
-//! | keys | radix | `sort_unstable` |
-//! |---|---|---|
-//! | 64 K | 0.18 ms (0.29) | 0.54 ms (0.87) |
-//! | 1 M | 4.3 ms (10.4) | 11.1 ms (19.2) |
-//! | 4 M | 27.6 ms (46) | 47.0 ms (96) |
+//! | keys | radix | `sort_unstable` | radix, 2026-11-28 | `sort_unstable`, 2026-11-28 |
+//! |---|---|---|---|---|
+//! | 64 K | 0.18 ms (0.29) | 0.54 ms (0.87) | 0.35 ms | 0.73 ms |
+//! | 1 M | 4.3 ms (10.4) | 11.1 ms (19.2) | 7.7 ms | 14.9 ms |
+//! | 4 M | 27.6 ms (46) | 47.0 ms (96) | 79.6 ms | 76.2 ms |
 //!
-//! The radix sort wins at every size, so it is the default ([`SortAlgo::default`]); both give the
+//! The radix sort wins at 64 K and 1 M keys and ties at 4 M (the Lovász problems of the standard
+//! workloads have 64 K to 256 K keys), so it is the default ([`SortAlgo::default`]); both give the
 //! same order (keys are distinct). Memory: the radix sort needs a scratch buffer as long as the
 //! keys (8 bytes per key).
 
@@ -33,7 +36,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortAlgo {
     /// Stable LSD radix sort on the high 32 bits ([`radix_sort_hi32`]); the default (faster at
-    /// 64 K, 1 M and 4 M keys).
+    /// 64 K and 1 M keys, even at 4 M).
     #[default]
     Radix,
     /// `sort_unstable` on the whole `u64` ([`unstable_sort`]).
