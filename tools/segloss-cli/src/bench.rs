@@ -114,8 +114,18 @@ pub fn time_runs<E>(iters: Option<usize>, mut f: impl FnMut() -> Result<(), E>) 
     Ok(Stats::of(times))
 }
 
+/// The SIMD level the kernels run at (`baseline`, `avx2` or `avx512`; README, "SIMD: run-time
+/// dispatch"), as `SEGLOSS_SIMD` names it.
+fn simd_level() -> &'static str {
+    segloss::core::simd::Level::current().name()
+}
+
 /// Runs `segloss bench`.
 pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
+    if let Some(Err(e)) = segloss::core::simd::Level::from_env() {
+        // the kernels ignore it (README): say so, since the timings are at another level
+        eprintln!("segloss bench: {e}; ignored, the kernels run at the detected level {}", simd_level());
+    }
     let target = a.target.clone();
     let shape = a.shape.0.clone();
     let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&l| l <= MAX_ELEMENTS);
@@ -177,6 +187,7 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
             "spread": st.spread(),
             "melem_per_s": melem,
             "loss": json_f32(value),
+            "simd_level": simd_level(),
         });
         let mut o = o;
         if let Some(l) = &limits {
@@ -190,7 +201,8 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
         outln!("{o}")?;
     } else {
         outln!(
-            "{spec}  shape {shape:?} ({target_kind}), {threads} thread(s), {}, {melem:.1} M elements/s, loss {}",
+            "{spec}  shape {shape:?} ({target_kind}), {threads} thread(s), SIMD level {}, {}, {melem:.1} M elements/s, loss {}",
+            simd_level(),
             st.text(),
             fmt_f32(value)
         )?;
@@ -265,11 +277,15 @@ fn bench_distance(
         let o = serde_json::json!({
             "spec": target, "shape": shape, "threads": threads, "iters": st.runs,
             "min_ms": st.min, "median_ms": st.median, "p90_ms": st.p90, "spread": st.spread(),
-            "melem_per_s": melem,
+            "melem_per_s": melem, "simd_level": simd_level(),
         });
         outln!("{o}")?;
     } else {
-        outln!("{target}  shape {shape:?} (touching discs), {threads} thread(s), {}, {melem:.1} M elements/s", st.text())?;
+        outln!(
+            "{target}  shape {shape:?} (touching discs), {threads} thread(s), SIMD level {}, {}, {melem:.1} M elements/s",
+            simd_level(),
+            st.text()
+        )?;
     }
     Ok(0)
 }

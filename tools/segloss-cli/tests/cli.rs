@@ -313,6 +313,33 @@ fn bench_json_has_the_contract_keys() {
     assert_eq!(v["shape"], serde_json::json!([16, 20, 24]));
 }
 
+/// `bench` reports the SIMD level its kernels ran at: the process's level, the one
+/// `SEGLOSS_SIMD` forces, and the detected one (with a warning) when `SEGLOSS_SIMD` is not a level.
+#[test]
+fn bench_reports_the_simd_level() {
+    use segloss::core::simd::{Level, LEVEL_VAR};
+    let bench = |env: Option<&str>, spec: &str, shape: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_segloss"));
+        c.args(["bench", spec, "--shape", shape, "--iters", "1", "--json"]).env_remove(LEVEL_VAR);
+        if let Some(v) = env {
+            c.env(LEVEL_VAR, v);
+        }
+        let o = c.output().expect("run segloss");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (json(&String::from_utf8(o.stdout).unwrap())["simd_level"].clone(), String::from_utf8(o.stderr).unwrap())
+    };
+    let detected = Level::detected().name();
+    for (spec, shape) in [("bce", "1,1,8,8"), ("edt", "8,8")] {
+        assert_eq!(bench(None, spec, shape), (serde_json::json!(detected), String::new()), "{spec}");
+        assert_eq!(bench(Some("baseline"), spec, shape).0, "baseline", "{spec}");
+        let (level, err) = bench(Some("avx3"), spec, shape);
+        assert_eq!(level, detected, "{spec}");
+        assert!(err.contains("SEGLOSS_SIMD=\"avx3\"") && err.contains(&format!("detected level {detected}")), "{err}");
+    }
+    let out = ok(&["bench", "bce", "--shape", "1,1,8,8", "--iters", "1"]);
+    assert!(out.contains(&format!("SIMD level {}", Level::current().name())), "{out}");
+}
+
 /// `--roofline`: the stream for every loss, the radix sort for the sorting losses only, each with
 /// its fraction of the loss's median; an error for the distance transforms.
 #[test]

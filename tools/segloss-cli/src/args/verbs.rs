@@ -110,8 +110,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub roofline: bool,
     /// Prints one JSON object: spec, shape, threads, iters, min_ms, median_ms, p90_ms, spread,
-    /// melem_per_s, loss (with --roofline also stream_ms, stream_fraction and, for the sorting
-    /// losses, sort_ms, sort_fraction)
+    /// melem_per_s, loss, simd_level (the level the kernels ran at: baseline, avx2 or avx512, as
+    /// SEGLOSS_SIMD names them) (with --roofline also stream_ms, stream_fraction and, for the
+    /// sorting losses, sort_ms, sort_fraction)
     #[arg(long)]
     pub json: bool,
     /// `--threads`.
