@@ -142,13 +142,21 @@ fn merge(mut l: Partial, r: Partial) -> Partial {
     l
 }
 
+thread_local! {
+    /// This thread's rows for the class-major softmax statistics of a block when there is no
+    /// gradient buffer to hold them (`C * SOFTMAX_BLOCK` floats at most, kept between calls).
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Gathers the statistics of every row `n * C + c`. The flag says a target was outside `[0, 1]`
 /// (and not the ignore value).
 ///
 /// With `cache` (the gradient buffer, `pred`'s length), the SIMD backend on logits also leaves
 /// per-element values there for [`grad`] with `cached = true` (see
 /// [`kernels::simd::dense_stats_cached`] and [`kernels::simd::softmax_stats_cached`]); the returned
-/// `bool` says whether it did.
+/// `bool` says whether it did. Without it, multiclass logits still take the class-major
+/// `softmax_stats_cached`, over a per-thread scratch of `C * SOFTMAX_BLOCK` floats (the same bits
+/// as the pixel-major `softmax_stats`, which remains the kernel for probabilities).
 pub fn stats(inp: &Inputs<'_>, kp: &KParams, backend: Backend, cache: Option<&mut [f32]>) -> (Vec<Stats>, bool, bool) {
     stats_of(inp, kp, backend, cache, 0..inp.units())
 }
@@ -186,6 +194,15 @@ pub fn stats_of(
                 (Backend::Simd, Some(buf)) => {
                     kernels::simd::softmax_stats_cached(level, &b, kp, &mut out, &StridedOut::new(buf, base, inp.s, len))
                 }
+                // logits without a gradient buffer: the class-major kernel over this thread's
+                // scratch rows (the same bits as the pixel-major `softmax_stats`, faster)
+                (Backend::Simd, None) if kp.from_logits => SCRATCH.with_borrow_mut(|scratch| {
+                    if scratch.len() < c * len {
+                        scratch.resize(c * len, 0.0);
+                    }
+                    let rows = StridedOut::from_slice(&mut scratch[..c * len], len, len);
+                    kernels::simd::softmax_stats_cached(level, &b, kp, &mut out, &rows)
+                }),
                 (Backend::Simd, None) => kernels::simd::softmax_stats(level, &b, kp, &mut out),
                 (Backend::Scalar, _) => kernels::scalar::softmax_stats(&b, kp, &mut out),
             };

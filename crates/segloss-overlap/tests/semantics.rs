@@ -78,6 +78,32 @@ fn one_and_two_threads_agree_bit_for_bit() {
     assert_same_bits(spec("tversky", &[("mode", Value::Word("multiclass".into()))]).as_ref(), &Batch::new(&pred, &probs));
 }
 
+/// Multiclass logits: the value alone (class-major statistics over each thread's scratch rows)
+/// is the value `forward_backward` gives (the same kernel over the gradient buffer), bit for
+/// bit, on images of three blocks with full and partial sub-blocks, with labels and ignored
+/// pixels or with class probabilities, with and without the kernels' extras.
+#[test]
+fn forward_alone_gives_the_value_of_forward_backward() {
+    let pred = arr(&[2, 5, 45, 47], |i| h(i, 31) * 16.0 - 8.0);
+    let lab = labels(&[2, 45, 47], |i| if h(i, 32) < 0.1 { 255 } else { (h(i, 33) * 5.0) as i64 });
+    let probs = arr(&[2, 5, 45, 47], |i| h(i, 34) / 5.0);
+    let ig = ("ignore_index", Value::Num(255.0));
+    let multiclass = ("mode", Value::Word("multiclass".into()));
+    let labelled = [
+        ("dice", vec![ig.clone()]),
+        ("dice", vec![ig.clone(), ("squared", Value::Bool(true))]),
+        ("jaccard", vec![ig.clone(), ("log", Value::Bool(true))]),
+    ];
+    let soft = [("tversky", vec![multiclass.clone()]), ("dice", vec![multiclass.clone(), ("pixelwise", Value::Bool(true))])];
+    let cases = labelled.iter().map(|c| (c, Batch::new(&pred, &lab))).chain(soft.iter().map(|c| (c, Batch::new(&pred, &probs))));
+    for ((name, pairs), batch) in cases {
+        let loss = spec(name, pairs);
+        let v = loss.forward(&batch).unwrap();
+        let (vg, _) = loss.forward_backward(&batch).unwrap();
+        assert_eq!(v.to_bits(), vg.to_bits(), "{name} {pairs:?}: {v} vs {vg}");
+    }
+}
+
 #[test]
 fn no_pair_kept_gives_zero_with_zero_gradient() {
     let pred = arr(&[2, 1, 5, 5], |i| h(i, 11) * 4.0 - 2.0);

@@ -2,9 +2,10 @@
 //! after the level, plus a cached pair for logits when a gradient is wanted:
 //! [`dense_stats_cached`] / [`softmax_stats_cached`] leave the activation in the gradient buffer
 //! and [`dense_grad_cached`] / [`softmax_grad_cached`] finish from it, so the gradient pass has
-//! no exponential. Each call runs the copy of the kernel compiled for `level`
-//! (`segloss_core::simd::Level`), or the baseline's where this CPU cannot run that level; the
-//! drivers read `Level::current()` once per pass.
+//! no exponential (without a gradient buffer, the driver gives `softmax_stats_cached` scratch rows
+//! of its own: the class-major kernel is the faster one). Each call runs the copy of the kernel
+//! compiled for `level` (`segloss_core::simd::Level`), or the baseline's where this CPU cannot run
+//! that level; the drivers read `Level::current()` once per pass.
 //!
 //! Sums accumulate in `f32x8` lanes over at most 1024 elements (pixels for softmax), then in
 //! `f64`. Every exponential has an argument `<= 0` (`-|x|` for the sigmoid, `z - max` for the
