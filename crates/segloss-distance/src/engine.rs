@@ -4,8 +4,8 @@
 //! position, the steps to the nearest zero along axis 0 (`u32`, [`G_INF`] when the column has
 //! no zero). Rows are contiguous, so the sweeps vectorize; they run in parallel over strips of
 //! [`STRIP`] columns. Every further axis is a Felzenszwalb-Huttenlocher lower envelope of
-//! parabolas over one line of squared distances in `f64` ([`fh_line`], in [`crate::line`]); the last axis writes each
-//! squared distance, or its square root, as `f32`. The counts live in the output buffer itself
+//! parabolas over one line of squared distances in `f64` ([`fh_line`], in [`crate::line`]); the
+//! last axis writes each squared distance, or its square root, as `f32`. The counts live in the output buffer itself
 //! (as `u32` bits) until the line or slice that holds them has been read into scratch.
 //!
 //! Both passes run at the process's SIMD level (`segloss_core::simd::Level::current`): each
@@ -213,42 +213,12 @@ fn edt2<T: MaskValue>(level: Level, mask: &[T], h: usize, w: usize, s0: f64, s1:
     }
 }
 
-/// The axis-1 pass of [`edt2`] over whole rows of `chunk` (`w` pixels each), at `level`.
-#[allow(clippy::too_many_arguments)]
-fn rows2(level: Level, chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
-        Level::Avx512 if segloss_core::simd::avx512() => unsafe { rows2_avx512(chunk, w, s0, s1, f, d, env, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        l if l.runs_avx2() => unsafe { rows2_avx2(chunk, w, s0, s1, f, d, env, out) },
-        _ => rows2_body(chunk, w, s0, s1, f, d, env, out),
-    }
-}
-
-/// [`rows2_body`] compiled with AVX2 and FMA (the conversions, the exhaustive search of short
-/// runs and the envelope's fills vectorize 4 wide in `f64`).
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn rows2_avx2(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
-    rows2_body(chunk, w, s0, s1, f, d, env, out)
-}
-
-/// [`rows2_body`] compiled with AVX2, FMA and the AVX-512 level's features
-/// (`segloss_core::simd::AVX512_FEATURES`): the AVX2 copy's operations with 32 registers.
-///
-/// # Safety
-/// The CPU must have those features.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn rows2_avx512(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) {
-    rows2_body(chunk, w, s0, s1, f, d, env, out)
+segloss_core::level_copies! {
+    /// The axis-1 pass of [`edt2`] over whole rows of `chunk` (`w` pixels each), at `level` (the
+    /// AVX2 copy vectorizes the conversions, the exhaustive search of short runs and the
+    /// envelope's fills 4 wide in `f64`; the AVX-512 copy does the same with 32 registers).
+    #[allow(clippy::too_many_arguments)]
+    fn rows2(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) => rows2_body
 }
 
 /// [`rows2`]'s work, inlined into each level's copy.
@@ -282,68 +252,38 @@ fn edt3<T: MaskValue>(level: Level, mask: &[T], d: usize, h: usize, w: usize, s:
 /// output, and the envelope.
 type Scratch3 = (Vec<f64>, Vec<f64>, Vec<f64>, Envelope);
 
-/// Axes 1 and 2 of one slice (`h` rows of `w`) of [`edt3`], at `level`.
-fn slice3(level: Level, slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
-        Level::Avx512 if segloss_core::simd::avx512() => unsafe { slice3_avx512(slice, h, w, s, sc, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        l if l.runs_avx2() => unsafe { slice3_avx2(slice, h, w, s, sc, out) },
-        _ => slice3_body(slice, h, w, s, sc, out),
-    }
-}
-
-/// [`slice3_body`] compiled with AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn slice3_avx2(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
-    slice3_body(slice, h, w, s, sc, out)
-}
-
-/// [`slice3_body`] compiled with AVX2, FMA and the AVX-512 level's features.
-///
-/// # Safety
-/// The CPU must have those features.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
-unsafe fn slice3_avx512(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
-    slice3_body(slice, h, w, s, sc, out)
+segloss_core::level_copies! {
+    /// Axes 1 and 2 of one slice (`h` rows of `w`) of [`edt3`], at `level`.
+    fn slice3(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) => slice3_body
 }
 
 /// [`slice3`]'s work, inlined into each level's copy.
 #[inline(always)]
 fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
-    {
-        let (buf, cols, dl, env) = sc;
-        // Axis 1: columns of the slice, COLS at a time: a blocked transpose into `cols` (row
-        // segments read contiguously), one line each, and the transpose back into `buf`.
-        for j0 in (0..w).step_by(COLS) {
-            let nb = COLS.min(w - j0);
-            for i in 0..h {
-                for (b, &g) in slice[i * w + j0..i * w + j0 + nb].iter().enumerate() {
-                    cols[b * h + i] = count_to_sq(g, s[0]);
-                }
-            }
-            for b in 0..nb {
-                let (src, dst) = (&cols[b * h..(b + 1) * h], &mut dl[b * h..(b + 1) * h]);
-                fh_line(src, s[1], env, dst);
-            }
-            for i in 0..h {
-                for (b, o) in buf[i * w + j0..i * w + j0 + nb].iter_mut().enumerate() {
-                    *o = dl[b * h + i];
-                }
+    let (buf, cols, dl, env) = sc;
+    // Axis 1: columns of the slice, COLS at a time: a blocked transpose into `cols` (row
+    // segments read contiguously), one line each, and the transpose back into `buf`.
+    for j0 in (0..w).step_by(COLS) {
+        let nb = COLS.min(w - j0);
+        for i in 0..h {
+            for (b, &g) in slice[i * w + j0..i * w + j0 + nb].iter().enumerate() {
+                cols[b * h + i] = count_to_sq(g, s[0]);
             }
         }
-        // Axis 2: rows, written to the output.
-        for (i, orow) in slice.chunks_mut(w).enumerate() {
-            fh_line(&buf[i * w..(i + 1) * w], s[2], env, &mut dl[..w]);
-            write_row(orow, &dl[..w], out);
+        for b in 0..nb {
+            let (src, dst) = (&cols[b * h..(b + 1) * h], &mut dl[b * h..(b + 1) * h]);
+            fh_line(src, s[1], env, dst);
         }
+        for i in 0..h {
+            for (b, o) in buf[i * w + j0..i * w + j0 + nb].iter_mut().enumerate() {
+                *o = dl[b * h + i];
+            }
+        }
+    }
+    // Axis 2: rows, written to the output.
+    for (i, orow) in slice.chunks_mut(w).enumerate() {
+        fh_line(&buf[i * w..(i + 1) * w], s[2], env, &mut dl[..w]);
+        write_row(orow, &dl[..w], out);
     }
 }
 

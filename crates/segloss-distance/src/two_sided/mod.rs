@@ -137,52 +137,22 @@ impl TwoSided {
 /// without calling this); otherwise some distances would be `+inf`.
 ///
 /// Runs at the process's SIMD level ([`Level::current`]): the whole transform is one body
-/// ([`two_sided_body`], every function it calls inlined into it), compiled once as the build
-/// compiles it and once with AVX2 and FMA enabled ([`two_sided_avx2`]), where the counts, the
-/// exhaustive searches and the window's `f64x4` lanes take 256-bit registers. The two give the
-/// same bits: the transform adds and compares, it never fuses a multiply with an add.
+/// ([`two_sided_body`], every function it calls inlined into it), compiled as the build compiles
+/// it, with AVX2 and FMA enabled (where the counts, the exhaustive searches and the window's
+/// `f64x4` lanes take 256-bit registers), and with the AVX-512 level's features as well
+/// ([`two_sided_at`]). The copies give the same bits: the transform adds and compares, it never
+/// fuses a multiply with an add.
 pub(crate) fn two_sided(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) {
     two_sided_at(Level::current(), mask, shape, spacing, finish, ws, out)
 }
 
-/// [`two_sided`] at `level` (the baseline where the CPU lacks AVX2 or FMA).
-pub(crate) fn two_sided_at(
-    level: Level,
-    mask: &[u8],
-    shape: &[usize],
-    spacing: &[f64],
-    finish: Finish,
-    ws: &mut TwoSided,
-    out: &mut [f32],
-) {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the AVX-512 copy runs only where the CPU has its features, checked here.
-        Level::Avx512 if segloss_core::simd::avx512() => unsafe { two_sided_avx512(mask, shape, spacing, finish, ws, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: the AVX2 copy runs only where the CPU has AVX2 and FMA, checked here.
-        l if l.runs_avx2() => unsafe { two_sided_avx2(mask, shape, spacing, finish, ws, out) },
-        _ => two_sided_body(mask, shape, spacing, finish, ws, out),
-    }
+segloss_core::level_copies! {
+    /// [`two_sided`] at `level` (the baseline where the CPU lacks AVX2 or FMA).
+    pub(crate) fn two_sided_at(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) => two_sided_body
 }
 
-/// [`two_sided_body`] compiled with AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn two_sided_avx2(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) {
-    two_sided_body(mask, shape, spacing, finish, ws, out)
-}
-
-/// [`two_sided_body`] compiled with AVX2, FMA and the AVX-512 level's features
-/// (`segloss_core::simd::AVX512_FEATURES`): the AVX2 copy's operations with 32 registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq")]
-fn two_sided_avx512(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) {
-    two_sided_body(mask, shape, spacing, finish, ws, out)
-}
-
-/// The transform; everything it calls per line is `#[inline(always)]`, so that each caller's
-/// copy ([`two_sided_avx2`], or [`two_sided_at`]'s baseline) compiles it for its own level.
+/// The transform; everything it calls per line is `#[inline(always)]`, so that each copy of
+/// [`two_sided_at`] compiles it for its own level.
 #[inline(always)]
 fn two_sided_body(mask: &[u8], shape: &[usize], spacing: &[f64], finish: Finish, ws: &mut TwoSided, out: &mut [f32]) {
     debug_assert_eq!(mask.len(), out.len());

@@ -24,6 +24,32 @@
 
 pub mod scalar;
 pub mod simd;
+/// Declares, in a level module (`simd_base.rs`, `simd_avx2.rs`, `simd_avx512.rs`), the bodies
+/// compiled once per level: `body` (the overlap kernels of `simd_body.rs`) and the kernels of
+/// `unified_focal`, `mcc`, `wasserstein_dice`, clDice's activation and the skeleton's passes.
+macro_rules! level_bodies {
+    () => {
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../cldice_activation_simd.rs"]
+        pub(crate) mod activation;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "simd_body.rs"]
+        pub(crate) mod body;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../mcc_simd.rs"]
+        pub(crate) mod mcc;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../skeleton/level.rs"]
+        pub(crate) mod skeleton;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../unified_focal_simd.rs"]
+        pub(crate) mod unified_focal;
+        #[allow(clippy::duplicate_mod)]
+        #[path = "../wasserstein_simd.rs"]
+        pub(crate) mod wasserstein;
+    };
+}
+
 pub(crate) mod simd_avx2;
 pub(crate) mod simd_avx512;
 pub(crate) mod simd_base;

@@ -4,27 +4,7 @@
 //! registers for the same operations, so the same results as the AVX2 level.
 //! Bodies: as in `simd_avx2.rs`.
 
-segloss_core::simd_level!($, "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq");
+segloss_core::simd_level!($, avx512_fn);
 
-// the body compiled once per level: the other level file loads it too
-#[allow(clippy::duplicate_mod)]
-#[path = "simd_body.rs"]
-pub(crate) mod body;
-
-// the kernels of `unified_focal`, `mcc`, `wasserstein_dice`, clDice's activation and the skeleton's
-// passes, compiled at this level with the ones above
-#[allow(clippy::duplicate_mod)]
-#[path = "../cldice_activation_simd.rs"]
-pub(crate) mod activation;
-#[allow(clippy::duplicate_mod)]
-#[path = "../mcc_simd.rs"]
-pub(crate) mod mcc;
-#[allow(clippy::duplicate_mod)]
-#[path = "../skeleton/level.rs"]
-pub(crate) mod skeleton;
-#[allow(clippy::duplicate_mod)]
-#[path = "../unified_focal_simd.rs"]
-pub(crate) mod unified_focal;
-#[allow(clippy::duplicate_mod)]
-#[path = "../wasserstein_simd.rs"]
-pub(crate) mod wasserstein;
+// the bodies compiled once per level (the other level files load them too)
+level_bodies!();

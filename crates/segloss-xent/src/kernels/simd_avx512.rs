@@ -3,7 +3,7 @@
 //! BW and DQ enabled (`segloss_core::simd::AVX512_FEATURES`): 32 vector registers and mask
 //! registers for the same operations, so the same results as the AVX2 level.
 
-segloss_core::simd_level!($, "avx2,fma,avx512f,avx512vl,avx512bw,avx512dq");
+segloss_core::simd_level!($, avx512_fn);
 
 // the body compiled once per level: the other level file loads it too
 #[allow(clippy::duplicate_mod)]
