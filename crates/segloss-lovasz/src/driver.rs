@@ -39,8 +39,9 @@ pub const WALK_BLOCK: usize = 64;
 ///
 /// `g_k = 1 / U_k` (positive) or `I_k / (U_k (U_k - 1))` (negative) from integer counts (exact in
 /// `f64`), one `f64` division per key rounded once to `f32` for the gradient. Per block of
-/// [`WALK_BLOCK`] keys: the running count of positives (the only loop-carried value), then `g` for
-/// the whole block in one branch-free loop the compiler vectorizes, then the loss in four
+/// [`WALK_BLOCK`] keys: the block's running count of positives in `i32` (the only loop-carried
+/// value; a `u64` count converted to `f64` per key took a tenth of `lovasz_softmax`'s samples),
+/// then `g` for the whole block in one branch-free loop the compiler vectorizes, then the loss in four
 /// interleaved `f64` sums and the gradient writes (a fixed order: the result does not depend on
 /// the thread count).
 #[inline(always)]
@@ -58,27 +59,30 @@ pub fn walk_keys(keys: &[u64], g_total: u64, scale: f64, mut write: impl FnMut(u
         return loss;
     }
     let gt = g_total as f64;
-    let mut pc = 0u64; // positives so far
+    let mut pc = 0.0f64; // positives before the block
     let mut seen = 0.0f64; // keys before the block
     let mut acc = [0.0f64; 4];
-    let mut pcf = [0.0f64; WALK_BLOCK];
-    let mut posf = [0.0f64; WALK_BLOCK];
+    let mut cnt = [0i32; WALK_BLOCK];
+    let mut posi = [0i32; WALK_BLOCK];
     let mut g = [0.0f64; WALK_BLOCK];
     let iota: [f64; WALK_BLOCK] = std::array::from_fn(|k| (k + 1) as f64);
     for chunk in keys.chunks(WALK_BLOCK) {
-        // running count of positives: the only loop-carried value (one integer addition)
-        for ((&key, pk), sk) in chunk.iter().zip(pcf.iter_mut()).zip(posf.iter_mut()) {
-            let pos = key & 1;
-            pc += pos;
-            *pk = pc as f64;
-            *sk = pos as f64;
+        // the block's running count of positives, in 32-bit integers: the only loop-carried
+        // value (one integer addition; converted to f64 in the vectorized loop below)
+        let mut c = 0i32;
+        for ((&key, ck), sk) in chunk.iter().zip(cnt.iter_mut()).zip(posi.iter_mut()) {
+            let pos = (key & 1) as i32;
+            c += pos;
+            *ck = c;
+            *sk = pos;
         }
         // independent per key (vectorizes): U = G + negatives so far, I = G - positives so far,
         // g = 1 / U (positive) or I / (U (U - 1)) (negative), as exact selects on pf in {0, 1}
         for k in 0..WALK_BLOCK {
-            let pf = posf[k];
-            let u = gt + (seen + iota[k] - pcf[k]);
-            let i = gt - pcf[k];
+            let pf = posi[k] as f64;
+            let pck = pc + cnt[k] as f64;
+            let u = gt + (seen + iota[k] - pck);
+            let i = gt - pck;
             let num = pf + (1.0 - pf) * i;
             let den = u * (pf + (1.0 - pf) * (u - 1.0));
             g[k] = num / den;
@@ -90,6 +94,7 @@ pub fn walk_keys(keys: &[u64], g_total: u64, scale: f64, mut write: impl FnMut(u
             write((key_payload(key) >> 1) as usize, (d - 2.0 * d * pf) as f32);
         }
         seen += chunk.len() as f64;
+        pc += c as f64;
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }

@@ -32,6 +32,8 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
+    /// Zeroes the segments. Also when the keys cover every pixel, so that the walk's scattered
+    /// writes find the lines in cache: skipping it made `lovasz_softmax` W2 10% slower.
     fn zero(&mut self) {
         self.segs.iter_mut().for_each(|s| s.fill(0.0));
     }
