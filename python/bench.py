@@ -17,10 +17,17 @@ import platform
 import statistics
 import time
 
-import numpy as np
-from scipy import ndimage
+import sys
 
-import segloss
+# Python puts this script's directory (python/) first on the path, where the package's sources
+# lack the compiled extension: drop it, so that the installed wheel is the one timed.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+import segloss  # noqa: E402
 
 
 def median_ms(f, runs, warmup=1):
