@@ -175,6 +175,38 @@ fn combinations_across_families() {
     assert!((c - (0.5 * a + 2.0 * d)).abs() <= 1e-6, "{c} vs {a} {d}");
 }
 
+/// A combination of three terms adds its terms' gradients into `grad` through the calling
+/// thread's term buffer, kept between calls: evaluated on a large batch, then a small one, then
+/// the large one again (so the buffer holds stale values each time), into NaN-filled gradients
+/// and in pools of 1 and 3 threads, its gradient is bit for bit `(g_bce + g_dice) + g_focal` of
+/// the terms evaluated alone.
+#[test]
+fn the_term_buffer_is_reused_without_leaking_old_values() {
+    let batch = |n: usize, h: usize| {
+        let x = ArrayD::from_shape_fn(IxDyn(&[n, 1, h, h]), |ix| ((ix[0] * 31 + ix[2] * 7 + ix[3] * 3) % 11) as f32 * 0.4 - 2.0);
+        let y = ArrayD::from_shape_fn(IxDyn(&[n, 1, h, h]), |ix| ((ix[2] * 5 + ix[3] + ix[0]) % 3 == 0) as u8 as f32);
+        (x, y)
+    };
+    let combo = LossSpec::parse("bce+dice+focal").unwrap().build().unwrap();
+    let alone: Vec<_> = ["bce", "dice", "focal"].iter().map(|s| LossSpec::parse(s).unwrap().build().unwrap()).collect();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for (n, h) in [(3usize, 160usize), (1, 9), (3, 160)] {
+            let (x, y) = batch(n, h);
+            let b = Batch::new(&x, &y);
+            let mut g = ArrayD::from_elem(IxDyn(&[n, 1, h, h]), f32::NAN);
+            let v = pool.install(|| combo.forward_backward_into(&b, g.view_mut(), 1.0)).unwrap();
+            let parts: Vec<(f32, ArrayD<f32>)> = alone.iter().map(|l| l.forward_backward(&b).unwrap()).collect();
+            let want_v = parts.iter().map(|p| p.0 as f64).sum::<f64>() as f32;
+            assert_eq!(v.to_bits(), want_v.to_bits(), "value, {threads} threads, [{n}, 1, {h}, {h}]");
+            for (i, gi) in g.iter().enumerate() {
+                let want = (parts[0].1.as_slice().unwrap()[i] + parts[1].1.as_slice().unwrap()[i]) + parts[2].1.as_slice().unwrap()[i];
+                assert_eq!(gi.to_bits(), want.to_bits(), "element {i}, {threads} threads, [{n}, 1, {h}, {h}]");
+            }
+        }
+    }
+}
+
 /// Matrices (lists of lists, `dist_matrix`): printed back in the same form, the printed spec
 /// parses to the same spec, commas inside the brackets never separate keys, and every malformed
 /// matrix is an error naming the key.

@@ -37,7 +37,9 @@ pub trait Loss: Send + Sync + fmt::Debug {
     }
 
     /// The loss value; `upstream * d loss / d pred` is written into `grad` (pred's shape, any
-    /// layout). With a standard-layout `grad` nothing proportional to the input is allocated.
+    /// layout). With a standard-layout `grad` nothing proportional to the input is allocated,
+    /// except the one term buffer per thread that a [`Combination`](crate::spec::Combination)
+    /// of two or more terms keeps between calls.
     fn forward_backward_into(&self, batch: &Batch<'_>, mut grad: ArrayViewMutD<'_, f32>, upstream: f32) -> Result<f32> {
         check_grad_shape(grad.shape(), batch)?;
         if let Some(g) = grad.as_slice_mut() {

@@ -349,25 +349,60 @@ impl Loss for Combination {
         }
     }
 
-    /// A single term writes straight into `grad`; further terms go through one temporary buffer.
+    /// A single term writes straight into `grad`; further terms write into one term buffer,
+    /// which is added to `grad` in parallel blocks (elementwise: the same bits for any thread
+    /// count). The buffer is the calling thread's, kept between calls while it holds at most
+    /// [`KEEP_TERM_BUFFER`] elements, so that a training loop does not pay a fresh, zero-filled
+    /// allocation per step (a term writes every element of it, so its old contents never show).
     fn eval_slice(&self, batch: &Batch<'_>, mut grad: Option<&mut [f32]>, upstream: f32) -> Result<f32> {
         let mut total = 0.0f64;
-        let mut tmp: Vec<f32> = Vec::new();
+        let mut tmp: Option<Vec<f32>> = None;
         for (i, (w, loss)) in self.terms.iter().enumerate() {
             let v = match grad.as_deref_mut() {
                 None => loss.eval_slice(batch, None, 0.0)?,
                 Some(g) if i == 0 => loss.eval_slice(batch, Some(g), upstream * w)?,
                 Some(g) => {
-                    tmp.resize(g.len(), 0.0);
-                    let v = loss.eval_slice(batch, Some(&mut tmp), upstream * w)?;
-                    g.iter_mut().zip(&tmp).for_each(|(a, b)| *a += b);
+                    let t = tmp.get_or_insert_with(|| {
+                        let mut t = TERM_BUFFER.with(|c| c.take());
+                        if t.len() < g.len() {
+                            t.resize(g.len(), 0.0);
+                        }
+                        t
+                    });
+                    let t = &mut t[..g.len()];
+                    let v = loss.eval_slice(batch, Some(t), upstream * w)?;
+                    add_into(g, t);
                     v
                 }
             };
             total += *w as f64 * v as f64;
         }
+        if let Some(t) = tmp {
+            if t.len() <= KEEP_TERM_BUFFER {
+                TERM_BUFFER.with(|c| c.set(t));
+            }
+        }
         Ok(total as f32)
     }
+}
+
+/// Largest term buffer (in `f32` elements) a thread keeps between calls of a [`Combination`] of
+/// two or more terms: `2^22` (16 MiB, a `[8, 1, 512, 512]` batch); a larger one is freed after
+/// the call.
+pub const KEEP_TERM_BUFFER: usize = 1 << 22;
+
+thread_local! {
+    /// This thread's term buffer between calls of a combination.
+    static TERM_BUFFER: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Elements per parallel block of [`add_into`].
+const ADD_BLOCK: usize = 1 << 15;
+
+/// `g += t`, elementwise, in parallel blocks of the current rayon pool.
+fn add_into(g: &mut [f32], t: &[f32]) {
+    use rayon::prelude::*;
+    g.par_chunks_mut(ADD_BLOCK).zip(t.par_chunks(ADD_BLOCK)).for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
 }
 
 #[cfg(test)]
