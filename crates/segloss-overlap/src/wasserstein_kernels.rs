@@ -178,3 +178,48 @@ pub mod simd {
         segloss_core::simd_dispatch!(level, wasserstein::grad_cached(b, gm, out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::simd::{self, Table};
+    use super::Block;
+    use segloss_core::kernel::StridedOut;
+    use segloss_core::reduce::SharedMut;
+    use segloss_core::rng::Rng;
+    use segloss_core::simd::Level;
+
+    /// The class-major kernels of logits with labels give the pixel-major bits at every level:
+    /// the statistics' `W` sums against the pixel-major loop run on the probabilities the
+    /// class-major pass cached, and the gradient from that cache against the pixel-major gradient
+    /// that recomputes the probabilities. Blocks with full and partial sub-blocks, runs of equal
+    /// labels (one broadcast per lookup) and logits that underflow.
+    #[test]
+    fn class_major_kernels_give_the_pixel_major_bits() {
+        let mut r = Rng::new(21);
+        for level in Level::supported_levels() {
+            for (classes, len) in [(3usize, 255usize), (2, 256), (21, 1024), (9, 300), (5, 1), (33, 130)] {
+                let stride = len + 5;
+                let z: Vec<f32> = (0..classes * stride).map(|_| r.uniform(-40.0, 40.0)).collect();
+                let labels: Vec<i32> =
+                    (0..len).map(|j| if (j / 16) % 3 == 1 { 1 % classes as i32 } else { (r.next_u64() % classes as u64) as i32 }).collect();
+                let table = |rows: usize, cols: usize, r: &mut Rng| (0..rows * cols).map(|_| r.next_f32()).collect::<Vec<f32>>();
+                let (mt, at, gt) = (table(classes, classes, &mut r), table(classes, 1, &mut r), table(classes, classes, &mut r));
+                let (m, a, g) = (Table::new(&mt, classes, classes), Table::new(&at, classes, 1), Table::new(&gt, classes, classes));
+                let what = format!("{level:?} C={classes} len={len}");
+                let b = Block { z: &z, stride, len, classes, labels: Some(&labels), probs: None };
+                let mut g1 = vec![f32::NAN; classes * stride];
+                let s1 = simd::stats(level, &b, &m, &a, true, Some(&StridedOut::new(SharedMut::new(&mut g1), 0, stride, len)));
+                let p = g1.clone();
+                let pb = Block { z: &p, stride, len, classes, labels: Some(&labels), probs: None };
+                let s2 = simd::stats(level, &pb, &m, &a, false, None);
+                assert_eq!(s1.map(f64::to_bits), s2.map(f64::to_bits), "{what}: statistics");
+                simd::grad_cached(level, &b, &g, &StridedOut::new(SharedMut::new(&mut g1), 0, stride, len));
+                let mut g2 = vec![f32::NAN; classes * stride];
+                simd::grad(level, &b, &g, true, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
+                for (i, (x, y)) in g1.iter().zip(&g2).enumerate() {
+                    assert!(x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()), "{what}: gradient element {i}: {x} vs {y}");
+                }
+            }
+        }
+    }
+}

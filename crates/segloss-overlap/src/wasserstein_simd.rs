@@ -8,7 +8,7 @@
 //! with AVX2), and read the table per lane otherwise.
 
 use super::body::{ld, probs_lanes, store_lanes as st};
-use super::lanes::{f32x8, first_lanes, i32x8, lanes_sum_f64, load, load_padded, AVX2};
+use super::lanes::{exp_nonpos, f32x8, first_lanes, i32x8, lanes_sum_f64, load, load_padded, AVX2};
 use crate::wasserstein_kernels::simd::{Table, PERMUTE_ROWS};
 use crate::wasserstein_kernels::Block;
 use segloss_core::kernel::StridedOut;
@@ -49,6 +49,7 @@ fn permute(t: f32x8, idx: i32x8) -> f32x8 {
 }
 
 /// The labels of 8 pixels (padding repeats the first) and what the lookups need.
+#[derive(Clone, Copy)]
 struct Labels8 {
     y: [i32; LANES],
     /// All lanes hold the same label: every lookup is one broadcast.
@@ -87,6 +88,10 @@ super::level_fn! {
         let cc = b.classes;
         // SAFETY: the C rows of this block are distinct ranges no other block touches.
         let mut rows: Vec<&mut [f32]> = cache.map_or_else(Vec::new, |o| (0..cc).map(|c| unsafe { o.row(c) }).collect());
+        if let (true, Some(l)) = (from_logits, b.labels) {
+            let acc = stats_labels_cm(b, m, a, l, &mut rows);
+            return acc.map(lanes_sum_f64);
+        }
         let mut p = vec![f32x8::ZERO; cc];
         let (mut acc_a, mut acc_b, mut acc_w) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
         let mut j = 0;
@@ -143,7 +148,10 @@ super::level_fn! {
 super::level_fn! {
     /// The gradient of one block from the probabilities [`stats`] left in `out` (logits only).
     pub(crate) fn grad_cached(b: &Block<'_>, gm: &Table<'_>, out: &StridedOut<'_>) {
-        grad_g::<true>(b, gm, true, out)
+        match b.labels {
+            Some(l) => grad_labels_cm(b, gm, l, out),
+            None => grad_g::<true>(b, gm, true, out),
+        }
     }
 }
 
@@ -201,5 +209,169 @@ super::level_fn! {
             }
             j += LANES;
         }
+    }
+}
+
+/// Pixels of one sub-block of the class-major kernels ([`stats_labels_cm`], [`grad_labels_cm`]):
+/// each class row of a sub-block is streamed whole, where the pixel-major loops touch the `C`
+/// distant rows of a block for every 8 pixels; the per-pixel state (max, sums, labels, the
+/// exponentials or gathered table values) lives in small buffers. As the overlap softmax pair's.
+const SUB: usize = 128;
+const SUBV: usize = SUB / LANES;
+
+/// Lanes of vector `v` of a sub-block of `len` pixels.
+#[inline(always)]
+fn lanes_of(len: usize, v: usize) -> usize {
+    (len - v * LANES).min(LANES)
+}
+
+/// The labels of the vectors of a sub-block of `len` pixels at `j0` (vectors past the end repeat
+/// the first one; they are never read). A plain loop: in a closure (`std::array::from_fn`) the
+/// level's target features are lost and the lane comparisons become calls.
+#[inline(always)]
+fn sub_labels(l: &[i32], j0: usize, len: usize) -> [Labels8; SUBV] {
+    let mut ys = [Labels8::new(l, j0, lanes_of(len, 0)); SUBV];
+    for (v, y) in ys.iter_mut().enumerate().take(len.div_ceil(LANES)).skip(1) {
+        *y = Labels8::new(l, j0 + v * LANES, lanes_of(len, v));
+    }
+    ys
+}
+
+/// [`stats`] for logits with labels, class-major: per sub-block of [`SUB`] pixels, one pass over
+/// the class rows for the max, one for the exponentials (kept in `e`) and their sum, and one that
+/// forms each probability, writes it into the cache rows (when given) and adds `M[y, c] p_c` to
+/// the pixel's `W`. The same operations in the same order per pixel as the pixel-major loop, so
+/// the same bits (test `class_major_kernels_give_the_pixel_major_bits`). Returns the lane sums
+/// `[A, B, W]`.
+#[inline(always)]
+fn stats_labels_cm(b: &Block<'_>, m: &Table<'_>, a: &Table<'_>, l: &[i32], rows: &mut [&mut [f32]]) -> [f32x8; 3] {
+    let mut e = vec![f32x8::ZERO; b.classes * SUBV];
+    let mut acc = [f32x8::ZERO; 3];
+    let mut j0 = 0;
+    while j0 < b.len {
+        let len = SUB.min(b.len - j0);
+        // full sub-blocks (all but a block's last) get the loops with constant bounds
+        if len == SUB {
+            stats_sub::<true>(b, m, a, l, rows, &mut e, j0, len, &mut acc);
+        } else {
+            stats_sub::<false>(b, m, a, l, rows, &mut e, j0, len, &mut acc);
+        }
+        j0 += len;
+    }
+    acc
+}
+
+/// One sub-block of [`stats_labels_cm`]: `len` pixels at `j0` (`SUB` of them when `FULL`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn stats_sub<const FULL: bool>(
+    b: &Block<'_>,
+    m: &Table<'_>,
+    a: &Table<'_>,
+    l: &[i32],
+    rows: &mut [&mut [f32]],
+    e: &mut [f32x8],
+    j0: usize,
+    len: usize,
+    acc: &mut [f32x8; 3],
+) {
+    let len = if FULL { SUB } else { len };
+    let nv = len.div_ceil(LANES);
+    let (z, stride, cc) = (b.z, b.stride, b.classes);
+    let mut mx = [f32x8::ZERO; SUBV];
+    for (v, mv) in mx.iter_mut().enumerate().take(nv) {
+        *mv = ld(z, stride, 0, j0 + v * LANES, lanes_of(len, v));
+    }
+    for c in 1..cc {
+        for (v, mv) in mx.iter_mut().enumerate().take(nv) {
+            // a NaN logit still poisons the pixel through exp(z - max)
+            *mv = mv.fast_max(ld(z, stride, c, j0 + v * LANES, lanes_of(len, v)));
+        }
+    }
+    let mut sum = [f32x8::ZERO; SUBV];
+    for (c, ec) in e.chunks_exact_mut(SUBV).enumerate().take(cc) {
+        for v in 0..nv {
+            let x = exp_nonpos(ld(z, stride, c, j0 + v * LANES, lanes_of(len, v)) - mx[v]);
+            ec[v] = x;
+            sum[v] += x;
+        }
+    }
+    let mut inv = [f32x8::ZERO; SUBV];
+    for v in 0..nv {
+        inv[v] = f32x8::ONE / sum[v];
+    }
+    let ys = sub_labels(l, j0, len);
+    let mut w = [f32x8::ZERO; SUBV];
+    let cache = !rows.is_empty();
+    for (c, ec) in e.chunks_exact(SUBV).enumerate().take(cc) {
+        for v in 0..nv {
+            let p = ec[v] * inv[v];
+            if cache {
+                st(rows[c], j0 + v * LANES, lanes_of(len, v), p);
+            }
+            w[v] = pick(m, &ys[v], c).mul_add(p, w[v]);
+        }
+    }
+    for v in 0..nv {
+        let av = pick(a, &ys[v], 0);
+        let valid = first_lanes(lanes_of(len, v));
+        let (wv, av) = (valid.select(w[v], f32x8::ZERO), valid.select(av, f32x8::ZERO));
+        acc[0] += av;
+        acc[1] = av.mul_add(wv, acc[1]);
+        acc[2] += wv;
+    }
+}
+
+/// [`grad_cached`] with labels, class-major: per sub-block of [`SUB`] pixels, one pass over the
+/// cached probability rows that gathers `g_c = G[y, c]` (kept in a buffer) and forms
+/// `dot = sum_c p_c g_c`, and one that writes `p_c g_c - p_c dot` over the probabilities. The same
+/// operations per pixel as [`grad_g`], so the same bits.
+#[inline(always)]
+fn grad_labels_cm(b: &Block<'_>, gm: &Table<'_>, l: &[i32], out: &StridedOut<'_>) {
+    // SAFETY: the C rows of this block are distinct ranges no other block touches.
+    let mut rows: Vec<&mut [f32]> = (0..b.classes).map(|c| unsafe { out.row(c) }).collect();
+    let mut g = vec![f32x8::ZERO; b.classes * SUBV];
+    let mut j0 = 0;
+    while j0 < b.len {
+        let len = SUB.min(b.len - j0);
+        if len == SUB {
+            grad_sub::<true>(gm, l, &mut rows, &mut g, j0, len);
+        } else {
+            grad_sub::<false>(gm, l, &mut rows, &mut g, j0, len);
+        }
+        j0 += len;
+    }
+}
+
+/// One sub-block of [`grad_labels_cm`]: `len` pixels at `j0` (`SUB` of them when `FULL`).
+#[inline(always)]
+fn grad_sub<const FULL: bool>(gm: &Table<'_>, l: &[i32], rows: &mut [&mut [f32]], g: &mut [f32x8], j0: usize, len: usize) {
+    let len = if FULL { SUB } else { len };
+    let nv = len.div_ceil(LANES);
+    let ys = sub_labels(l, j0, len);
+    let mut dot = [f32x8::ZERO; SUBV];
+    for (c, (row, gc)) in rows.iter().zip(g.chunks_exact_mut(SUBV)).enumerate() {
+        for v in 0..nv {
+            let gv = pick(gm, &ys[v], c);
+            gc[v] = gv;
+            dot[v] = row_ld(row, j0, len, v).mul_add(gv, dot[v]);
+        }
+    }
+    for (row, gc) in rows.iter_mut().zip(g.chunks_exact(SUBV)) {
+        for v in 0..nv {
+            let p = row_ld(row, j0, len, v);
+            st(row, j0 + v * LANES, lanes_of(len, v), p.mul_neg_add(dot[v], p * gc[v]));
+        }
+    }
+}
+
+/// Vector `v` of the sub-block of `len` pixels at `j0` of a cached row (padded with 0).
+#[inline(always)]
+fn row_ld(row: &[f32], j0: usize, len: usize, v: usize) -> f32x8 {
+    let (j, lanes) = (j0 + v * LANES, lanes_of(len, v));
+    if lanes == LANES {
+        load(&row[j..])
+    } else {
+        load_padded(&row[j..j + lanes], 0.0)
     }
 }

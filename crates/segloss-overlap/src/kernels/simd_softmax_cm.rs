@@ -189,10 +189,6 @@ fn grad_sub<const X: bool, const FULL: bool>(
     let lanes = |v: usize| if FULL { LANES } else { (len - v * LANES).min(LANES) };
     let (tf, valid, dot) = sub;
     sub_labels(b, j0, len, tf, valid);
-    let g_of = |c: usize, v: usize| match b.probs {
-        Some(pr) => ld(pr, b.stride, c, j0 + v * LANES, lanes(v)),
-        None => tf[v].simd_eq(f32x8::splat(c as f32)) & f32x8::ONE,
-    };
     dot[..nv].fill(f32x8::ZERO);
     for (c, cvc) in cv.iter().enumerate().take(b.classes) {
         // SAFETY: the C rows of this block are distinct ranges no other block touches; one
@@ -200,7 +196,7 @@ fn grad_sub<const X: bool, const FULL: bool>(
         let row = unsafe { &out.row(c)[j0..j0 + len] };
         for v in 0..nv {
             let pc = row_ld(row, v, len);
-            dot[v] = pc.mul_add(cvc.dl_dp::<X>(pc, g_of(c, v), kp), dot[v]);
+            dot[v] = pc.mul_add(cvc.dl_dp::<X>(pc, target_lanes(b, tf, c, j0, v, lanes(v)), kp), dot[v]);
         }
     }
     for (c, cvc) in cv.iter().enumerate().take(b.classes) {
@@ -208,8 +204,19 @@ fn grad_sub<const X: bool, const FULL: bool>(
         let row = unsafe { &mut out.row(c)[j0..j0 + len] };
         for v in 0..nv {
             let pc = row_ld(row, v, len);
-            let pa = pc * cvc.dl_dp::<X>(pc, g_of(c, v), kp);
+            let pa = pc * cvc.dl_dp::<X>(pc, target_lanes(b, tf, c, j0, v, lanes(v)), kp);
             store_lanes(row, v * LANES, lanes(v), valid[v].select(pc.mul_neg_add(dot[v], pa), f32x8::ZERO));
         }
+    }
+}
+
+/// The target of class `c` for vector `v` of the sub-block at `j0`: the class probabilities, or
+/// the one-hot of the labels `tf`. A function, not a closure: a closure does not inherit the
+/// level's target features, so its lane operations became calls (W2 `dice`'s gradient pass).
+#[inline(always)]
+fn target_lanes(b: &SoftBlock<'_, f32>, tf: &[f32x8; SUBV], c: usize, j0: usize, v: usize, lanes: usize) -> f32x8 {
+    match b.probs {
+        Some(pr) => ld(pr, b.stride, c, j0 + v * LANES, lanes),
+        None => tf[v].simd_eq(f32x8::splat(c as f32)) & f32x8::ONE,
     }
 }
