@@ -387,9 +387,9 @@ impl Loss for Combination {
 }
 
 /// Largest term buffer (in `f32` elements) a thread keeps between calls of a [`Combination`] of
-/// two or more terms: `2^22` (16 MiB, a `[8, 1, 512, 512]` batch); a larger one is freed after
-/// the call.
-pub const KEEP_TERM_BUFFER: usize = 1 << 22;
+/// two or more terms: `2^23` (32 MiB: W1 `[8, 1, 512, 512]` and W2 `[4, 21, 256, 256]` batches
+/// fit); a larger one is freed after the call.
+pub const KEEP_TERM_BUFFER: usize = 1 << 23;
 
 thread_local! {
     /// This thread's term buffer between calls of a combination.
