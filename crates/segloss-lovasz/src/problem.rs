@@ -33,7 +33,8 @@ struct Out<'a> {
 
 impl Out<'_> {
     /// Zeroes the segments. Also when the keys cover every pixel, so that the walk's scattered
-    /// writes find the lines in cache: skipping it made `lovasz_softmax` W2 10% slower.
+    /// writes find the lines in cache: skipping it made `lovasz_softmax` W2 slower (36.1 against
+    /// 40.1 ms in one interleaved run).
     fn zero(&mut self) {
         self.segs.iter_mut().for_each(|s| s.fill(0.0));
     }
