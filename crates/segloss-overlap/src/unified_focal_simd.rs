@@ -35,22 +35,45 @@ fn clamp(p: f32x8) -> (f32x8, f32x8) {
     (p.is_nan().select(p, q), p.simd_ge(lo) & p.simd_le(hi))
 }
 
+/// `v` in every lane (a function: a closure would not get the level's target features).
 #[inline(always)]
-fn pixels(b: &Block<'_>, j: usize, lanes: usize, prm: &Params, gamma: f32x8) -> Px {
+fn sp(v: f64) -> f32x8 {
+    f32x8::splat(v as f32)
+}
+
+/// `ln` of the clamp's bounds, `(ln EPS, ln (1 - EPS))` in `f32`, as [`pixels`] takes them.
+#[inline(always)]
+fn ln_bounds() -> (f32x8, f32x8) {
+    (ln(f32x8::splat(EPS as f32)), ln(f32x8::splat((1.0 - EPS) as f32)))
+}
+
+/// `ln q` for `q = clamp(p)` from `lp = ln p` (`inside`: the clamp does not act; NaN stays NaN).
+#[inline(always)]
+fn clamped_ln(p: f32x8, inside: f32x8, lp: f32x8, (ln_lo, ln_hi): (f32x8, f32x8)) -> f32x8 {
+    (inside | p.is_nan()).select(lp, p.simd_lt(f32x8::splat(EPS as f32)).select(ln_lo, ln_hi))
+}
+
+#[inline(always)]
+fn pixels(b: &Block<'_>, j: usize, lanes: usize, prm: &Params, gamma: f32x8, lnb: (f32x8, f32x8)) -> Px {
     let two = b.two();
     let z0 = ld(b.z, b.stride, 0, j, lanes);
-    let (p0, p1) = if prm.from_logits {
+    // with logits, (ln p_0, ln p_1) from the one logarithm below (else None)
+    let (p0, p1, lp) = if prm.from_logits {
         let x = if two { ld(b.z, b.stride, 1, j, lanes) - z0 } else { z0 };
         // sigmoid(x) and sigmoid(-x) from one exponential
         let e = exp_nonpos(-x.abs());
         let s = f32x8::ONE / (f32x8::ONE + e);
         let es = e * s;
         let pos = x.simd_ge(f32x8::ZERO);
-        (pos.select(es, s), pos.select(s, es))
+        // ln sigmoid(x) = -(ln(1 + e) + max(-x, 0)), ln sigmoid(-x) = -(ln(1 + e) + max(x, 0))
+        let l = ln(f32x8::ONE + e);
+        let lp0 = -(l + x.fast_max(f32x8::ZERO));
+        let lp1 = -(l + (-x).fast_max(f32x8::ZERO));
+        (pos.select(es, s), pos.select(s, es), Some((lp0, lp1)))
     } else if two {
-        (z0, ld(b.z, b.stride, 1, j, lanes))
+        (z0, ld(b.z, b.stride, 1, j, lanes), None)
     } else {
-        (f32x8::ONE - z0, z0)
+        (f32x8::ONE - z0, z0, None)
     };
     let (q0, in0) = clamp(p0);
     let (q1, in1) = clamp(p1);
@@ -70,8 +93,10 @@ fn pixels(b: &Block<'_>, j: usize, lanes: usize, prm: &Params, gamma: f32x8) -> 
         }
         Tgt::Probs(q) => (ld(q, b.stride, 0, j, lanes), ld(q, b.stride, 1, j, lanes)),
     };
-    let lq0 = ln(q0);
-    let lq1 = ln(q1);
+    let (lq0, lq1) = match lp {
+        Some((lp0, lp1)) => (clamped_ln(p0, in0, lp0, lnb), clamped_ln(p1, in1, lp1, lnb)),
+        None => (ln(q0), ln(q1)),
+    };
     let lr0 = if complement { lq1 } else { ln(r0) };
     let pw = exp_nonpos(gamma * lr0);
     Px { p0, p1, q0, q1, r0, in0, in1, y0, y1, lq0, lq1, pw }
@@ -81,12 +106,13 @@ super::level_fn! {
     /// The sums of one block.
     pub(crate) fn stats(b: &Block<'_>, prm: &Params) -> Sums {
         let gamma = f32x8::splat(prm.gamma as f32);
+        let lnb = ln_bounds();
         let complement = prm.from_logits || !b.two();
         let mut acc = [f32x8::ZERO; 8];
         let mut j = 0;
         while j < b.len {
             let lanes = (b.len - j).min(LANES);
-            let x = pixels(b, j, lanes, prm, gamma);
+            let x = pixels(b, j, lanes, prm, gamma, lnb);
             let v = first_lanes(lanes).select(f32x8::ONE, f32x8::ZERO);
             let (y0, y1) = (x.y0 * v, x.y1 * v);
             let (n0, n1) = (v - y0, v - y1);
@@ -114,12 +140,12 @@ super::level_fn! {
         // SAFETY: the rows of this block are distinct ranges no other block touches.
         let mut rows: Vec<&mut [f32]> = (0..1 + two as usize).map(|c| unsafe { out.row(c) }).collect();
         let gamma = f32x8::splat(prm.gamma as f32);
-        let k = |v: f64| f32x8::splat(v as f32);
-        let (kf0, kf1, a0, b0, a1, b1) = (k(cf.kf0), k(cf.kf1), k(cf.a0), k(cf.b0), k(cf.a1), k(cf.b1));
+        let lnb = ln_bounds();
+        let (kf0, kf1, a0, b0, a1, b1) = (sp(cf.kf0), sp(cf.kf1), sp(cf.a0), sp(cf.b0), sp(cf.a1), sp(cf.b1));
         let mut j = 0;
         while j < b.len {
             let lanes = (b.len - j).min(LANES);
-            let x = pixels(b, j, lanes, prm, gamma);
+            let x = pixels(b, j, lanes, prm, gamma, lnb);
             // d/dq_0 of r_0^gamma (-ln q_0): gamma r_0^(gamma-1) ln q_0 - r_0^gamma / q_0
             let h = (gamma * x.pw / x.r0).mul_sub(x.lq0, x.pw / x.q0);
             let d0 = (kf0 * x.y0).mul_add(h, b0.mul_add(x.y0, a0 * (f32x8::ONE - x.y0)));
