@@ -86,8 +86,11 @@ fn pixels(b: &Block<'_>, j: usize, lanes: usize, prm: &Params, gamma: f32x8, lnb
             (f32x8::ONE - y, y)
         }
         Tgt::Labels(l) => {
-            let mut a = [-1i32; LANES];
-            a[..lanes].copy_from_slice(&l[j..j + lanes]);
+            // a full vector as one fixed-size copy (a copy of `lanes` values is a `memcpy` call)
+            let a: [i32; LANES] = match l[j..].first_chunk::<LANES>() {
+                Some(full) if lanes == LANES => *full,
+                _ => std::array::from_fn(|k| if k < lanes { l[j + k] } else { -1 }),
+            };
             let lf = f32x8::from_i32x8(i32x8::new(a));
             (lf.simd_eq(f32x8::ZERO).select(f32x8::ONE, f32x8::ZERO), lf.simd_eq(f32x8::ONE).select(f32x8::ONE, f32x8::ZERO))
         }

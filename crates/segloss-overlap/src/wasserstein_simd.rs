@@ -65,8 +65,11 @@ struct Labels8 {
 impl Labels8 {
     #[inline(always)]
     fn new(l: &[i32], j: usize, lanes: usize) -> Self {
-        let mut y = [l[j]; LANES];
-        y[..lanes].copy_from_slice(&l[j..j + lanes]);
+        // a full vector as one fixed-size copy (a copy of `lanes` values is a `memcpy` call)
+        let y: [i32; LANES] = match l[j..].first_chunk::<LANES>() {
+            Some(full) if lanes == LANES => *full,
+            _ => std::array::from_fn(|k| if k < lanes { l[j + k] } else { l[j] }),
+        };
         let same = y.iter().all(|&v| v == y[0]);
         let idx = i32x8::new(y);
         let mut from = [f32x8::ZERO; PERMUTE_ROWS / LANES - 1];
