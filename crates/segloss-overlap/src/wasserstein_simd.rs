@@ -7,7 +7,7 @@
 //! level's lanes are AVX2 registers (`lanes::AVX2`: the AVX2 level, and the baseline of a build
 //! with AVX2), and read the table per lane otherwise.
 
-use super::body::{ld, probs_lanes, store_lanes as st};
+use super::body::{ld, probs_lanes, row_ld, store_lanes as st, SUB, SUBV};
 use super::lanes::{exp_nonpos, f32x8, first_lanes, i32x8, lanes_sum_f64, load, load_padded, AVX2};
 use crate::wasserstein_kernels::simd::{Table, PERMUTE_ROWS};
 use crate::wasserstein_kernels::Block;
@@ -215,13 +215,6 @@ super::level_fn! {
     }
 }
 
-/// Pixels of one sub-block of the class-major kernels ([`stats_labels_cm`], [`grad_labels_cm`]):
-/// each class row of a sub-block is streamed whole, where the pixel-major loops touch the `C`
-/// distant rows of a block for every 8 pixels; the per-pixel state (max, sums, labels, the
-/// exponentials or gathered table values) lives in small buffers. As the overlap softmax pair's.
-const SUB: usize = 128;
-const SUBV: usize = SUB / LANES;
-
 /// Lanes of vector `v` of a sub-block of `len` pixels.
 #[inline(always)]
 fn lanes_of(len: usize, v: usize) -> usize {
@@ -357,24 +350,13 @@ fn grad_sub<const FULL: bool>(gm: &Table<'_>, l: &[i32], rows: &mut [&mut [f32]]
         for v in 0..nv {
             let gv = pick(gm, &ys[v], c);
             gc[v] = gv;
-            dot[v] = row_ld(row, j0, len, v).mul_add(gv, dot[v]);
+            dot[v] = row_ld(&row[j0..], v, len).mul_add(gv, dot[v]);
         }
     }
     for (row, gc) in rows.iter_mut().zip(g.chunks_exact(SUBV)) {
         for v in 0..nv {
-            let p = row_ld(row, j0, len, v);
+            let p = row_ld(&row[j0..], v, len);
             st(row, j0 + v * LANES, lanes_of(len, v), p.mul_neg_add(dot[v], p * gc[v]));
         }
-    }
-}
-
-/// Vector `v` of the sub-block of `len` pixels at `j0` of a cached row (padded with 0).
-#[inline(always)]
-fn row_ld(row: &[f32], j0: usize, len: usize, v: usize) -> f32x8 {
-    let (j, lanes) = (j0 + v * LANES, lanes_of(len, v));
-    if lanes == LANES {
-        load(&row[j..])
-    } else {
-        load_padded(&row[j..j + lanes], 0.0)
     }
 }

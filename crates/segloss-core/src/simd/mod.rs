@@ -27,6 +27,7 @@
 
 mod avx2_lanes;
 pub mod base;
+mod levels;
 mod math;
 
 #[cfg(all(test, target_arch = "x86_64"))]

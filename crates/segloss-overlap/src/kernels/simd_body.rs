@@ -362,6 +362,26 @@ pub(crate) fn store_lanes(dst: &mut [f32], j: usize, lanes: usize, v: f32x8) {
     }
 }
 
+/// Pixels of one sub-block of the class-major kernels (the overlap softmax pair's and
+/// `wasserstein_dice`'s): their per-pixel state lives on the stack, and each class row of the
+/// sub-block is streamed whole (the rows of a block are far apart, so a pixel-major loop touches
+/// C distant cache lines for every 8 pixels). 128 pixels keep a sub-block's logits and cache rows
+/// (`C` rows of 512 bytes each) within L1 for `C` up to about 40.
+pub(crate) const SUB: usize = 128;
+/// Vectors per sub-block.
+pub(crate) const SUBV: usize = SUB / LANES;
+
+/// Vector `v` of a sub-block row of `len` pixels (padded with 0).
+#[inline(always)]
+pub(crate) fn row_ld(row: &[f32], v: usize, len: usize) -> f32x8 {
+    let at = v * LANES;
+    if at + LANES <= len {
+        load(&row[at..])
+    } else {
+        load_padded(&row[at..len], 0.0)
+    }
+}
+
 /// Loads class `c` of the 8 pixels at `j` of a block.
 #[inline(always)]
 pub(crate) fn ld(src: &[f32], stride: usize, c: usize, j: usize, lanes: usize) -> f32x8 {

@@ -5,18 +5,12 @@
 //! bounds (`FULL`). On W2 `dice` (2 threads, AVX-512 level) both measured: constant bounds 4.2 ->
 //! 3.4 ms at 256 pixels per sub-block, then 128 pixels 3.5 -> 3.2 ms (64: 3.8 ms).
 
-use super::super::lanes::{exp_nonpos, f32x8, first_lanes, load, load_padded};
-use super::{label_lanes, ld, store_lanes, Acc, CoefV, FLUSH};
+use super::super::lanes::{exp_nonpos, f32x8, first_lanes};
+use super::{label_lanes, ld, row_ld, store_lanes, Acc, CoefV, FLUSH, SUB, SUBV};
 use crate::kernels::{Coef, KParams, SoftBlock, Stats};
 use segloss_core::kernel::StridedOut;
 use segloss_core::simd::LANES;
 
-/// Pixels of one sub-block of the class-major kernels: their per-pixel state lives on the stack,
-/// and each class row of the sub-block is streamed whole (the rows of a block are far apart, so
-/// a pixel-major loop touches C distant cache lines for every 8 pixels). 128 pixels keep a
-/// sub-block's logits and cache rows (`C` rows of 512 bytes each) within L1 for `C` up to about 40.
-const SUB: usize = 128;
-const SUBV: usize = SUB / LANES;
 const _: () = assert!(FLUSH.is_multiple_of(SUB), "flushes fall on sub-block ends");
 
 /// The labels (as `f32` lanes) and lane masks of the vectors of a sub-block of `len` pixels at `j0`.
@@ -31,17 +25,6 @@ fn sub_labels(b: &SoftBlock<'_, f32>, j0: usize, len: usize, tf: &mut [f32x8; SU
             }
             None => valid[v] = first_lanes(lanes),
         }
-    }
-}
-
-/// Vector `v` of a sub-block row (padded with 0).
-#[inline(always)]
-fn row_ld(row: &[f32], v: usize, len: usize) -> f32x8 {
-    let at = v * LANES;
-    if at + LANES <= len {
-        load(&row[at..])
-    } else {
-        load_padded(&row[at..len], 0.0)
     }
 }
 
