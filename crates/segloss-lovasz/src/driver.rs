@@ -11,7 +11,9 @@
 //! Jaccard gradient accumulate along the order, `g` of the sorted prefix only depends on the prefix
 //! and on the total number of positives `G`, which is counted over all valid pixels. The key of a
 //! pixel is `make_key(e, local << 1 | label)` (label 1 for a positive), so the local index must
-//! fit 31 bits: `segments * s.next_power_of_two() <= 2^31` ([`fits`]).
+//! fit 31 bits: `segments * s.next_power_of_two() <= 2^31` ([`fits`]). Of those keys, the ones
+//! whose place cannot change the result (the negatives after the last positive, when every
+//! positive has a key) leave before the sort: [`cut_after_last_positive`].
 //!
 //! One problem's key building, sort and walk are in the crate-private module `problem`, which
 //! also states the memory they take.
@@ -97,6 +99,64 @@ pub fn walk_keys(keys: &[u64], g_total: u64, scale: f64, mut write: impl FnMut(u
         pc += c as f64;
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// Drops the keys whose place in the order cannot change the loss or the gradient, before the
+/// sort; returns whether it dropped any. The result (loss bits and every gradient element, the
+/// dropped pixels' being the zeros the caller has already written) is the same as the walk of all
+/// the keys.
+///
+/// - **Every positive has a key** (`g_total` positive keys, `g_total > 0`): after the last
+///   positive of the order, `I_k = G - G = 0`, so every later (negative) key has `g_k = 0`
+///   exactly, contributes `e_k * 0 = +0` to the loss and writes `+0` to the gradient: only the
+///   keys up to the last positive's key (as `u64`s: error bits, then index) are kept. Not when
+///   that key's error is infinite (a later key's `inf * 0` would be NaN) or `scale` is not finite
+///   (`scale * 0` would be NaN). With softmax probabilities this cuts the keys below the smallest
+///   error of a positive: on the standard workload W2, 85% of them.
+/// - **No positive** (`g_total = 0`): `g = 1` for the first key of the order and 0 after it, so
+///   the smallest key alone is kept.
+///
+/// With a positive without a key (error 0, or `relu(e) = 0` in the hinge), `I` stays above 0 to
+/// the end and every key is kept.
+#[inline(always)]
+pub fn cut_after_last_positive(keys: &mut Vec<u64>, g_total: u64, scale: f64) -> bool {
+    if keys.len() < 2 {
+        return false;
+    }
+    if g_total == 0 {
+        let first = keys.iter().fold(u64::MAX, |a, &k| a.min(k));
+        keys.clear();
+        keys.push(first);
+        return true;
+    }
+    // positive keys and the largest of them (keys are below 2^63: their error bits are 31 bits)
+    let (mut pos, mut last) = (0u64, 0u64);
+    for &k in keys.iter() {
+        let p = k & 1;
+        pos += p;
+        last = last.max(k & p.wrapping_neg());
+    }
+    let Some(last) = last_positive_bound(pos, last, g_total, scale) else {
+        return false;
+    };
+    let mut m = 0;
+    for i in 0..keys.len() {
+        let k = keys[i];
+        keys[m] = k;
+        m += (k <= last) as usize;
+    }
+    let cut = m < keys.len();
+    keys.truncate(m);
+    cut
+}
+
+/// The largest key [`cut_after_last_positive`] keeps, from the problem's `keyed` positive keys
+/// and the largest of them, `last`: `Some(last)` when every positive has a key (`keyed ==
+/// g_total > 0`), `last`'s error is finite and `scale` is finite; `None` when every key must stay.
+#[inline(always)]
+pub fn last_positive_bound(keyed: u64, last: u64, g_total: u64, scale: f64) -> Option<u64> {
+    // error bits above +inf's (0x007F_FFFF): a finite positive error (NaN has 0)
+    (g_total > 0 && keyed == g_total && (last >> 32) > 0x007F_FFFF && scale.is_finite()).then_some(last)
 }
 
 /// Bits of the in-segment offset in a local pixel index: `local = segment << shift | offset`, so
@@ -255,6 +315,89 @@ pub(crate) fn class_counts(labels: &Labels<'_>, n: usize, c: usize, s: usize, ig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The walk of a problem's keys, sorted, with the gradient of every pixel (`len` of them,
+    /// zeros for pixels without a key, as the problems' zero fill leaves them).
+    fn walk_all(keys: &[u64], g_total: u64, scale: f64, len: usize) -> (f64, Vec<f32>) {
+        let mut k = keys.to_vec();
+        crate::sort::sort_keys_vec(&mut k, &mut Vec::new(), crate::sort::SortAlgo::Radix);
+        let mut g = vec![0.0f32; len];
+        let loss = walk_keys(&k, g_total, scale, |l, v| g[l] = v);
+        (loss, g)
+    }
+
+    /// Keys as the problems build them: pixels with a positive (or NaN) error, payload
+    /// `index << 1 | label`; returns them with `G`, the number of positives (with a key or not).
+    fn problem_keys(errors: &[f32], labels: &[bool]) -> (Vec<u64>, u64) {
+        let keys = errors
+            .iter()
+            .zip(labels)
+            .enumerate()
+            .filter(|(_, (&e, _))| e > 0.0 || e.is_nan())
+            .map(|(i, (&e, &y))| crate::sort::make_key(e, ((i << 1) | y as usize) as u32))
+            .collect();
+        (keys, labels.iter().filter(|&&y| y).count() as u64)
+    }
+
+    /// [`cut_after_last_positive`] keeps the walk's bits (the loss and every gradient element)
+    /// and cuts where its documentation says: ties with the last positive on both sides of it,
+    /// no positive, a positive without a key, an infinite last positive, NaN errors, a scale
+    /// that is not finite.
+    #[test]
+    fn the_cut_after_the_last_positive_keeps_every_bit() {
+        let mut r = segloss_core::rng::Rng::new(5);
+        // errors in steps of 1/64 (ties), 20% positives, every positive with a positive error
+        let n = 3000;
+        let base: Vec<f32> = (0..n).map(|_| ((r.next_f32() * 64.0).floor() + 1.0) / 64.0).collect();
+        let labels: Vec<bool> = (0..n).map(|_| r.next_f32() < 0.2).collect();
+        let no_pos = vec![false; n];
+        let mut zero_pos = base.clone(); // one positive without a key (error 0)
+        let first_pos = labels.iter().position(|&y| y).unwrap();
+        zero_pos[first_pos] = 0.0;
+        let mut inf_last = base.clone(); // every positive infinite: the last positive is +inf
+        for (e, &y) in inf_last.iter_mut().zip(&labels) {
+            if y {
+                *e = f32::INFINITY;
+            }
+        }
+        let mut nan = base.clone();
+        nan[7] = f32::NAN;
+        nan[8] = f32::NAN;
+        // (name, errors, labels, scale, whether keys are cut)
+        type Case<'a> = (&'a str, &'a [f32], &'a [bool], f64, bool);
+        let cases: Vec<Case<'_>> = vec![
+            ("ties", &base, &labels, 0.37, true),
+            ("negative scale", &base, &labels, -2.5, true),
+            ("no positive", &base, &no_pos, 0.37, true),
+            ("a positive without a key", &zero_pos, &labels, 0.37, false),
+            ("infinite last positive", &inf_last, &labels, 0.37, false),
+            ("NaN errors", &nan, &labels, 0.37, true),
+            ("infinite scale", &base, &labels, f64::INFINITY, false),
+            ("NaN scale", &base, &labels, f64::NAN, false),
+        ];
+        for (name, e, y, scale, cuts) in cases {
+            let (keys, g_total) = problem_keys(e, y);
+            let (want_loss, want_g) = walk_all(&keys, g_total, scale, n);
+            let mut cut = keys.clone();
+            assert_eq!(cut_after_last_positive(&mut cut, g_total, scale), cuts, "{name}: whether it cuts");
+            assert_eq!(cut.len() < keys.len(), cuts, "{name}: {} of {} keys kept", cut.len(), keys.len());
+            let (loss, g) = walk_all(&cut, g_total, scale, n);
+            assert!(loss.to_bits() == want_loss.to_bits() || (loss.is_nan() && want_loss.is_nan()), "{name}: loss {loss} vs {want_loss}");
+            for (i, (a, b)) in g.iter().zip(&want_g).enumerate() {
+                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{name}: gradient {i}: {a} vs {b}");
+            }
+        }
+        // the ties case keeps a negative tied with the last positive but placed before it, and
+        // cuts the one placed after it
+        let (keys, g_total) = problem_keys(&base, &labels);
+        let last = keys.iter().filter(|&&k| k & 1 == 1).max().copied().unwrap();
+        let tied = |before: bool| keys.iter().any(|&k| k & 1 == 0 && k >> 32 == last >> 32 && (k < last) == before);
+        assert!(tied(true) && tied(false), "the data should have negatives tied with the last positive on both sides");
+        let mut cut = keys.clone();
+        cut_after_last_positive(&mut cut, g_total, 1.0);
+        assert!(cut.iter().all(|&k| k <= last) && cut.contains(&last));
+        assert_eq!(cut.len(), keys.iter().filter(|&&k| k <= last).count());
+    }
 
     #[test]
     fn local_index_bounds() {

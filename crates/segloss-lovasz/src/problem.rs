@@ -18,7 +18,7 @@
 //! and from logits without a gradient buffer it keeps the probabilities (4 bytes per element; with
 //! a gradient buffer they live in it).
 
-use crate::driver::{local_shift, walk_keys, Label};
+use crate::driver::{cut_after_last_positive, last_positive_bound, local_shift, walk_keys, Label};
 use crate::sort::{desc_bits_positive, sort_keys_vec, SortAlgo};
 use segloss_core::input::Labels;
 use segloss_core::reduce::SharedMut;
@@ -151,6 +151,7 @@ unsafe fn hinge_problem_body<T: Copy, F: Fn(T) -> (bool, bool)>(
     }
     // SAFETY: the first m elements were written above (m <= capacity: one write per pixel).
     unsafe { keys.set_len(m) };
+    cut_after_last_positive(&mut keys, g_total, scale);
     sort_keys_vec(&mut keys, &mut scratch, algo);
     // SAFETY: the caller guarantees the segments are this problem's alone.
     let total = match unsafe { out_segs(out, bases, s) } {
@@ -227,14 +228,18 @@ unsafe fn softmax_problem_body(pr: &SoftmaxProblem<'_>, out: Option<SharedMut<'_
             _ => bases.iter().map(|&b| &p_src[b..b + s]).collect(),
         };
         let spare = keys.spare_capacity_mut();
+        let at = KeySite { segs: &segs, label_bases, s, c, ignore };
         match labels {
-            Labels::U8(l) => softmax_keys(&segs, l, label_bases, s, c, ignore, spare, &mut m),
-            Labels::I32(l) => softmax_keys(&segs, l, label_bases, s, c, ignore, spare, &mut m),
-            Labels::I64(l) => softmax_keys(&segs, l, label_bases, s, c, ignore, spare, &mut m),
+            Labels::U8(l) => softmax_keys(&at, l, softmax_bound(&at, l, g_total, scale), spare, &mut m),
+            Labels::I32(l) => softmax_keys(&at, l, softmax_bound(&at, l, g_total, scale), spare, &mut m),
+            Labels::I64(l) => softmax_keys(&at, l, softmax_bound(&at, l, g_total, scale), spare, &mut m),
         }
     }
     // SAFETY: the first m elements were written by softmax_keys.
     unsafe { keys.set_len(m) };
+    if g_total == 0 {
+        cut_after_last_positive(&mut keys, g_total, scale);
+    }
     sort_keys_vec(&mut keys, &mut scratch, algo);
     let total = match &mut o {
         None => walk_keys(&keys, g_total, 0.0, |_, _| {}),
@@ -258,37 +263,77 @@ unsafe fn softmax_problem_body(pr: &SoftmaxProblem<'_>, out: Option<SharedMut<'_
     total
 }
 
-/// Writes the keys of the valid pixels with a positive (or NaN) error `|1[l = c] - p|` into
-/// `spare[..*m]` (branch-free: one write per pixel, `*m` advanced for the kept ones).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn softmax_keys<L: Label>(
-    segs: &[&[f32]],
-    labels: &[L],
-    label_bases: &[usize],
+/// Where a softmax problem's keys come from: its probability segments (each `s` long), where its
+/// labels start for each segment, its class and the ignored label.
+struct KeySite<'a> {
+    segs: &'a [&'a [f32]],
+    label_bases: &'a [usize],
     s: usize,
     c: usize,
     ignore: Option<i64>,
-    spare: &mut [std::mem::MaybeUninit<u64>],
-    m: &mut usize,
-) {
-    let cl = c as i64;
-    let (has_ig, ig) = (ignore.is_some(), ignore.unwrap_or(0));
-    let shift = local_shift(s);
+}
+
+/// The key of pixel `j` (local index) with probability `pv` of the problem's class, and whether
+/// it gets one (a positive or NaN error `|1[fg] - p|`).
+#[inline(always)]
+fn softmax_key(pv: f32, fg: bool, j: usize) -> (u64, bool) {
+    let e = ((fg as u8 as f32) - pv).abs();
+    let payload = ((j << 1) | fg as usize) as u32;
+    (((desc_bits_positive(e) as u64) << 32) | payload as u64, (e > 0.0) | e.is_nan())
+}
+
+/// The largest key to keep (`u64::MAX`: all), from the problem's positives alone, before any key
+/// is built: the bound of [`last_positive_bound`], which [`cut_after_last_positive`] would find
+/// in the built keys. The positives are the pixels labelled `c` (a `1/C` share of a multiclass
+/// batch), found 64 labels at a time, so this costs a pass over the labels and not over the
+/// probabilities.
+#[inline(always)]
+fn softmax_bound<L: Label>(at: &KeySite<'_>, labels: &[L], g_total: u64, scale: f64) -> u64 {
+    // (with `ignore_index = c` no positive is valid and `g_total` is 0)
+    let cl = at.c as i64;
+    if g_total == 0 {
+        return u64::MAX;
+    }
+    let shift = local_shift(at.s);
+    let (mut keyed, mut last) = (0u64, 0u64);
+    for (si, (ps, &lb)) in at.segs.iter().zip(at.label_bases).enumerate() {
+        for (bi, lc) in labels[lb..lb + at.s].chunks(64).enumerate() {
+            let mut fg = 0u64;
+            for (k, &l) in lc.iter().enumerate() {
+                fg |= ((l.as_i64() == cl) as u64) << k;
+            }
+            while fg != 0 {
+                let j = bi * 64 + fg.trailing_zeros() as usize;
+                fg &= fg - 1;
+                let (key, has_key) = softmax_key(ps[j], true, (si << shift) | j);
+                keyed += has_key as u64;
+                last = last.max(key); // a positive without a key leaves keyed < g_total: no bound
+            }
+        }
+    }
+    last_positive_bound(keyed, last, g_total, scale).unwrap_or(u64::MAX)
+}
+
+/// Writes the keys of the valid pixels with a positive (or NaN) error `|1[l = c] - p|` and a key
+/// at most `bound` into `spare[..*m]` (branch-free: one write per pixel, `*m` advanced for the
+/// kept ones).
+#[inline(always)]
+fn softmax_keys<L: Label>(at: &KeySite<'_>, labels: &[L], bound: u64, spare: &mut [std::mem::MaybeUninit<u64>], m: &mut usize) {
+    let cl = at.c as i64;
+    let (has_ig, ig) = (at.ignore.is_some(), at.ignore.unwrap_or(0));
+    let shift = local_shift(at.s);
     let mut kbuf = [0u64; KEY_CHUNK];
     let mut keep = [0u8; KEY_CHUNK];
-    for (si, (ps, &lb)) in segs.iter().zip(label_bases).enumerate() {
+    for (si, (ps, &lb)) in at.segs.iter().zip(at.label_bases).enumerate() {
         let seg = si << shift;
-        for (ci, (pc, lc)) in ps.chunks(KEY_CHUNK).zip(labels[lb..lb + s].chunks(KEY_CHUNK)).enumerate() {
+        for (ci, (pc, lc)) in ps.chunks(KEY_CHUNK).zip(labels[lb..lb + at.s].chunks(KEY_CHUNK)).enumerate() {
             let j0 = seg | (ci * KEY_CHUNK);
             for (k, ((&pv, &l), (kb, kp))) in pc.iter().zip(lc).zip(kbuf.iter_mut().zip(keep.iter_mut())).enumerate() {
                 let l = l.as_i64();
                 let valid = !(has_ig & (l == ig));
-                let fg = l == cl;
-                let e = ((fg as u8 as f32) - pv).abs();
-                *kp = (valid & ((e > 0.0) | e.is_nan())) as u8;
-                let payload = (((j0 + k) << 1) | fg as usize) as u32;
-                *kb = ((desc_bits_positive(e) as u64) << 32) | payload as u64;
+                let (key, has_key) = softmax_key(pv, l == cl, j0 + k);
+                *kp = (valid & has_key & (key <= bound)) as u8;
+                *kb = key;
             }
             *m = compact(&kbuf[..pc.len()], &keep[..pc.len()], spare, *m);
         }
@@ -343,6 +388,59 @@ mod tests {
     use super::*;
     use segloss_core::rng::Rng;
     use std::borrow::Cow;
+
+    /// The softmax problems find the bound of the cut from their positives before building keys
+    /// ([`softmax_bound`]); the keys they build are those of [`cut_after_last_positive`] applied
+    /// to all the keys: the same keys in the same order. Over two segments, with ties, an ignored
+    /// label, a NaN probability, a positive at probability 1 (no key: nothing is cut), the
+    /// ignored class, a class without positives, and a scale that is not finite.
+    #[test]
+    fn the_softmax_bound_keeps_the_keys_the_cut_keeps() {
+        let mut r = Rng::new(3);
+        let (n, s, classes) = (2usize, 1500usize, 4usize);
+        let p: Vec<f32> = (0..n * s).map(|_| (r.next_f32() * 31.0).round() / 32.0).collect(); // below 1: every positive has a key
+        let lab: Vec<u8> = (0..n * s).map(|_| (r.next_u64() % classes as u64) as u8).collect();
+        let mut p_nan = p.clone();
+        p_nan[11] = f32::NAN;
+        let mut p_one = p.clone();
+        let first2 = lab.iter().position(|&l| l == 2).unwrap();
+        p_one[first2] = 1.0;
+        let lab_no3: Vec<u8> = lab.iter().map(|&l| if l == 3 { 0 } else { l }).collect();
+        // (name, probabilities, labels, class, ignore, scale, whether keys are cut)
+        type Case<'a> = (&'a str, &'a [f32], &'a [u8], usize, Option<i64>, f64, bool);
+        let cases: Vec<Case<'_>> = vec![
+            ("ties", &p, &lab, 2, None, 0.5, true),
+            ("ignored label", &p, &lab, 2, Some(1), 0.5, true),
+            ("NaN probability", &p_nan, &lab, 2, None, 0.5, true),
+            ("a positive at 1", &p_one, &lab, 2, None, 0.5, false),
+            ("the ignored class", &p, &lab, 2, Some(2), 0.5, true),
+            ("no positive", &p, &lab_no3, 3, None, 0.5, true),
+            ("infinite scale", &p, &lab, 2, None, f64::INFINITY, false),
+        ];
+        for (name, p, lab, c, ignore, scale, cuts) in cases {
+            let segs: Vec<&[f32]> = (0..n).map(|i| &p[i * s..(i + 1) * s]).collect();
+            let label_bases: Vec<usize> = (0..n).map(|i| i * s).collect();
+            let at = KeySite { segs: &segs, label_bases: &label_bases, s, c, ignore };
+            let g_total = lab.iter().filter(|&&l| l as usize == c && ignore != Some(c as i64)).count() as u64;
+            let build = |bound: u64| {
+                let mut keys: Vec<u64> = Vec::with_capacity(n * s);
+                let mut m = 0;
+                softmax_keys(&at, lab, bound, keys.spare_capacity_mut(), &mut m);
+                // SAFETY: softmax_keys wrote the first m keys.
+                unsafe { keys.set_len(m) };
+                keys
+            };
+            let all = build(u64::MAX);
+            let mut want = all.clone();
+            let cut = cut_after_last_positive(&mut want, g_total, scale);
+            let mut got = build(softmax_bound(&at, lab, g_total, scale));
+            if g_total == 0 {
+                cut_after_last_positive(&mut got, g_total, scale);
+            }
+            assert_eq!(got, want, "{name}");
+            assert_eq!(cut, cuts, "{name}: whether keys are cut ({} of {} kept)", want.len(), all.len());
+        }
+    }
 
     /// The two copies of a problem give the same bits (loss and every gradient element), as the
     /// module documentation states; ties and repeated values included, so the sort's order
