@@ -19,6 +19,14 @@ const VALUE_ABS: f64 = 2e-6;
 /// SIMD vs scalar (and vs the f64 reference): gradient, relative to its largest element, and absolute.
 const GRAD_REL: f64 = 1e-4;
 const GRAD_ABS: f64 = 1e-7;
+/// The kit's edge problems against the f64 reference: the absolute gradient tolerance. Logits
+/// at +-1e4 and +-88 give probabilities such as `1 - 3.6e-6`, which `f32` holds to +-6e-8 (1.7%
+/// of `1 - p`), so the softmax gradient of that class, `p_k (dL/dp_k - sum_c p_c dL/dp_c)`,
+/// carries an absolute error of about 6e-8 times the largest `|dL/dp|` (seen: 1.02e-7 where the
+/// f64 value is 7.2e-6 and `|dL/dp|` about 2, a `log` loss, which failed the general 1e-7 in one
+/// CI run). 1e-6 allows `|dL/dp|` up to about 16: in about 330,000 cases over the three SIMD
+/// levels after this change, one failed (its input was not kept).
+const KIT_GRAD_ABS: f64 = 1e-6;
 /// Central differences: step (relative), and tolerance relative to the largest numeric element.
 const FD_STEP: f64 = 1e-6;
 /// With `soft_label`, problems with an element closer than this to the kink `p = g` are rejected
@@ -43,12 +51,17 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn grads_close(a: &[f32], b: &[f32]) -> Result<(), String> {
+    grads_within(a, b, GRAD_ABS)
+}
+
+/// `max |a - b| <= GRAD_REL * max |b| + abs`.
+fn grads_within(a: &[f32], b: &[f32], abs: f64) -> Result<(), String> {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs() as f64));
     let d = max_abs_diff(a, b);
-    if d <= GRAD_REL * scale + GRAD_ABS {
+    if d <= GRAD_REL * scale + abs {
         Ok(())
     } else {
-        Err(format!("max |grad diff| {d:e} > {GRAD_REL:e} * {scale:e} + {GRAD_ABS:e}"))
+        Err(format!("max |grad diff| {d:e} > {GRAD_REL:e} * {scale:e} + {abs:e}"))
     }
 }
 
@@ -229,7 +242,7 @@ proptest! {
         prop_assert!(v.is_finite() && g.iter().all(|x| x.is_finite()), "non-finite: {v} ({c:?})");
         prop_assert!(close(v as f64, v_ref), "kernels {v} vs f64 reference {v_ref} ({c:?})");
         let g_ref32: Vec<f32> = g_ref.iter().map(|&v| v as f32).collect();
-        grads_close(g.as_slice().unwrap(), &g_ref32).map_err(TestCaseError::fail)?;
+        grads_within(g.as_slice().unwrap(), &g_ref32, KIT_GRAD_ABS).map_err(TestCaseError::fail)?;
     }
 }
 
