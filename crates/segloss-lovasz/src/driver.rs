@@ -13,7 +13,8 @@
 //! pixel is `make_key(e, local << 1 | label)` (label 1 for a positive), so the local index must
 //! fit 31 bits: `segments * s.next_power_of_two() <= 2^31` ([`fits`]). Of those keys, the ones
 //! whose place cannot change the result (the negatives after the last positive, when every
-//! positive has a key) leave before the sort: [`cut_after_last_positive`].
+//! positive has a key) leave before the sort: [`cut_after_last_positive`] (`lovasz_softmax` finds
+//! the same bound before it builds its keys, with [`last_positive_bound`]).
 //!
 //! One problem's key building, sort and walk are in the crate-private module `problem`, which
 //! also states the memory they take.
@@ -111,8 +112,7 @@ pub fn walk_keys(keys: &[u64], g_total: u64, scale: f64, mut write: impl FnMut(u
 ///   exactly, contributes `e_k * 0 = +0` to the loss and writes `+0` to the gradient: only the
 ///   keys up to the last positive's key (as `u64`s: error bits, then index) are kept. Not when
 ///   that key's error is infinite (a later key's `inf * 0` would be NaN) or `scale` is not finite
-///   (`scale * 0` would be NaN). With softmax probabilities this cuts the keys below the smallest
-///   error of a positive: on the standard workload W2, 85% of them.
+///   (`scale * 0` would be NaN).
 /// - **No positive** (`g_total = 0`): `g = 1` for the first key of the order and 0 after it, so
 ///   the smallest key alone is kept.
 ///
@@ -155,8 +155,8 @@ pub fn cut_after_last_positive(keys: &mut Vec<u64>, g_total: u64, scale: f64) ->
 /// g_total > 0`), `last`'s error is finite and `scale` is finite; `None` when every key must stay.
 #[inline(always)]
 pub fn last_positive_bound(keyed: u64, last: u64, g_total: u64, scale: f64) -> Option<u64> {
-    // error bits above +inf's (0x007F_FFFF): a finite positive error (NaN has 0)
-    (g_total > 0 && keyed == g_total && (last >> 32) > 0x007F_FFFF && scale.is_finite()).then_some(last)
+    let finite = positive_error_of_bits((last >> 32) as u32).is_finite();
+    (g_total > 0 && keyed == g_total && finite && scale.is_finite()).then_some(last)
 }
 
 /// Bits of the in-segment offset in a local pixel index: `local = segment << shift | offset`, so
