@@ -248,8 +248,8 @@ fn edt3<T: MaskValue>(level: Level, mask: &[T], d: usize, h: usize, w: usize, s:
     }
 }
 
-/// The scratch of one 3D slice: the slice after axis 1, `COLS` transposed columns, one line's
-/// output, and the envelope.
+/// The scratch of one 3D slice: the slice as squared distances (those of axis 0, then after
+/// axis 1), `COLS` transposed columns, one line's output, and the envelope.
 type Scratch3 = (Vec<f64>, Vec<f64>, Vec<f64>, Envelope);
 
 segloss_core::level_copies! {
@@ -261,13 +261,19 @@ segloss_core::level_copies! {
 #[inline(always)]
 fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scratch3, out: Output) {
     let (buf, cols, dl, env) = sc;
+    // The counts as squared distances, in one contiguous pass (it vectorizes; converting them
+    // during the transpose below had cost a scalar conversion per element).
+    for (o, &g) in buf.iter_mut().zip(slice.iter()) {
+        *o = count_to_sq(g, s[0]);
+    }
     // Axis 1: columns of the slice, COLS at a time: a blocked transpose into `cols` (row
-    // segments read contiguously), one line each, and the transpose back into `buf`.
+    // segments read contiguously), one line each, and the transpose back into `buf` (over the
+    // columns just read).
     for j0 in (0..w).step_by(COLS) {
         let nb = COLS.min(w - j0);
         for i in 0..h {
-            for (b, &g) in slice[i * w + j0..i * w + j0 + nb].iter().enumerate() {
-                cols[b * h + i] = count_to_sq(g, s[0]);
+            for (b, &v) in buf[i * w + j0..i * w + j0 + nb].iter().enumerate() {
+                cols[b * h + i] = v;
             }
         }
         for b in 0..nb {

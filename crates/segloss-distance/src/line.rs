@@ -32,7 +32,8 @@ impl Envelope {
 }
 
 /// One line of the Felzenszwalb-Huttenlocher transform: `d[p] = min_q f[q] + ((p - q) s)^2`
-/// for every `p`, `+inf` where every `f[q]` is `+inf`.
+/// for every `p`, `+inf` where every `f[q]` is `+inf`. `f` holds squared distances: `+0` or
+/// more, or `+inf`.
 ///
 /// A site with `f[q] <= s^2` (a zero pixel, or a pixel whose nearest zero on the earlier axes is
 /// within one step of this axis) is final and a barrier. Final: every other site gives
@@ -69,35 +70,48 @@ pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
 
 /// `d[i] = min_q f[q] + ((out_lo + i - q) s)^2` by exhaustive search, for short runs: below
 /// [`SHORT_RUN`] pixels it beats the envelope, whose pops and ranges are data-dependent branches.
-/// Eight outputs at a time keep their minimum in registers over every site (no branch, and no
+/// Eight outputs at a time keep their minima in registers over every site (no branch, and no
 /// store of a partial minimum that the next site reads back: that masked store and reload had
-/// taken a quarter of the EDT's time). The sites are visited in order and a candidate replaces
-/// the minimum only when smaller, and each candidate is summed as the envelope sums it, so both
-/// give the same bits.
+/// taken a quarter of the EDT's time). Each candidate is summed as the envelope sums it, and a
+/// minimum of the same candidates does not depend on the order they come in (none is NaN, and
+/// none is -0), so both give the same bits.
 #[inline(always)]
 fn exhaustive_run(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
     let x_lo = out_lo as i64 as f64;
     for (c, o) in d.chunks_mut(8).enumerate() {
         // the outputs' offsets from the run's start, as exact f64 integers
         let pos: [f64; 8] = std::array::from_fn(|k| (c * 8 + k) as f64);
-        let mut acc = [f64::INFINITY; 8];
+        // two minima, over the even and the odd sites, so that two chains of dependent
+        // minimums run at once
+        let (mut even, mut odd) = ([f64::INFINITY; 8], [f64::INFINITY; 8]);
         let mut x0 = x_lo;
-        for &fq in f {
-            if fq != f64::INFINITY {
-                acc = std::array::from_fn(|k| {
-                    let t = (x0 + pos[k]) * s;
-                    let v = fq + t * t;
-                    if v < acc[k] {
-                        v
-                    } else {
-                        acc[k]
-                    }
-                });
-            }
-            x0 -= 1.0;
+        let mut pairs = f.chunks_exact(2);
+        for pair in &mut pairs {
+            even = site_min(even, pair[0], x0, &pos, s);
+            odd = site_min(odd, pair[1], x0 - 1.0, &pos, s);
+            x0 -= 2.0;
         }
-        o.copy_from_slice(&acc[..o.len()]);
+        if let [fq] = *pairs.remainder() {
+            even = site_min(even, fq, x0, &pos, s);
+        }
+        let m: [f64; 8] = std::array::from_fn(|k| if odd[k] < even[k] { odd[k] } else { even[k] });
+        o.copy_from_slice(&m[..o.len()]);
     }
+}
+
+/// The minima `acc` of eight outputs at `x0 + pos[k]` steps from a site of value `fq`, with that
+/// site's candidates `fq + ((x0 + pos[k]) s)^2` where smaller (a site at `+inf` changes none).
+#[inline(always)]
+fn site_min(acc: [f64; 8], fq: f64, x0: f64, pos: &[f64; 8], s: f64) -> [f64; 8] {
+    std::array::from_fn(|k| {
+        let t = (x0 + pos[k]) * s;
+        let v = fq + t * t;
+        if v < acc[k] {
+            v
+        } else {
+            acc[k]
+        }
+    })
 }
 
 /// The lower envelope of the parabolas rooted at the finite `f[q]`, evaluated at
@@ -261,6 +275,43 @@ mod tests {
         #[test]
         fn envelope_equals_exhaustive_search_with_spacing(f in line(), s in 0.1f64..7.0) {
             check(&f, s)?;
+        }
+    }
+
+    /// `min_q f[q] + ((p - q) s)^2` over every site of the line, one site after the other.
+    fn brute(f: &[f64], s: f64, p: usize) -> f64 {
+        let mut m = f64::INFINITY;
+        for (q, &fq) in f.iter().enumerate() {
+            let t = (p as f64 - q as f64) * s;
+            let v = fq + t * t;
+            if v < m {
+                m = v;
+            }
+        }
+        m
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The exhaustive search, which takes its sites in two interleaved chains, gives the bits
+        /// of a search over the sites one after the other, for any range of outputs of the line
+        /// (as a run inside a longer line is transformed), with and without spacing.
+        #[test]
+        fn exhaustive_search_equals_a_search_in_site_order(
+            f in line(),
+            cut in (0.0f64..1.0, 0.0f64..1.0),
+            s in prop_oneof![Just(1.0f64), 0.1f64..7.0],
+        ) {
+            let n = f.len();
+            let a = ((cut.0 * n as f64) as usize).min(n - 1);
+            let b = a + 1 + ((cut.1 * (n - a - 1) as f64) as usize);
+            let mut d = vec![f64::NAN; b - a];
+            exhaustive_run(&f, s, a, &mut d);
+            for (i, &got) in d.iter().enumerate() {
+                let want = brute(&f, s, a + i);
+                prop_assert_eq!(got.to_bits(), want.to_bits(), "output {} of {}..{}: {} vs {}", a + i, a, b, got, want);
+            }
         }
     }
 
