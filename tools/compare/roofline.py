@@ -8,8 +8,10 @@ take multiclass ones, printed as the Markdown table of BENCHMARKS.md's section "
 
 The stream reads pred and the target and writes a gradient of pred's shape (the bytes every loss
 must move); for lovasz_hinge and lovasz_softmax also an 8-bit LSD radix sort of as many 32-bit
-keys, one sort per (image, channel). A fraction is the limit's median time over the loss's: 1 is
-the loss at the speed of the bare memory traffic (or the bare sort). Required keys get the value 2.
+keys, one sort per (image, channel). The distance maps of the EDT and U-Net workloads (`edt`,
+`unet_weights`) are timed against a stream that reads the mask and writes an f32 map. A fraction
+is the limit's median time over the loss's: 1 is the loss at the speed of the bare memory traffic
+(or the bare sort). Required keys get the value 2.
 """
 
 import argparse
@@ -19,6 +21,8 @@ import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKLOADS = [("W1", "8,1,512,512", "binary"), ("W2", "4,21,256,256", "multiclass")]
+# the distance maps of BENCHMARKS.md's workloads: (row label, shape, bench target)
+MAPS = [("EDT 2048x2048", "2048,2048", "edt"), ("EDT 128^3", "128,128,128", "edt"), ("U-Net map 512x512", "512,512", "unet_weights")]
 
 
 def main():
@@ -45,6 +49,10 @@ def main():
             j = json.loads(r.stdout)
             sort = (f"{j['sort_ms']:.3g} | {j['sort_fraction']:.2f}") if "sort_ms" in j else " | "
             print(f"| {wl} | `{spec}` | {j['median_ms']:.3g} | {j['stream_ms']:.3g} | {j['stream_fraction']:.2f} | {sort} | {j['spread']:.2f} |")
+    for wl, shape, target in MAPS:
+        cmd = [a.segloss, "bench", target, "--shape", shape, "--threads", str(a.threads), "--roofline", "--json"]
+        j = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+        print(f"| {wl} | `{target}` | {j['median_ms']:.3g} | {j['stream_ms']:.3g} | {j['stream_fraction']:.2f} |  |  | {j['spread']:.2f} |")
     if skipped:
         print()
         print("\n".join(skipped))

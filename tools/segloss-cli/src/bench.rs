@@ -141,10 +141,7 @@ pub fn run(a: &BenchArgs) -> Result<i32, CliError> {
     let iters = a.iters;
     let (pool, threads) = crate::thread_pool(&a.threads)?;
     if target == "edt" || target == "unet_weights" {
-        if a.roofline {
-            return Err(CliError::new(format!("--roofline: only for a loss spec, not `{target}`")));
-        }
-        return bench_distance(&target, &shape, len, iters, &pool, threads, a.json);
+        return bench_distance(&target, &shape, len, iters, &pool, threads, a.json, a.roofline);
     }
     let spec = parse_spec(&target)?;
     let loss = spec.build().map_err(|e| spec_error(&target, &e))?;
@@ -249,6 +246,7 @@ fn limits(pred: &ArrayD<f32>, tgt: &OwnedTarget, shape: &[usize], sorts: bool, i
     Limits { stream, sort }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_distance(
     target: &str,
     shape: &[usize],
@@ -257,6 +255,7 @@ fn bench_distance(
     pool: &rayon::ThreadPool,
     threads: usize,
     json: bool,
+    with_limit: bool,
 ) -> Result<i32, CliError> {
     use segloss::distance::{edt, unet_weights_from_mask, EdtOptions, UnetWeightConfig};
     if shape.len() != 2 && shape.len() != 3 {
@@ -273,12 +272,28 @@ fn bench_distance(
     };
     let st = pool.install(|| time_runs(iters, || run().map(drop).map_err(fail)))?;
     let melem = len as f64 / (st.median / 1e3) / 1e6;
+    // the limit: read the mask, write a map of its shape
+    let stream = with_limit.then(|| {
+        let m = mask.as_slice().expect("standard layout");
+        let mut map = vec![0.0f32; m.len()];
+        pool.install(|| {
+            time_runs::<()>(iters, || {
+                roofline::mask_stream(m, &mut map);
+                Ok(())
+            })
+        })
+        .expect("no error")
+    });
     if json {
-        let o = serde_json::json!({
+        let mut o = serde_json::json!({
             "spec": target, "shape": shape, "threads": threads, "iters": st.runs,
             "min_ms": st.min, "median_ms": st.median, "p90_ms": st.p90, "spread": st.spread(),
             "melem_per_s": melem, "simd_level": simd_level(),
         });
+        if let Some(sm) = &stream {
+            o["stream_ms"] = sm.median.into();
+            o["stream_fraction"] = (sm.median / st.median).into();
+        }
         outln!("{o}")?;
     } else {
         outln!(
@@ -286,6 +301,9 @@ fn bench_distance(
             simd_level(),
             st.text()
         )?;
+        if let Some(sm) = &stream {
+            outln!("  stream (read the mask, write a map): {}; fraction {:.2}", sm.text(), sm.median / st.median)?;
+        }
     }
     Ok(0)
 }

@@ -4,6 +4,8 @@
 //! - The stream: read `pred` and the target and write a gradient of `pred`'s shape, the least
 //!   memory traffic any loss with a gradient needs (`grad = pred - target`, or `pred - [label ==
 //!   c]` for integer labels, read once per pixel for all the channels of a block).
+//! - For the distance maps (`edt`, `unet_weights`): read the mask and write an `f32` map of its
+//!   shape ([`mask_stream`]).
 //! - For the sorting losses (`lovasz_hinge`, `lovasz_softmax`): a plain LSD radix sort (four
 //!   passes of 8 bits) of 32-bit keys, one sort per (image, channel) of `S` keys, the number of
 //!   keys these losses sort at most.
@@ -55,6 +57,16 @@ fn labels_stream<L: Copy + Sync + Into<i64>>(pred: &[f32], labels: &[L], n: usiz
     });
 }
 
+/// The stream of the distance maps (`edt`, `unet_weights`): read the mask and write an `f32` map of
+/// its shape (`1` where the mask is set, `0` elsewhere), the least memory traffic a map needs.
+pub fn mask_stream(mask: &[u8], map: &mut [f32]) {
+    map.par_chunks_mut(1 << 16).zip(mask.par_chunks(1 << 16)).for_each(|(o, m)| {
+        for (o, &m) in o.iter_mut().zip(m) {
+            *o = (m != 0) as u8 as f32;
+        }
+    });
+}
+
 /// Sorts each run of `s` keys of `keys` (`scratch` as long), in parallel over the runs.
 pub fn sort_problems(keys: &mut [u32], scratch: &mut [u32], s: usize) {
     keys.par_chunks_mut(s.max(1)).zip(scratch.par_chunks_mut(s.max(1))).for_each(|(k, t)| radix_sort(k, t));
@@ -85,6 +97,14 @@ pub fn radix_sort(keys: &mut [u32], tmp: &mut [u32]) {
 mod tests {
     use super::*;
     use ndarray::{ArrayD, IxDyn};
+
+    #[test]
+    fn mask_stream_writes_the_mask_as_ones() {
+        let mask: Vec<u8> = (0..200_000).map(|i| (i % 7 == 3 || i % 11 == 0) as u8 * (1 + (i % 3) as u8)).collect();
+        let mut map = vec![f32::NAN; mask.len()];
+        mask_stream(&mask, &mut map);
+        assert!(mask.iter().zip(&map).all(|(&m, &o)| o == if m != 0 { 1.0 } else { 0.0 }));
+    }
 
     #[test]
     fn radix_sort_sorts() {

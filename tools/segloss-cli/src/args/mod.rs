@@ -92,12 +92,12 @@ pub enum Verb {
     /// connected components of a mask) on a mask of touching discs (balls), --shape [H, W] or [D,
     /// H, W].
     ///
-    /// --roofline (loss specs only) also times, in the same run, on the same data and threads,
-    /// the least work any such loss does: a stream that reads pred and the target and writes a
-    /// gradient of pred's shape, and, for lovasz_hinge and lovasz_softmax, an 8-bit LSD radix
-    /// sort of 32-bit keys, one sort per (image, channel) of S keys. Each limit's fraction is its
-    /// median time over the loss's: 1 is the loss at the speed of the bare memory traffic (or the
-    /// bare sort).
+    /// --roofline also times, in the same run, on the same data and threads, the least work any
+    /// such loss does: a stream that reads pred and the target and writes a gradient of pred's
+    /// shape, and, for lovasz_hinge and lovasz_softmax, an 8-bit LSD radix sort of 32-bit keys,
+    /// one sort per (image, channel) of S keys. For edt and unet_weights the stream reads the
+    /// mask and writes an f32 map of its shape. Each limit's fraction is its median time over the
+    /// loss's: 1 is the loss at the speed of the bare memory traffic (or the bare sort).
     Bench(BenchArgs),
     /// A synthetic batch of cells: every loss of the catalogue, and PNG pictures
     ///

@@ -104,9 +104,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "K", value_parser = iters, allow_negative_numbers = true)]
     pub iters: Option<usize>,
     /// Also times, in the same run, the limits of the loss (`segloss bench --help`): a stream
-    /// over the same bytes (read pred and target, write a gradient) and, for lovasz_hinge and
-    /// lovasz_softmax, a radix sort of the same number of keys; prints each one's time and its
-    /// fraction (limit time / loss time)
+    /// over the same bytes (read pred and target, write a gradient; for edt and unet_weights,
+    /// read the mask, write a map) and, for lovasz_hinge and lovasz_softmax, a radix sort of the
+    /// same number of keys; prints each one's time and its fraction (limit time / loss time)
     #[arg(long)]
     pub roofline: bool,
     /// Prints one JSON object: spec, shape, threads, iters, min_ms, median_ms, p90_ms, spread,
