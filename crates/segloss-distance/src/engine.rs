@@ -229,7 +229,7 @@ fn rows2_body(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &
         for (fj, &gj) in f.iter_mut().zip(row.iter()) {
             *fj = count_to_sq(gj, s0);
         }
-        fh_line(f, s1, env, d);
+        fh_line::<true>(f, s1, env, d);
         write_row(row, d, out);
     }
 }
@@ -278,7 +278,7 @@ fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scra
         }
         for b in 0..nb {
             let (src, dst) = (&cols[b * h..(b + 1) * h], &mut dl[b * h..(b + 1) * h]);
-            fh_line(src, s[1], env, dst);
+            fh_line::<true>(src, s[1], env, dst);
         }
         for i in 0..h {
             for (b, o) in buf[i * w + j0..i * w + j0 + nb].iter_mut().enumerate() {
@@ -288,7 +288,7 @@ fn slice3_body(slice: &mut [u32], h: usize, w: usize, s: [f64; 3], sc: &mut Scra
     }
     // Axis 2: rows, written to the output.
     for (i, orow) in slice.chunks_mut(w).enumerate() {
-        fh_line(&buf[i * w..(i + 1) * w], s[2], env, &mut dl[..w]);
+        fh_line::<true>(&buf[i * w..(i + 1) * w], s[2], env, &mut dl[..w]);
         write_row(orow, &dl[..w], out);
     }
 }

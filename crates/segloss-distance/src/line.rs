@@ -43,8 +43,14 @@ impl Envelope {
 /// margin, at least `2 s^2`, is far above rounding). The line is therefore cut at these sites,
 /// which keep their value, and each run between them is transformed with the sites that bound
 /// it as its only outside sites.
+///
+/// `PAIRED` picks the exhaustive search of the short runs: [`exhaustive_run_paired`] (two chains
+/// of minimums) for the one-sided EDT, whose runs between final sites are mostly 1-24 pixels
+/// long (EDT 128^3: 7.6 -> 6.7 ms), or [`exhaustive_run`] (one chain, `+inf` sites skipped) for
+/// the two-sided transform, whose runs measured slower with two chains (`boundary` W1 +8%,
+/// `hausdorff_dt` W1 +5%). Both give the same bits.
 #[inline(always)]
-pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
+pub(crate) fn fh_line<const PAIRED: bool>(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
     let n = f.len();
     let s2 = s * s;
     let mut i = 0;
@@ -61,7 +67,11 @@ pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
         let lo = a.saturating_sub(1);
         let hi = (i + 1).min(n);
         if i - a <= SHORT_RUN {
-            exhaustive_run(&f[lo..hi], s, a - lo, &mut d[a..i]);
+            if PAIRED {
+                exhaustive_run_paired(&f[lo..hi], s, a - lo, &mut d[a..i]);
+            } else {
+                exhaustive_run(&f[lo..hi], s, a - lo, &mut d[a..i]);
+            }
         } else {
             envelope_run(&f[lo..hi], s, env, a - lo, &mut d[a..i]);
         }
@@ -74,9 +84,31 @@ pub(crate) fn fh_line(f: &[f64], s: f64, env: &mut Envelope, d: &mut [f64]) {
 /// store of a partial minimum that the next site reads back: that masked store and reload had
 /// taken a quarter of the EDT's time). Each candidate is summed as the envelope sums it, and a
 /// minimum of the same candidates does not depend on the order they come in (none is NaN, and
-/// none is -0), so both give the same bits.
+/// none is -0), so both give the same bits. A site at `+inf` is skipped.
 #[inline(always)]
 fn exhaustive_run(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
+    let x_lo = out_lo as i64 as f64;
+    for (c, o) in d.chunks_mut(8).enumerate() {
+        // the outputs' offsets from the run's start, as exact f64 integers
+        let pos: [f64; 8] = std::array::from_fn(|k| (c * 8 + k) as f64);
+        let mut acc = [f64::INFINITY; 8];
+        let mut x0 = x_lo;
+        for &fq in f {
+            if fq != f64::INFINITY {
+                acc = site_min(acc, fq, x0, &pos, s);
+            }
+            x0 -= 1.0;
+        }
+        o.copy_from_slice(&acc[..o.len()]);
+    }
+}
+
+/// [`exhaustive_run`] with two minima per output, over the even and the odd sites, and the
+/// smaller taken at the end: two chains of dependent minimums run at once, where one chain waits
+/// on each minimum (4 cycles) in turn. No branch on `+inf` sites (their candidates are `+inf`,
+/// never smaller). The same bits.
+#[inline(always)]
+fn exhaustive_run_paired(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
     let x_lo = out_lo as i64 as f64;
     for (c, o) in d.chunks_mut(8).enumerate() {
         // the outputs' offsets from the run's start, as exact f64 integers
@@ -247,16 +279,22 @@ mod tests {
         let mut by_search = vec![0.0; n];
         envelope_run(f, s, &mut env, 0, &mut by_envelope);
         exhaustive_run(f, s, 0, &mut by_search);
-        let mut by_line = vec![0.0; n];
-        fh_line(f, s, &mut env, &mut by_line);
+        let (mut by_line, mut by_line_paired) = (vec![0.0; n], vec![0.0; n]);
+        fh_line::<false>(f, s, &mut env, &mut by_line);
+        fh_line::<true>(f, s, &mut env, &mut by_line_paired);
         for p in 0..n {
-            let (a, b, c) = (by_envelope[p], by_search[p], by_line[p]);
+            let (a, b) = (by_envelope[p], by_search[p]);
             if s == 1.0 {
                 prop_assert_eq!(a.to_bits(), b.to_bits(), "envelope at {}", p);
-                prop_assert_eq!(c.to_bits(), b.to_bits(), "fh_line at {}", p);
             } else {
                 prop_assert!(a == b || (a - b).abs() <= SPACING_REL * b, "envelope at {}: {} vs {}", p, a, b);
-                prop_assert!(c == b || (c - b).abs() <= SPACING_REL * b, "fh_line at {}: {} vs {}", p, c, b);
+            }
+            for (what, c) in [("fh_line", by_line[p]), ("fh_line paired", by_line_paired[p])] {
+                if s == 1.0 {
+                    prop_assert_eq!(c.to_bits(), b.to_bits(), "{} at {}", what, p);
+                } else {
+                    prop_assert!(c == b || (c - b).abs() <= SPACING_REL * b, "{} at {}: {} vs {}", what, p, c, b);
+                }
             }
         }
         Ok(())
@@ -294,9 +332,9 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]
 
-        /// The exhaustive search, which takes its sites in two interleaved chains, gives the bits
-        /// of a search over the sites one after the other, for any range of outputs of the line
-        /// (as a run inside a longer line is transformed), with and without spacing.
+        /// Both exhaustive searches (one chain of minimums, and two interleaved ones) give the
+        /// bits of a search over the sites one after the other, for any range of outputs of the
+        /// line (as a run inside a longer line is transformed), with and without spacing.
         #[test]
         fn exhaustive_search_equals_a_search_in_site_order(
             f in line(),
@@ -306,11 +344,13 @@ mod tests {
             let n = f.len();
             let a = ((cut.0 * n as f64) as usize).min(n - 1);
             let b = a + 1 + ((cut.1 * (n - a - 1) as f64) as usize);
-            let mut d = vec![f64::NAN; b - a];
+            let (mut d, mut dp) = (vec![f64::NAN; b - a], vec![f64::NAN; b - a]);
             exhaustive_run(&f, s, a, &mut d);
-            for (i, &got) in d.iter().enumerate() {
+            exhaustive_run_paired(&f, s, a, &mut dp);
+            for (i, (&got, &got_paired)) in d.iter().zip(&dp).enumerate() {
                 let want = brute(&f, s, a + i);
                 prop_assert_eq!(got.to_bits(), want.to_bits(), "output {} of {}..{}: {} vs {}", a + i, a, b, got, want);
+                prop_assert_eq!(got_paired.to_bits(), want.to_bits(), "paired: output {} of {}..{}: {} vs {}", a + i, a, b, got_paired, want);
             }
         }
     }
@@ -320,7 +360,9 @@ mod tests {
         let f = vec![f64::INFINITY; 100];
         let mut env = Envelope::new(100);
         let mut d = vec![0.0; 100];
-        fh_line(&f, 1.0, &mut env, &mut d);
+        fh_line::<false>(&f, 1.0, &mut env, &mut d);
+        assert!(d.iter().all(|&v| v == f64::INFINITY));
+        fh_line::<true>(&f, 1.0, &mut env, &mut d);
         assert!(d.iter().all(|&v| v == f64::INFINITY));
     }
 }

@@ -291,7 +291,7 @@ fn runs(f: &[f64], s: f64, runf: &mut [f64], rund: &mut [f64], env: &mut Envelop
             *o = v.abs();
         }
         runf[len + 1] = if b < n { 0.0 } else { f64::INFINITY };
-        fh_line(&runf[..len + 2], s, env, &mut rund[..len + 2]);
+        fh_line::<false>(&runf[..len + 2], s, env, &mut rund[..len + 2]);
         if inside {
             d[a..b].copy_from_slice(&rund[1..=len]);
         } else {
