@@ -80,9 +80,9 @@ pub(crate) fn fh_line<const PAIRED: bool>(f: &[f64], s: f64, env: &mut Envelope,
 
 /// `d[i] = min_q f[q] + ((out_lo + i - q) s)^2` by exhaustive search, for short runs: below
 /// [`SHORT_RUN`] pixels it beats the envelope, whose pops and ranges are data-dependent branches.
-/// Eight outputs at a time keep their minima in registers over every site (no branch, and no
-/// store of a partial minimum that the next site reads back: that masked store and reload had
-/// taken a quarter of the EDT's time). Each candidate is summed as the envelope sums it, and a
+/// Eight outputs at a time keep their minima in registers over every site (no branch per
+/// output, no store of a partial minimum that the next site reads back: that masked store and
+/// reload had taken a quarter of the EDT's time). Each candidate is summed as the envelope sums it, and a
 /// minimum of the same candidates does not depend on the order they come in (none is NaN, and
 /// none is -0), so both give the same bits. A site at `+inf` is skipped.
 #[inline(always)]
@@ -113,8 +113,6 @@ fn exhaustive_run_paired(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
     for (c, o) in d.chunks_mut(8).enumerate() {
         // the outputs' offsets from the run's start, as exact f64 integers
         let pos: [f64; 8] = std::array::from_fn(|k| (c * 8 + k) as f64);
-        // two minima, over the even and the odd sites, so that two chains of dependent
-        // minimums run at once
         let (mut even, mut odd) = ([f64::INFINITY; 8], [f64::INFINITY; 8]);
         let mut x0 = x_lo;
         let mut pairs = f.chunks_exact(2);
