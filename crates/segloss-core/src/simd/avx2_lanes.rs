@@ -248,6 +248,17 @@ macro_rules! avx2_lanes {
                 pub(crate) fn splat(v: f32) -> f32x8 {
                     f32x8(unsafe { _mm256_set1_ps(v) })
                 }
+                /// The lanes of a register (for a level's wider code, which splits its registers into
+                /// these lanes).
+                #[inline(always)]
+                pub(crate) fn from_m256(r: __m256) -> f32x8 {
+                    f32x8(r)
+                }
+                /// The register.
+                #[inline(always)]
+                pub(crate) fn m256(self) -> __m256 {
+                    self.0
+                }
                 #[inline(always)]
                 pub(crate) fn to_array(self) -> [f32; 8] {
                     let mut a = [0.0f32; 8];

@@ -28,13 +28,26 @@
 #[macro_export]
 macro_rules! simd_math {
     ($vis:vis) => {
-        const LOG2E: f32 = std::f32::consts::LOG2_E;
-        const LN2_HI: f32 = 0.693_359_4;
-        const LN2_LO: f32 = -2.121_944_4e-4;
+        // (crate-visible for a level's wider copy of `exp_nonpos`, which must give its bits)
+        #[allow(dead_code)]
+        pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+        #[allow(dead_code)]
+        pub(crate) const LN2_HI: f32 = 0.693_359_4;
+        #[allow(dead_code)]
+        pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 
         /// `1.5 * 2^23`: for `|v| < 2^22`, `v + SHIFTER` is `SHIFTER + round(v)` exactly (ties to
         /// even), so its bits hold the nearest integer in the low mantissa bits.
-        const SHIFTER: f32 = 12_582_912.0;
+        #[allow(dead_code)]
+        pub(crate) const SHIFTER: f32 = 12_582_912.0;
+
+        /// The Cephes polynomial of [`exp_reduced`], highest degree first.
+        #[allow(dead_code)]
+        pub(crate) const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5];
+
+        /// `ln(f32::MIN_POSITIVE)`: [`exp_nonpos`] flushes arguments below it to 0.
+        #[allow(dead_code)]
+        pub(crate) const EXP_NONPOS_LO: f32 = -87.336_55;
 
         /// `2^k` for integer `k` in `[-126, 127]`, built from the exponent bits.
         #[inline(always)]
@@ -51,12 +64,10 @@ macro_rules! simd_math {
             let kf = t - f32x8::splat(SHIFTER);
             let r = kf.mul_neg_add(f32x8::splat(LN2_HI), xc);
             let r = kf.mul_neg_add(f32x8::splat(LN2_LO), r);
-            let mut p = f32x8::splat(1.987_569_1e-4);
-            p = p.mul_add(r, f32x8::splat(1.398_199_9e-3));
-            p = p.mul_add(r, f32x8::splat(8.333_452e-3));
-            p = p.mul_add(r, f32x8::splat(4.166_579_6e-2));
-            p = p.mul_add(r, f32x8::splat(1.666_666_5e-1));
-            p = p.mul_add(r, f32x8::splat(0.5));
+            let mut p = f32x8::splat(EXP_POLY[0]);
+            for c in &EXP_POLY[1..] {
+                p = p.mul_add(r, f32x8::splat(*c));
+            }
             let y = p.mul_add(r * r, r) + f32x8::ONE;
             (t, y)
         }
@@ -88,7 +99,7 @@ macro_rules! simd_math {
         #[inline(always)]
         #[allow(dead_code)]
         $vis fn exp_nonpos(x: f32x8) -> f32x8 {
-            const LO: f32 = -87.336_55; // ln(f32::MIN_POSITIVE)
+            const LO: f32 = EXP_NONPOS_LO;
             let xc = x.fast_max(f32x8::splat(LO));
             let (t, y) = exp_reduced(xc);
             // k >= -126 here, so 2^k is one normal power of two (the result may still round below

@@ -14,7 +14,9 @@
 //! - AVX-512: the same 256-bit lanes and kernels compiled once more with
 //!   [`AVX512_FEATURES`] enabled as well, which gives the compiler 32 vector registers (16 with
 //!   AVX2: the longer kernels spill) and mask registers for compares and blends. The lanes stay
-//!   8 wide: the operations, and so the results, are the AVX2 level's.
+//!   8 wide: the operations, and so the results, are the AVX2 level's. (A kernel crate may give
+//!   this level a 16-lane form of a loop on 512-bit registers, as long as it keeps those bits:
+//!   the overlap crate's softmax statistics on labels do.)
 //!
 //! [`Level::current`] picks the level once per process: the highest one the CPU runs (x86_64
 //! only; AVX2+FMA is skipped when the build already compiles the baseline with it); the

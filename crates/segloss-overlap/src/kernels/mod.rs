@@ -309,7 +309,7 @@ mod tests {
     dense_case!(simd_cached_dense_matches_scalar, dense_stats_then_cache, dense_grad_via_cache);
     softmax_case!(simd_cached_softmax_matches_scalar, softmax_stats_then_cache, softmax_grad_via_cache);
 
-    /// The cached softmax pair (class-major, by sub-blocks of 256 pixels) gives the statistics of
+    /// The cached softmax pair (class-major, by sub-blocks of `SUB` pixels) gives the statistics of
     /// the pixel-major `softmax_stats` and the gradient of the pixel-major `softmax_grad`, bit for
     /// bit, on blocks that cross the sub-block and `FLUSH` boundaries (lengths around 256 and
     /// 1024, up to 2100), with and without extras, labels with ignored pixels and soft targets.
@@ -324,14 +324,7 @@ mod tests {
                 let labels: Vec<i32> = (0..len).map(|j| if j % 9 == 4 { -1 } else { (val(j, 7) * classes as f32) as i32 }).collect();
                 let probs: Vec<f32> = (0..classes * stride).map(|i| val(i, 8)).collect();
                 for soft in [false, true] {
-                    let b = SoftBlock {
-                        z: &z,
-                        stride,
-                        len,
-                        classes,
-                        labels: (!soft).then_some(&labels[..]),
-                        probs: soft.then_some(&probs[..]),
-                    };
+                    let b = soft_block(&z, stride, classes, &labels, &probs, soft);
                     let what = format!("{level:?} {kp:?} C={classes} len={len} soft={soft}");
                     let (mut s1, mut s2) = (vec![Stats::default(); classes], vec![Stats::default(); classes]);
                     let mut g1 = vec![f32::NAN; classes * stride];
@@ -352,9 +345,17 @@ mod tests {
         }
     }
 
+    /// A block of `labels.len()` pixels over `z` (class `c` at `c * stride`) with the labels, or
+    /// with the class probabilities `probs` when `soft`.
+    fn soft_block<'a>(z: &'a [f32], stride: usize, classes: usize, labels: &'a [i32], probs: &'a [f32], soft: bool) -> SoftBlock<'a, f32> {
+        SoftBlock { z, stride, len: labels.len(), classes, labels: (!soft).then_some(labels), probs: soft.then_some(probs) }
+    }
+
     /// The AVX-512 level gives the AVX2 level's bits (the same lanes and operations, compiled with
-    /// more registers): dense and softmax statistics and gradients, cached and not, for every
-    /// parameter combination. Skipped (passes) on a CPU without AVX-512.
+    /// more registers; the 16-lane statistics of full softmax sub-blocks with the same operations
+    /// per lane and sums in the same order): dense and softmax statistics and gradients, cached
+    /// and not, for every parameter combination, with 4 and 21 classes (and, with 21, special
+    /// logits). Skipped (passes) on a CPU without AVX-512.
     #[test]
     fn avx512_level_gives_the_avx2_bits() {
         if !Level::Avx512.supported() {
@@ -377,25 +378,34 @@ mod tests {
             if kp.ignore.is_some() {
                 continue;
             }
-            let (classes, len) = (4usize, 1100usize);
-            let stride = len + 3;
-            let z: Vec<f32> = (0..classes * stride).map(|i| if kp.from_logits { val(i, 13) * 16.0 - 8.0 } else { val(i, 13) }).collect();
-            let labels: Vec<i32> = (0..len).map(|j| if j % 5 == 2 { -1 } else { (val(j, 14) * classes as f32) as i32 }).collect();
-            let probs: Vec<f32> = (0..classes * stride).map(|i| val(i, 15)).collect();
-            for soft in [false, true] {
-                let b =
-                    SoftBlock { z: &z, stride, len, classes, labels: (!soft).then_some(&labels[..]), probs: soft.then_some(&probs[..]) };
-                let coefs: Vec<Coef> = (0..classes).map(|k| coef(&kp, k)).collect();
-                let softmax = |level| {
-                    let mut st = vec![Stats::default(); classes];
-                    let bad = softmax_stats_then_cache(level, &b, &kp, &mut st);
-                    let mut g = vec![f32::NAN; classes * stride];
-                    softmax_grad_via_cache(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g), 0, stride, len));
-                    let mut g2 = vec![f32::NAN; classes * stride];
-                    simd::softmax_grad(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
-                    (format!("{st:?}"), bad, bits(&g), bits(&g2))
-                };
-                assert!(softmax(Level::Avx2) == softmax(Level::Avx512), "softmax {kp:?} soft={soft}: the levels differ");
+            // 4 classes; 21 (W2's count) with logits far apart, infinite and NaN here and there
+            for (classes, specials) in [(4usize, false), (21, true)] {
+                let len = 1100usize;
+                let stride = len + 3;
+                let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 95.0, -95.0];
+                let z: Vec<f32> = (0..classes * stride)
+                    .map(|i| match (kp.from_logits, specials && i % 41 == 7) {
+                        (true, true) => special[(i / 41) % special.len()],
+                        (true, false) => val(i, 13) * 16.0 - 8.0,
+                        (false, _) => val(i, 13),
+                    })
+                    .collect();
+                let labels: Vec<i32> = (0..len).map(|j| if j % 5 == 2 { -1 } else { (val(j, 14) * classes as f32) as i32 }).collect();
+                let probs: Vec<f32> = (0..classes * stride).map(|i| val(i, 15)).collect();
+                for soft in [false, true] {
+                    let b = soft_block(&z, stride, classes, &labels, &probs, soft);
+                    let coefs: Vec<Coef> = (0..classes).map(|k| coef(&kp, k)).collect();
+                    let softmax = |level| {
+                        let mut st = vec![Stats::default(); classes];
+                        let bad = softmax_stats_then_cache(level, &b, &kp, &mut st);
+                        let mut g = vec![f32::NAN; classes * stride];
+                        softmax_grad_via_cache(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g), 0, stride, len));
+                        let mut g2 = vec![f32::NAN; classes * stride];
+                        simd::softmax_grad(level, &b, &kp, &coefs, &StridedOut::new(SharedMut::new(&mut g2), 0, stride, len));
+                        (format!("{st:?}"), bad, bits(&g), bits(&g2))
+                    };
+                    assert!(softmax(Level::Avx2) == softmax(Level::Avx512), "softmax {kp:?} soft={soft} C={classes}: the levels differ");
+                }
             }
         }
     }

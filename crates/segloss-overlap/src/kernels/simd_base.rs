@@ -9,5 +9,12 @@ macro_rules! level_fn {
 }
 use level_fn;
 
+/// Expands its items and statements at the AVX-512 level only (`simd_avx512.rs`): at this level,
+/// to nothing.
+macro_rules! avx512_only {
+    ($($t:tt)*) => {};
+}
+use avx512_only;
+
 // the bodies compiled once per level (the other level files load them too)
 level_bodies!();

@@ -13,6 +13,12 @@ use segloss_core::simd::LANES;
 
 const _: () = assert!(FLUSH.is_multiple_of(SUB), "flushes fall on sub-block ends");
 
+super::super::avx512_only! {
+    // the 16-lane form of a full sub-block's two passes on labels, at the AVX-512 level only
+    #[path = "simd_softmax_x16.rs"]
+    mod x16;
+}
+
 /// The labels (as `f32` lanes) and lane masks of the vectors of a sub-block of `len` pixels at `j0`.
 #[inline(always)]
 fn sub_labels(b: &SoftBlock<'_, f32>, j0: usize, len: usize, tf: &mut [f32x8; SUBV], valid: &mut [f32x8; SUBV]) {
@@ -84,6 +90,17 @@ fn stats_sub<const X: bool, const FULL: bool>(
     let SubStats { bad, tf, valid, mx, inv, accs } = st;
     // the lane sums go to `f64` every FLUSH pixels, as in the pixel-major kernel
     let flush = (j0 + len).is_multiple_of(FLUSH) || j0 + len == b.len;
+    super::super::avx512_only! {
+        if let (true, false, Some(l), None) = (FULL, X, b.labels, b.probs) {
+            x16::stats_sub_labels(b.z, b.stride, cc, l, j0, cache, &mut accs[..cc]);
+            if flush {
+                for (stats, acc) in out.iter_mut().zip(accs.iter_mut()) {
+                    acc.flush_into(stats, X);
+                }
+            }
+            return;
+        }
+    }
     sub_labels(b, j0, len, tf, valid);
     for v in 0..nv {
         mx[v] = ld(b.z, b.stride, 0, j0 + v * LANES, lanes(v));
@@ -170,6 +187,12 @@ fn grad_sub<const X: bool, const FULL: bool>(
     let len = if FULL { SUB } else { len };
     let nv = len.div_ceil(LANES);
     let lanes = |v: usize| if FULL { LANES } else { (len - v * LANES).min(LANES) };
+    super::super::avx512_only! {
+        if let (true, false, Some(l), None) = (FULL, X, b.labels, b.probs) {
+            x16::grad_sub_labels(l, j0, &cv[..b.classes], out);
+            return;
+        }
+    }
     let (tf, valid, dot) = sub;
     sub_labels(b, j0, len, tf, valid);
     dot[..nv].fill(f32x8::ZERO);
