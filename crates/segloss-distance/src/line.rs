@@ -125,7 +125,34 @@ fn exhaustive_run_paired(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
             even = site_min(even, fq, x0, &pos, s);
         }
         let m: [f64; 8] = std::array::from_fn(|k| if odd[k] < even[k] { odd[k] } else { even[k] });
-        o.copy_from_slice(&m[..o.len()]);
+        store_prefix(o, &m);
+    }
+}
+
+/// Writes the first `o.len()` (at most 8) values of `m` into `o`: one store of 8, or stores of
+/// 4, 2 and 1 as the length's bits say. `o.copy_from_slice(&m[..o.len()])` is a call to `memcpy`
+/// per chunk, with the vector registers saved around it; in the paired search this measured EDT
+/// 128^3 6.16 -> 5.95 ms and 2048^2 9.41 -> 9.18 (interleaved, 5 rounds). The one-chain search
+/// of the two-sided transform keeps `copy_from_slice`: with this store its callers measured
+/// slower in the same run (`boundary` W1 8.3 -> 9.05 ms, `hausdorff_dt` W1 14.8 -> 16.6).
+#[inline(always)]
+fn store_prefix(o: &mut [f64], m: &[f64; 8]) {
+    if let Ok(o8) = <&mut [f64; 8]>::try_from(&mut *o) {
+        *o8 = *m;
+        return;
+    }
+    let n = o.len();
+    let mut at = 0;
+    if n & 4 != 0 {
+        o[..4].copy_from_slice(&m[..4]);
+        at = 4;
+    }
+    if n & 2 != 0 {
+        o[at..at + 2].copy_from_slice(&m[at..at + 2]);
+        at += 2;
+    }
+    if n & 1 != 0 {
+        o[at] = m[at];
     }
 }
 
