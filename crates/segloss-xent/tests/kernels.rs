@@ -98,6 +98,13 @@ fn compare_elementwise_at(level: Level, x: &[f32], y: &[f32], w: &[f32]) {
     }
 }
 
+/// A softmax block of `labels.len()` pixels over `z` (class `c` at `c * len`) with the labels, or
+/// with the class probabilities `probs` when `soft`, and the pixel weights `weight`.
+fn soft_block<'a>(z: &'a [f32], labels: &'a [i32], probs: &'a [f32], soft: bool, weight: Option<&'a [f32]>) -> SoftmaxBlock<'a> {
+    let len = labels.len();
+    SoftmaxBlock { z, stride: len, len, labels: (!soft).then_some(labels), probs: soft.then_some(probs), weight }
+}
+
 #[test]
 fn elementwise_simd_equals_scalar_for_every_length() {
     // lengths 0..=4*lanes+7 exercise the full vectors and every tail
@@ -184,14 +191,7 @@ fn softmax_case(cc: usize, len: usize, seed: u64, weights: bool, ignore_some: bo
         (Some(3.3), 0.0, false),
     ] {
         let p = SoftmaxParams { classes: cc, class_weights: if weights { &cw } else { &[] }, smoothing, focal_gamma: gamma };
-        let block = SoftmaxBlock {
-            z: &z,
-            stride: len,
-            len,
-            labels: (!soft).then_some(labels.as_slice()),
-            probs: soft.then_some(probs.as_slice()),
-            weight: weights.then_some(pw.as_slice()),
-        };
+        let block = soft_block(&z, &labels, &probs, soft, weights.then_some(pw.as_slice()));
         let mut g2 = vec![f32::NAN; cc * len];
         let s2 = scalar::softmax(&block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g2), 0, len, len)));
         let gmax = g2.iter().fold(0.0f32, |m, v| m.max(v.abs()));
@@ -312,9 +312,11 @@ fn pinned_gradient_cancellation_is_compared_absolutely() {
     compare_elementwise(&[0.22828798], &[0.19841883], &[2.7194765]);
 }
 
-/// The AVX-512 level compiles the AVX2 level's lanes and operations with more registers: the same
-/// bits, sums and every gradient element, for every elementwise and softmax configuration (README,
-/// "SIMD: run-time dispatch"). Skipped (passes) on a CPU without AVX-512.
+/// The AVX-512 level compiles the AVX2 level's lanes and operations with more registers (and runs
+/// the class passes of full softmax sub-blocks on labels 16 lanes wide, with the same operations
+/// per lane): the same bits, sums and every gradient element, for every elementwise and softmax
+/// configuration, with 5 and 21 classes (README, "SIMD: run-time dispatch"). Skipped (passes) on
+/// a CPU without AVX-512.
 #[test]
 fn avx512_level_gives_the_avx2_bits() {
     if !Level::Avx512.supported() {
@@ -338,29 +340,41 @@ fn avx512_level_gives_the_avx2_bits() {
         let (a, b) = (run(Level::Avx2), run(Level::Avx512));
         assert!(a.0 == b.0 && a.1 == b.1 && same(&a.2, &b.2), "{p:?}: the levels differ");
     }
-    let (cc, len) = (5usize, 1300usize);
-    let z: Vec<f32> = (0..cc * len).map(|_| (r.next_f32() - 0.5) * 16.0).collect();
-    let labels: Vec<i32> = (0..len).map(|_| if r.next_f32() < 0.1 { -1 } else { (r.next_f32() * cc as f32) as i32 % cc as i32 }).collect();
-    let probs: Vec<f32> = (0..cc * len).map(|_| r.next_f32() / cc as f32).collect();
-    let pw: Vec<f32> = (0..len).map(|_| r.next_f32() * 2.0).collect();
-    for (gamma, smoothing, soft) in
-        [(None, 0.0, false), (None, 0.15, false), (None, 0.1, true), (Some(2.0), 0.0, false), (Some(0.7), 0.0, false)]
-    {
-        let p = SoftmaxParams { classes: cc, class_weights: &[], smoothing, focal_gamma: gamma };
-        let block = SoftmaxBlock {
-            z: &z,
-            stride: len,
-            len,
-            labels: (!soft).then_some(labels.as_slice()),
-            probs: soft.then_some(probs.as_slice()),
-            weight: Some(&pw),
-        };
-        let run = |level| {
-            let mut g = vec![f32::NAN; cc * len];
-            let s = simd::softmax(level, &block, &p, 0.9, Some(&StridedOut::new(SharedMut::new(&mut g), 0, len, len)));
-            (s.to_bits(), g)
-        };
-        let (a, b) = (run(Level::Avx2), run(Level::Avx512));
-        assert!(a.0 == b.0 && same(&a.1, &b.1), "softmax {gamma:?} s={smoothing} soft={soft}: the levels differ");
+    // 5 classes; 21 (W2's count) with logits that are NaN, infinite or far apart here and there
+    // (1300 pixels: a full sub-block of the 16-lane passes, then a partial one)
+    let len = 1300usize;
+    let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 95.0, -95.0];
+    for (cc, specials) in [(5usize, false), (21, true)] {
+        let z: Vec<f32> = (0..cc * len)
+            .map(|i| if specials && i % 41 == 7 { special[(i / 41) % special.len()] } else { (r.next_f32() - 0.5) * 16.0 })
+            .collect();
+        let labels: Vec<i32> =
+            (0..len).map(|_| if r.next_f32() < 0.1 { -1 } else { (r.next_f32() * cc as f32) as i32 % cc as i32 }).collect();
+        let probs: Vec<f32> = (0..cc * len).map(|_| r.next_f32() / cc as f32).collect();
+        let pw: Vec<f32> = (0..len).map(|_| r.next_f32() * 2.0).collect();
+        let cw: Vec<f32> = (0..cc).map(|_| r.next_f32() * 2.0).collect();
+        for (gamma, smoothing, soft) in
+            [(None, 0.0, false), (None, 0.15, false), (None, 0.1, true), (Some(2.0), 0.0, false), (Some(0.7), 0.0, false)]
+        {
+            for (weighted, class_weights, with_grad) in
+                [(true, &[][..], true), (false, &[][..], true), (false, &cw[..], true), (false, &[][..], false)]
+            {
+                let p = SoftmaxParams { classes: cc, class_weights, smoothing, focal_gamma: gamma };
+                let block = soft_block(&z, &labels, &probs, soft, weighted.then_some(&pw[..]));
+                let run = |level| {
+                    let mut g = vec![f32::NAN; cc * len];
+                    let out = StridedOut::new(SharedMut::new(&mut g), 0, len, len);
+                    let s = simd::softmax(level, &block, &p, 0.9, with_grad.then_some(&out));
+                    (s.to_bits(), g)
+                };
+                let (a, b) = (run(Level::Avx2), run(Level::Avx512));
+                let what = format!(
+                    "softmax C={cc} {gamma:?} s={smoothing} soft={soft} weighted={weighted} cw={} grad={with_grad}",
+                    !class_weights.is_empty()
+                );
+                assert!(a.0 == b.0, "{what}: the losses differ");
+                assert!(same(&a.1, &b.1), "{what}: the gradients differ");
+            }
+        }
     }
 }

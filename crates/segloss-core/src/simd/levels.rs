@@ -18,14 +18,18 @@ macro_rules! avx512_fn {
 
 /// Expands the preamble of a kernel crate's module for one run-time level into that module: the
 /// AVX2 lanes and the elementary functions on them as the private module `lanes`
-/// ([`avx2_lanes!`](crate::avx2_lanes), [`simd_math!`](crate::simd_math)), and the macro
-/// `level_fn!`, which declares each item given to it with the level's target features
-/// ([`avx2_fn!`](crate::avx2_fn) or [`avx512_fn!`](crate::avx512_fn)). Call it as
-/// `simd_level!($, avx2_fn)` or `simd_level!($, avx512_fn)` (the `$` lets it write `level_fn!`'s
-/// own pattern); the module then declares its bodies (`#[path = ...] mod body;`).
+/// ([`avx2_lanes!`](crate::avx2_lanes), [`simd_math!`](crate::simd_math)), the macro `level_fn!`,
+/// which declares each item given to it with the level's target features
+/// ([`avx2_fn!`](crate::avx2_fn) or [`avx512_fn!`](crate::avx512_fn)), and the macro
+/// `avx512_only!`, which expands its items or statements at the AVX-512 level only (to nothing at
+/// the AVX2 level). At the AVX-512 level it also expands the 16-lane helpers
+/// ([`avx512_wide!`](crate::avx512_wide)) as the private module `wide16`. Call it as
+/// `simd_level!($, avx2_fn)` or `simd_level!($, avx512_fn)` (the `$` lets it write the macros' own
+/// patterns); the module then declares its bodies (`#[path = ...] mod body;`). A baseline module,
+/// which does not call this, defines an `avx512_only!` that expands to nothing if its bodies use it.
 #[macro_export]
 macro_rules! simd_level {
-    ($d:tt, $features:ident) => {
+    (@common $d:tt, $features:ident) => {
         mod lanes {
             $crate::avx2_lanes!();
             $crate::simd_math!(pub(crate));
@@ -35,6 +39,30 @@ macro_rules! simd_level {
             ($d($d i:item)*) => { $crate::$features! { $d($d i)* } };
         }
         use level_fn;
+    };
+    ($d:tt, avx512_fn) => {
+        $crate::simd_level!(@common $d, avx512_fn);
+
+        mod wide16 {
+            $crate::avx512_wide!();
+        }
+
+        #[allow(unused_macros)]
+        macro_rules! avx512_only {
+            ($d($d t:tt)*) => { $d($d t)* };
+        }
+        #[allow(unused_imports)]
+        use avx512_only;
+    };
+    ($d:tt, $features:ident) => {
+        $crate::simd_level!(@common $d, $features);
+
+        #[allow(unused_macros)]
+        macro_rules! avx512_only {
+            ($d($d t:tt)*) => {};
+        }
+        #[allow(unused_imports)]
+        use avx512_only;
     };
 }
 

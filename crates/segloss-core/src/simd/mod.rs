@@ -15,8 +15,9 @@
 //!   [`AVX512_FEATURES`] enabled as well, which gives the compiler 32 vector registers (16 with
 //!   AVX2: the longer kernels spill) and mask registers for compares and blends. The lanes stay
 //!   8 wide: the operations, and so the results, are the AVX2 level's. (A kernel crate may give
-//!   this level a 16-lane form of a loop on 512-bit registers, as long as it keeps those bits:
-//!   the overlap crate's softmax statistics on labels do.)
+//!   this level a 16-lane form of a loop on 512-bit registers, with the helpers of
+//!   [`avx512_wide!`](crate::avx512_wide), as long as it keeps those bits: the softmax kernels of
+//!   the overlap and cross-entropy crates do, on labels.)
 //!
 //! [`Level::current`] picks the level once per process: the highest one the CPU runs (x86_64
 //! only; AVX2+FMA is skipped when the build already compiles the baseline with it); the
@@ -28,6 +29,7 @@
 //! The re-exports at the top of this module are the baseline's, for code that does not dispatch.
 
 mod avx2_lanes;
+mod avx512_wide;
 pub mod base;
 mod levels;
 mod math;

@@ -6,12 +6,5 @@
 
 segloss_core::simd_level!($, avx2_fn);
 
-/// Expands its items and statements at the AVX-512 level only (`simd_avx512.rs`): at this level,
-/// to nothing.
-macro_rules! avx512_only {
-    ($($t:tt)*) => {};
-}
-use avx512_only;
-
 // the bodies compiled once per level (the other level files load them too)
 level_bodies!();

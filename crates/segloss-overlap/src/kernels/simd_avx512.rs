@@ -6,12 +6,5 @@
 
 segloss_core::simd_level!($, avx512_fn);
 
-/// Expands its items and statements here, at the AVX-512 level only (the other levels' copies of
-/// this macro drop them): the 16-lane forms of some loops, on 512-bit registers.
-macro_rules! avx512_only {
-    ($($t:tt)*) => { $($t)* };
-}
-use avx512_only;
-
 // the bodies compiled once per level (the other level files load them too)
 level_bodies!();

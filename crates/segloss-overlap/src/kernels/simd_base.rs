@@ -9,8 +9,8 @@ macro_rules! level_fn {
 }
 use level_fn;
 
-/// Expands its items and statements at the AVX-512 level only (`simd_avx512.rs`): at this level,
-/// to nothing.
+/// Expands its items and statements at the AVX-512 level only (`segloss_core::simd_level!`
+/// defines it for the other levels): at this level, to nothing.
 macro_rules! avx512_only {
     ($($t:tt)*) => {};
 }

@@ -8,6 +8,12 @@
 
 use super::*;
 
+super::super::avx512_only! {
+    // the 16-lane class passes of a full sub-block on labels, at the AVX-512 level only
+    #[path = "simd_softmax_x16.rs"]
+    mod x16;
+}
+
 /// Pixels handled at once by the class-major softmax loops (per-pixel state lives on the stack).
 const SUB: usize = 1024;
 const SUBV: usize = SUB / LANES;
@@ -94,10 +100,18 @@ super::super::level_fn! {
                 wpix[v] = row_vec(&w[j0..j0 + len], v, 0.0);
             }
         }
+        // the AVX-512 level runs the class passes of a full sub-block on labels 16 lanes wide
+        // (passes 1 and 2, and pass 3 of the plain cross-entropy; `x16`, the same bits)
+        // (`false` is only read below the AVX-512 level)
+        #[allow(unused_mut, unused_assignments)]
+        let mut wide = false;
+        super::super::avx512_only! {
+            wide = FULL && b.labels.is_some() && b.probs.is_none();
+        }
         // pass 1: max over classes (`fast_max` with the row first: a NaN logit keeps the max, as
         // `max` does)
         let mut mx = [f32x8::splat(f32::NEG_INFINITY); SUBV];
-        for c in 0..cc {
+        for c in (0..cc).filter(|_| !wide) {
             let row = zrow(c);
             for v in 0..nv {
                 mx[v] = row_vec(row, v, 0.0).fast_max(mx[v]);
@@ -109,7 +123,12 @@ super::super::level_fn! {
         let mut sum = [f32x8::ZERO; SUBV];
         let mut others = [f32x8::ZERO; SUBV];
         let mut wy = [f32x8::ZERO; SUBV];
-        for c in 0..cc {
+        super::super::avx512_only! {
+            if wide {
+                x16::passes_1_2(b.z, b.stride, j0, cc, &tf, grad, &mut mx, &mut sum, &mut others);
+            }
+        }
+        for c in (0..cc).filter(|_| !wide) {
             let row = zrow(c);
             let cf = f32x8::splat(c as f32);
             let wc = f32x8::splat(p.w(c));
@@ -203,7 +222,15 @@ super::super::level_fn! {
             }
             // the logits are read again only for the terms that need them
             let read_z = b.probs.is_some() || (F == 0 && s != 0.0);
-            for c in 0..cc {
+            #[allow(unused_mut)]
+            let mut pass_3_done = false;
+            super::super::avx512_only! {
+                if let (true, true, Some(g)) = (wide, plain_ce, grad) {
+                    x16::plain_ce_pass_3(j0, cc, &tf, &valid, &ga, &gb, g);
+                    pass_3_done = true;
+                }
+            }
+            for c in (0..cc).filter(|_| !pass_3_done) {
                 let row = zrow(c);
                 let pr = prow(c);
                 let cf = f32x8::splat(c as f32);
