@@ -102,7 +102,7 @@ super::super::level_fn! {
         }
         // the AVX-512 level runs the class passes of a full sub-block on labels 16 lanes wide
         // (passes 1 and 2, and pass 3 of the plain cross-entropy; `x16`, the same bits)
-        // (`false` is only read below the AVX-512 level)
+        // (at the other levels it stays `false`)
         #[allow(unused_mut, unused_assignments)]
         let mut wide = false;
         super::super::avx512_only! {
