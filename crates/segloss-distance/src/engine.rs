@@ -215,8 +215,11 @@ fn edt2<T: MaskValue>(level: Level, mask: &[T], h: usize, w: usize, s0: f64, s1:
 
 segloss_core::level_copies! {
     /// The axis-1 pass of [`edt2`] over whole rows of `chunk` (`w` pixels each), at `level` (the
-    /// AVX2 copy vectorizes the conversions, the exhaustive search of short runs and the
-    /// envelope's fills 4 wide in `f64`; the AVX-512 copy does the same with 32 registers).
+    /// AVX2 copy vectorizes the exhaustive search of short runs and the envelope's fills 4 wide in
+    /// `f64`; the AVX-512 copy does the same with 32 registers, and converts the counts 8 at a
+    /// time, `vcvtudq2pd`. AVX2 has no unsigned conversion, so its copy converts one count at a
+    /// time: a conversion through `i32` that vectorizes, exact for every count, measured EDT
+    /// 2048^2 10.4 -> 10.8 ms and 128^3 6.43 -> 6.61 at that level, 5 rounds, and was not kept).
     #[allow(clippy::too_many_arguments)]
     fn rows2(chunk: &mut [u32], w: usize, s0: f64, s1: f64, f: &mut [f64], d: &mut [f64], env: &mut Envelope, out: Output) => rows2_body
 }
