@@ -130,8 +130,8 @@ fn exhaustive_run_paired(f: &[f64], s: f64, out_lo: usize, d: &mut [f64]) {
 }
 
 /// Writes the first `o.len()` (at most 8) values of `m` into `o`: one store of 8, or stores of
-/// 4, 2 and 1 as the length's bits say. `o.copy_from_slice(&m[..o.len()])` is a call to `memcpy`
-/// per chunk, with the vector registers saved around it; in the paired search this measured EDT
+/// 4, 2 and 1 as the length's bits say. `o.copy_from_slice(&m[..o.len()])` compiled to a call to
+/// `memcpy` per chunk (a `vzeroupper` before it, the search's constants reloaded after it); in the paired search this measured EDT
 /// 128^3 6.16 -> 5.95 ms and 2048^2 9.41 -> 9.18 (interleaved, 5 rounds). The one-chain search
 /// of the two-sided transform keeps `copy_from_slice`: with this store its callers measured
 /// slower in the same run (`boundary` W1 8.3 -> 9.05 ms, `hausdorff_dt` W1 14.8 -> 16.6).

@@ -261,30 +261,19 @@ super::avx512_only! {
     /// The max and exponential passes of a full sub-block of [`stats_sub`] at the AVX-512 level,
     /// 16 pixels per 512-bit register (half the instructions): the exponentials into `e` and their
     /// sums into `sum`, as 8-lane halves. Every step is per lane, with the 8-lane passes'
-    /// operations in their order (the level's 16-lane `exp_nonpos`,
+    /// operations in their order (the level's 16-lane `max_rows` and `exp_nonpos`,
     /// `segloss_core::avx512_wide!`), so the same bits (test
     /// `class_major_kernels_give_the_pixel_major_bits`). W2 `wasserstein_dice` 5.0 -> 4.4 ms
     /// (interleaved, 5 rounds).
     #[inline(always)]
     #[allow(clippy::needless_range_loop)]
     fn max_exp_x16(z: &[f32], stride: usize, cc: usize, j0: usize, e: &mut [f32x8], sum: &mut [f32x8; SUBV]) {
-        use super::wide16::{exp_nonpos, load, split, splat, W};
-        use core::arch::x86_64::{_mm512_add_ps, _mm512_max_ps, _mm512_sub_ps};
+        use super::wide16::{exp_nonpos, load, max_rows, split, splat, W};
+        use core::arch::x86_64::{_mm512_add_ps, _mm512_sub_ps, __m512};
         // SAFETY (the `unsafe` blocks): the intrinsics need AVX-512 F, which this level's
         // functions, the only callers, have.
         const V: usize = SUB / W;
-        let mut mx = [splat(0.0); V];
-        let z0 = &z[j0..j0 + SUB];
-        for v in 0..V {
-            mx[v] = load(z0, v * W);
-        }
-        for c in 1..cc {
-            let zc = &z[c * stride + j0..c * stride + j0 + SUB];
-            for v in 0..V {
-                // (the 8-lane `fast_max` order: a NaN logit becomes the max)
-                mx[v] = unsafe { _mm512_max_ps(mx[v], load(zc, v * W)) };
-            }
-        }
+        let mx: [__m512; V] = max_rows(z, stride, j0, cc);
         let mut s = [splat(0.0); V];
         for (c, ec) in e.chunks_exact_mut(SUBV).enumerate().take(cc) {
             let zc = &z[c * stride + j0..c * stride + j0 + SUB];

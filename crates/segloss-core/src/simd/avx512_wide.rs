@@ -6,7 +6,7 @@
 //! long as it gives the 8-lane form's bits: per-lane steps with the same operations in the same
 //! order, and sums added in the 8-lane form's order (split a register into its two 8-lane halves
 //! with [`split`], the lower first). These helpers are the pieces such forms share: the loads and
-//! stores of whole 16-lane registers, the halves, and `exp_nonpos` on 16 lanes with the 8-lane
+//! stores of whole 16-lane registers, the halves, the max over class rows, and `exp_nonpos` on 16 lanes with the 8-lane
 //! function's operations and constants (`simd_math!` exports them). Their safe functions execute
 //! AVX-512 F and DQ instructions, so, as with the AVX2 lanes, they must only be used inside the
 //! level's `#[target_feature]` copies, which run only where
@@ -73,6 +73,21 @@ macro_rules! avx512_wide {
             #[inline(always)]
             pub(crate) fn mask_of(lo: f32x8, hi: f32x8) -> __mmask16 {
                 unsafe { _mm512_movepi32_mask(_mm512_castps_si512(join(lo, hi))) }
+            }
+
+            /// The max over `classes` rows of `V` registers each (row `c` at `c * stride + j0` of
+            /// `z`), in the 8-lane class-major kernels' order: row 0, then `max(m, row)`, as
+            /// `m.fast_max(row)` (a NaN logit becomes the max).
+            #[inline(always)]
+            pub(crate) fn max_rows<const V: usize>(z: &[f32], stride: usize, j0: usize, classes: usize) -> [__m512; V] {
+                let mut m: [__m512; V] = std::array::from_fn(|v| load(z, j0 + v * W));
+                for c in 1..classes {
+                    let row = &z[c * stride + j0..c * stride + j0 + V * W];
+                    for (v, mv) in m.iter_mut().enumerate() {
+                        *mv = unsafe { _mm512_max_ps(*mv, load(row, v * W)) };
+                    }
+                }
+                m
             }
 
             /// `exp_nonpos` of `segloss_core::simd_math!` on 16 lanes: the same operations in the
